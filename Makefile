@@ -1,0 +1,26 @@
+# posenet-onnx: `make run` sets up .venv and estimates poses in an image; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MULTIPLIER ?= 0.50
+IMAGE ?= ../shared/posenet/images/couple.jpg
+OUT ?= out
+
+.PHONY: setup run test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[export,video,test]"
+	touch $@
+
+run: setup
+	$(BIN)/posenet-onnx estimate $(IMAGE) --multi --multiplier $(MULTIPLIER) --draw $(OUT) --json $(OUT)/poses.json
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(OUT) build dist src/*.egg-info

@@ -1,0 +1,9 @@
+"""The `posenet-onnx` subcommands of the runtime stage."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add this stage's subcommands to the `posenet-onnx` parser."""
