@@ -11,6 +11,7 @@ def build_parser() -> argparse.ArgumentParser:
     from posenet_onnx import __version__
     from posenet_onnx.export.cli import register as register_export
     from posenet_onnx.runtime.cli import register as register_runtime
+    from posenet_onnx.runtime.video import register as register_video
 
     parser = argparse.ArgumentParser(
         prog="posenet-onnx",
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_export(commands)
     register_runtime(commands)
+    register_video(commands)
     return parser
 
 
