@@ -6,7 +6,7 @@ MULTIPLIER ?= 0.50
 IMAGE ?= ../shared/posenet/images/couple.jpg
 OUT ?= out
 
-.PHONY: setup run test clean
+.PHONY: setup jsref run test clean
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,14 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/posenet-onnx estimate $(IMAGE) --multi --multiplier $(MULTIPLIER) --draw $(OUT) --json $(OUT)/poses.json
 
-test: setup
+# The original JavaScript package (Node), the reference of the parity tests.
+jsref: scripts/jsref/node_modules/.installed
+
+scripts/jsref/node_modules/.installed: scripts/jsref/package.json
+	cd scripts/jsref && npm install --no-audit --no-fund
+	touch $@
+
+test: setup jsref
 	$(BIN)/python -m pytest
 
 clean:
