@@ -1,1 +1,19 @@
 """Decoder: Numba-jitted single-pose and multi-pose decoding, identical to the original JavaScript package."""
+
+from .api import (
+    REFINEMENTS,
+    decode_multiple_poses,
+    decode_multiple_poses_batch,
+    decode_single_pose,
+    decode_single_pose_batch,
+)
+from .result import DecodedPoses
+
+__all__ = [
+    "REFINEMENTS",
+    "DecodedPoses",
+    "decode_multiple_poses",
+    "decode_multiple_poses_batch",
+    "decode_single_pose",
+    "decode_single_pose_batch",
+]

@@ -1,0 +1,155 @@
+"""The typed Python layer over the Numba kernels: validate parameters and shapes, convert inputs once to
+C-contiguous float32, allocate the outputs and wrap them in DecodedPoses.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
+from posenet_onnx.models import validate_output_stride
+
+from .decode_pose import REFINEMENT_V1, REFINEMENT_V2
+from .multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_into
+from .result import DecodedPoses
+from .single_pose import decode_single_pose_batch_into, decode_single_pose_into
+
+REFINEMENTS: dict[str, int] = {"v1": REFINEMENT_V1, "v2": REFINEMENT_V2}
+
+# Channels of each network output: heatmap scores, offsets (y then x), displacements (dy then dx).
+_CHANNELS: dict[str, int] = {
+    "heatmap_scores": NUM_KEYPOINTS,
+    "offsets": 2 * NUM_KEYPOINTS,
+    "displacement_fwd": 2 * NUM_EDGES,
+    "displacement_bwd": 2 * NUM_EDGES,
+}
+
+
+def _as_tensor(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
+    """``array`` as a C-contiguous float32 array after checking its rank, channels and grid size."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}.")
+    layout = "H' x W' x C" if ndim == 3 else "N x H' x W' x C"
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array ({layout}); got shape {array.shape}.")
+    channels = _CHANNELS[name]
+    if array.shape[-1] != channels:
+        raise ValueError(f"{name} must have {channels} channels in its last axis; got shape {array.shape}.")
+    if array.shape[-3] < 1 or array.shape[-2] < 1:
+        raise ValueError(f"{name} must have a grid of at least 1 x 1 cells; got shape {array.shape}.")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _tensors(ndim: int, **arrays: np.ndarray) -> list[np.ndarray]:
+    """Convert the named outputs and check they share their leading (N,) H', W' axes."""
+    tensors = [_as_tensor(name, array, ndim) for name, array in arrays.items()]
+    leading = tensors[0].shape[:-1]
+    for name, tensor in zip(arrays, tensors):
+        if tensor.shape[:-1] != leading:
+            shapes = ", ".join(f"{n} {t.shape}" for n, t in zip(arrays, tensors))
+            raise ValueError(f"The network outputs must share their {'grid' if ndim == 3 else 'batch and grid'} axes; got {shapes}.")
+    return tensors
+
+
+def _multi_pose_parameters(
+    max_pose_detections: int, score_threshold: float, nms_radius: float, refinement: str
+) -> tuple[int, float, float, int]:
+    """Validate the multi-pose parameters; return them as the kernels take them."""
+    if isinstance(max_pose_detections, bool) or not isinstance(max_pose_detections, (int, np.integer)) or max_pose_detections < 1:
+        raise ValueError(f"max_pose_detections must be an integer >= 1; got {max_pose_detections!r}.")
+    if isinstance(score_threshold, bool) or not isinstance(score_threshold, Real) or not 0.0 <= score_threshold <= 1.0:
+        raise ValueError(f"score_threshold must be a number in [0, 1]; got {score_threshold!r}.")
+    if isinstance(nms_radius, bool) or not isinstance(nms_radius, Real) or not nms_radius > 0.0:
+        raise ValueError(f"nms_radius must be a number > 0 (model-input pixels); got {nms_radius!r}.")
+    if refinement not in REFINEMENTS:
+        raise ValueError(f"refinement must be 'v1' (posenet 1.0.3) or 'v2' (posenet 2.x); got {refinement!r}.")
+    return int(max_pose_detections), float(score_threshold), float(nms_radius), REFINEMENTS[refinement]
+
+
+def decode_single_pose(heatmap_scores: np.ndarray, offsets: np.ndarray, output_stride: int) -> DecodedPoses:
+    """The single pose in one image's outputs (H' x W' x 17 sigmoid scores, H' x W' x 34 offsets): P == 1."""
+    output_stride = validate_output_stride(output_stride)
+    scores, offsets = _tensors(3, heatmap_scores=heatmap_scores, offsets=offsets)
+    keypoints = np.empty((1, NUM_KEYPOINTS, 2))
+    keypoint_scores = np.empty((1, NUM_KEYPOINTS))
+    score = decode_single_pose_into(scores, offsets, output_stride, keypoints[0], keypoint_scores[0])
+    return DecodedPoses(np.array([score]), keypoint_scores, keypoints)
+
+
+def decode_single_pose_batch(heatmap_scores: np.ndarray, offsets: np.ndarray, output_stride: int) -> list[DecodedPoses]:
+    """decode_single_pose for N images (N x H' x W' x C arrays), decoded in parallel."""
+    output_stride = validate_output_stride(output_stride)
+    scores, offsets = _tensors(4, heatmap_scores=heatmap_scores, offsets=offsets)
+    count = scores.shape[0]
+    keypoints = np.empty((count, 1, NUM_KEYPOINTS, 2))
+    keypoint_scores = np.empty((count, 1, NUM_KEYPOINTS))
+    pose_scores = np.empty((count, 1))
+    decode_single_pose_batch_into(scores, offsets, output_stride, keypoints[:, 0], keypoint_scores[:, 0], pose_scores[:, 0])
+    return [DecodedPoses(pose_scores[n], keypoint_scores[n], keypoints[n]) for n in range(count)]
+
+
+def decode_multiple_poses(
+    heatmap_scores: np.ndarray,
+    offsets: np.ndarray,
+    displacement_fwd: np.ndarray,
+    displacement_bwd: np.ndarray,
+    output_stride: int,
+    max_pose_detections: int = 5,
+    score_threshold: float = 0.5,
+    nms_radius: float = 20,
+    refinement: str = "v1",
+) -> DecodedPoses:
+    """Up to ``max_pose_detections`` poses in one image's four outputs (H' x W' x 17 / 34 / 32 / 32), best first.
+
+    ``score_threshold`` gates root parts only; ``nms_radius`` is in model-input pixels. ``refinement``
+    "v1" is posenet 1.0.3's decoder, "v2" posenet 2.x's (two offset-refinement steps).
+    """
+    output_stride = validate_output_stride(output_stride)
+    max_poses, threshold, radius, mode = _multi_pose_parameters(max_pose_detections, score_threshold, nms_radius, refinement)
+    scores, offsets, fwd, bwd = _tensors(
+        3, heatmap_scores=heatmap_scores, offsets=offsets, displacement_fwd=displacement_fwd, displacement_bwd=displacement_bwd
+    )
+    keypoints = np.empty((max_poses, NUM_KEYPOINTS, 2))
+    keypoint_scores = np.empty((max_poses, NUM_KEYPOINTS))
+    pose_scores = np.empty(max_poses)
+    count = decode_multiple_poses_into(
+        scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
+        keypoints, keypoint_scores, pose_scores,
+    )
+    return DecodedPoses(pose_scores[:count], keypoint_scores[:count], keypoints[:count])
+
+
+def decode_multiple_poses_batch(
+    heatmap_scores: np.ndarray,
+    offsets: np.ndarray,
+    displacement_fwd: np.ndarray,
+    displacement_bwd: np.ndarray,
+    output_stride: int,
+    max_pose_detections: int = 5,
+    score_threshold: float = 0.5,
+    nms_radius: float = 20,
+    refinement: str = "v1",
+) -> list[DecodedPoses]:
+    """decode_multiple_poses for N images (N x H' x W' x C arrays), decoded in parallel."""
+    output_stride = validate_output_stride(output_stride)
+    max_poses, threshold, radius, mode = _multi_pose_parameters(max_pose_detections, score_threshold, nms_radius, refinement)
+    scores, offsets, fwd, bwd = _tensors(
+        4, heatmap_scores=heatmap_scores, offsets=offsets, displacement_fwd=displacement_fwd, displacement_bwd=displacement_bwd
+    )
+    count = scores.shape[0]
+    keypoints = np.empty((count, max_poses, NUM_KEYPOINTS, 2))
+    keypoint_scores = np.empty((count, max_poses, NUM_KEYPOINTS))
+    pose_scores = np.empty((count, max_poses))
+    counts = np.empty(count, dtype=np.int64)
+    decode_multiple_poses_batch_into(
+        scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
+        keypoints, keypoint_scores, pose_scores, counts,
+    )
+    return [
+        DecodedPoses(pose_scores[n, : counts[n]], keypoint_scores[n, : counts[n]], keypoints[n, : counts[n]])
+        for n in range(count)
+    ]
