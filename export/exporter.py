@@ -1,0 +1,85 @@
+"""export_model: a PoseNet checkpoint to a self-describing ONNX graph file, written atomically.
+
+TensorFlow, tf2onnx and onnx are imported inside the functions: the runtime imports this module only
+to export a missing graph, and `import posenet_onnx.export` stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from posenet_onnx.export.architecture import backbone
+from posenet_onnx.export.atomic import write_bytes_atomic
+from posenet_onnx.export.checkpoint import Checkpoint, load_checkpoint
+from posenet_onnx.export.download import BASE_URL, locate_checkpoint
+from posenet_onnx.export.graph import posenet_function
+from posenet_onnx.export.metadata import model_metadata
+from posenet_onnx.export.quiet import import_tensorflow, quiet
+from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, checkpoint_name, model_filename, validate_model
+
+if TYPE_CHECKING:
+    import onnx
+
+OPSET = 17
+
+
+def export_model(
+    multiplier: float,
+    output_stride: int,
+    out_dir: str | Path,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    precision: str = "fp32",
+    progress: bool = True,
+) -> Path:
+    """Export the (multiplier, output stride) graph to `out_dir/model_filename(...)` and return its path.
+
+    `checkpoint_dir` names an offline folder of `mobilenet_v1_XXX/` checkpoints; None means
+    $POSENET_ONNX_CHECKPOINT_DIR if set, else a download into the per-user cache.
+    """
+    multiplier, output_stride = validate_model(multiplier, output_stride)
+    path = Path(out_dir) / model_filename(multiplier, output_stride, precision)
+    checkpoint = load_checkpoint(locate_checkpoint(multiplier, checkpoint_dir, progress=progress))
+    model = convert(checkpoint, multiplier, output_stride)
+    return write_bytes_atomic(path, model.SerializeToString())
+
+
+def convert(checkpoint: Checkpoint, multiplier: float, output_stride: int, precision: str = "fp32") -> onnx.ModelProto:
+    """Build the TensorFlow graph of a checkpoint and convert it to ONNX with its metadata."""
+    import onnx
+
+    tf = import_tensorflow()
+    with quiet():
+        import tf2onnx
+
+        function = posenet_function(tf, checkpoint, backbone(multiplier, output_stride))
+        model, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+    _rename_io(model)
+    versions = {"tensorflow": tf.__version__, "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__, "opset": str(OPSET)}
+    url = f"{BASE_URL}{checkpoint_name(multiplier)}/"
+    metadata = model_metadata(multiplier, output_stride, precision, checkpoint, url, versions)
+    onnx.helper.set_model_props(model, metadata)
+    model.producer_name = "posenet-onnx"
+    return model
+
+
+def _rename_io(model: onnx.ModelProto) -> None:
+    """Name the graph's input and outputs by the contract (tf2onnx derives names from TF tensors)."""
+    graph = model.graph
+    renames = {graph.input[0].name: INPUT_NAME}
+    renames.update({output.name: name for output, name in zip(graph.output, OUTPUT_NAMES)})
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        value.name = renames.get(value.name, value.name)
+    _name_dims(graph.input[0], ("batch", "height", "width"))
+    for output in graph.output:
+        _name_dims(output, ("batch", "grid_height", "grid_width"))
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+
+
+def _name_dims(value: onnx.ValueInfoProto, names: tuple[str, ...]) -> None:
+    """Give the dynamic leading dimensions of an NHWC tensor readable names."""
+    for dim, name in zip(value.type.tensor_type.shape.dim, names):
+        dim.dim_param = name

@@ -1,0 +1,58 @@
+"""Keep TensorFlow's and tf2onnx's log noise off the user's terminal.
+
+TensorFlow's C++ runtime logs to file descriptor 2 before absl logging is initialised, which no
+environment variable silences, so the noisy sections run with descriptor 2 sent to a temporary file;
+the captured text is replayed only if the section fails, where it may explain the failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+
+_NOISY_LOGGERS = ("tensorflow", "tf2onnx", "absl", "h5py", "onnxruntime")
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence native stderr, Python warnings and the noisy loggers for the duration of the block."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with tempfile.TemporaryFile(mode="w+b") as captured, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            _restore(saved)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        else:
+            _restore(saved)
+        finally:
+            os.close(saved)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+
+def _restore(saved: int) -> None:
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+
+
+def import_tensorflow() -> ModuleType:
+    """Import TensorFlow without its start-up log lines."""
+    with quiet():
+        import tensorflow as tf
+    return tf
