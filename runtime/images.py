@@ -1,0 +1,90 @@
+"""Image inputs: numpy arrays, PIL images and file paths, checked and turned into H x W x 3 RGB arrays.
+
+What `tf.browser.fromPixels` gave upstream: RGB pixel values in [0, 255]; alpha is dropped (not blended),
+grayscale is spread over the three channels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as H x W x 3 uint8 RGB, turned upright by its EXIF orientation like a browser does."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return _from_pil(ImageOps.exif_transpose(image))
+    except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise ValueError(f"cannot read {path} as an image: {exc}") from None
+
+
+def to_rgb_array(image: ImageLike) -> np.ndarray:
+    """One image as a C-contiguous H x W x 3 array: uint8, or float32 for float input in [0, 255]."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return _from_pil(image)
+    if isinstance(image, np.ndarray):
+        return _from_array(image)
+    raise ValueError(
+        f"unsupported image type {type(image).__name__}; expected a numpy array (H x W x 3 RGB), a PIL image "
+        "or an image file path"
+    )
+
+
+def to_rgb_batch(images: Sequence[ImageLike] | np.ndarray) -> list[np.ndarray]:
+    """A batch (a sequence of images, or an N x H x W x C array) as a list of H x W x 3 arrays."""
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4:
+            raise ValueError(f"a batch array must be N x H x W x C, got shape {images.shape}")
+        images = list(images)
+    elif isinstance(images, (str, os.PathLike, Image.Image)) or not isinstance(images, Sequence):
+        raise ValueError("expected a sequence of images (or an N x H x W x C array) for a batch")
+    if len(images) == 0:
+        raise ValueError("the batch is empty; pass at least one image")
+    return [to_rgb_array(image) for image in images]
+
+
+def _from_pil(image: Image.Image) -> np.ndarray:
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"the image is empty ({image.width} x {image.height})")
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _from_array(array: np.ndarray) -> np.ndarray:
+    if array.ndim == 2:
+        array = array[:, :, np.newaxis]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ValueError(
+            f"an image array must be H x W x 3 (RGB), H x W x 4 (RGBA), H x W x 1 or H x W (grayscale); "
+            f"got shape {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"the image is empty (shape {array.shape})")
+    rgb = array[:, :, :3] if array.shape[2] == 4 else np.broadcast_to(array, array.shape[:2] + (3,))
+    return np.ascontiguousarray(_pixel_values(rgb))
+
+
+def _pixel_values(array: np.ndarray) -> np.ndarray:
+    """uint8 as is; other integers and floats checked to lie in [0, 255] (floats kept as float32)."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"unsupported pixel type {array.dtype}; expected uint8 (or integers/floats in [0, 255])")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError("the image contains NaN or infinite values; pixel values must be finite, in [0, 255]")
+    low, high = array.min(), array.max()
+    if low < 0 or high > 255:
+        raise ValueError(f"pixel values must lie in [0, 255]; got values from {low} to {high}")
+    return array.astype(np.uint8 if np.issubdtype(array.dtype, np.integer) else np.float32)

@@ -1,0 +1,94 @@
+"""ONNX Runtime sessions on the execution provider that really works, without onnxruntime's noise.
+
+onnxruntime-gpu lists CUDAExecutionProvider as available even without a GPU or CUDA libraries, then
+fails to create it, logs a long error to file descriptor 2 from C++ and quietly falls back to CPU. So the
+session is created with descriptor 2 captured, and `session.get_providers()` tells what it really got.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import onnxruntime as ort
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+_ORT_ERROR = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
+
+
+def requested_providers(device: str, providers: Sequence[str] | None = None) -> list[str]:
+    """The provider list to ask onnxruntime for: `providers` as given, else CUDA (when listed) then CPU."""
+    if providers is not None:
+        if isinstance(providers, str) or not providers:
+            raise ValueError("providers must be a non-empty list of onnxruntime provider names, e.g. ['CPUExecutionProvider']")
+        return list(providers)
+    if device not in DEVICES:
+        raise ValueError(f"Invalid device {device!r}; expected one of {', '.join(DEVICES)}.")
+    if device == "cpu":
+        return [CPU]
+    if device == "cuda":
+        return [CUDA, CPU]
+    return [CUDA, CPU] if CUDA in ort.get_available_providers() else [CPU]
+
+
+def session_options() -> ort.SessionOptions:
+    """Full graph optimisation, one inference at a time using the physical cores, errors-only logging."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    options.log_severity_level = _ORT_ERROR
+    return options
+
+
+def create_session(path: str | Path, device: str = "auto", providers: Sequence[str] | None = None) -> ort.InferenceSession:
+    """An inference session for `path`; `device="cuda"` raises RuntimeError when CUDA is not usable."""
+    requested = requested_providers(device, providers)
+    with _captured_stderr() as captured:
+        session = ort.InferenceSession(str(path), session_options(), providers=requested)
+        log = captured.read()
+    if providers is None and device == "cuda" and CUDA not in session.get_providers():
+        raise RuntimeError(
+            "device='cuda' was requested but CUDA is not usable here (onnxruntime fell back to "
+            f"{', '.join(session.get_providers())}); use device='auto' or 'cpu'. onnxruntime said: "
+            + _first_error(log)
+        )
+    return session
+
+
+def _first_error(log: str) -> str:
+    """The line of onnxruntime's log that says what failed, without colour codes."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", log).splitlines() if line.strip()]
+    failures = [line for line in lines if "fail" in line.lower()]
+    return (failures or lines or ["(nothing)"])[0][-400:]
+
+
+class _Capture:
+    def __init__(self, handle) -> None:
+        self._handle = handle
+
+    def read(self) -> str:
+        self._handle.seek(0)
+        return self._handle.read().decode(errors="replace")
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[_Capture]:
+    """Send file descriptor 2 (where onnxruntime's C++ logger writes) to a temporary file for the block."""
+    with tempfile.TemporaryFile() as handle:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield _Capture(handle)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
