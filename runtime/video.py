@@ -1,9 +1,356 @@
-"""The `posenet-onnx video` subcommand: poses in video files and camera streams."""
+"""Poses in video files and camera streams, and the `posenet-onnx video` subcommand.
+
+Three stages overlap so that the slowest one sets the pace: a reader thread decodes frames (ffmpeg),
+the calling thread estimates poses (ONNX Runtime and the decoder release the GIL), and a writer thread
+draws the skeletons, encodes the output video (ffmpeg) and writes one JSON line per frame. Bounded queues
+between the stages keep memory flat. Ctrl-C stops reading; the frames already estimated are still written,
+and the outputs, written under temporary names, are finalised and renamed: a playable video and complete
+JSON lines.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from posenet_onnx.models import MULTIPLIERS, OUTPUT_STRIDES
+from posenet_onnx.runtime.providers import DEVICES
+from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, PoseSmoother
+
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
+QUEUE_SIZE = 8  # frames buffered between two stages
+_END = object()  # end-of-stream marker passed through the queues
+_POLL_S = 0.05  # how often a blocked reader checks whether it should stop
+
+
+class Frame(NamedTuple):
+    """A decoded video frame: its index, its time in seconds from the start and its RGB pixels [H, W, 3]."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What is known about a source before reading it: frame rate and, for files, the frame count (estimated)."""
+
+    fps: float
+    frame_count: int | None
+    is_camera: bool
+
+
+def import_imageio() -> Any:
+    """imageio's v2 API, imported on first use; a clear message when the `[video]` extra is missing."""
+    try:
+        import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401  (the ffmpeg backend imageio needs for video)
+    except ImportError as exc:
+        raise ImportError(
+            f'Video needs imageio and imageio-ffmpeg ({exc.name} is missing): pip install "posenet-onnx[video]"'
+        ) from exc
+    return imageio
+
+
+def parse_source(source: str | int | os.PathLike) -> str | int:
+    """A camera index (an int, or a string of digits that names no file) or a video file path."""
+    if isinstance(source, int) and not isinstance(source, bool):
+        if source < 0:
+            raise ValueError(f"Invalid camera index {source}; expected 0 or more.")
+        return source
+    path = os.fspath(source)
+    if path.isdigit() and not os.path.exists(path):
+        return int(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No video file {path!r}; give a video file or a camera index such as 0.")
+    return path
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """The output video path, checked: a known container suffix in an existing folder."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"Invalid output video {str(path)!r}; expected a name ending in {', '.join(VIDEO_SUFFIXES)}.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"No folder {str(path.parent)!r} for the output video {str(path)!r}.")
+    return path
+
+
+@contextmanager
+def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]:
+    """Open a video file or camera (see `parse_source`); yield its info and an iterator over its frames."""
+    imageio = import_imageio()
+    uri = f"<video{source}>" if isinstance(source, int) else source
+    try:
+        reader = imageio.get_reader(uri, format="FFMPEG")
+    except (OSError, RuntimeError) as exc:
+        raise RuntimeError(f"Cannot open video {source!r}: {str(exc).splitlines()[0]}") from exc
+    try:
+        meta = reader.get_meta_data()
+        fps = float(meta.get("fps") or 0) or 30.0
+        is_camera = isinstance(source, int)
+        duration = meta.get("duration")
+        frame_count = None if is_camera or not duration else max(1, round(duration * fps))
+        yield VideoInfo(fps, frame_count, is_camera), _frames(reader, fps, is_camera)
+    finally:
+        reader.close()
+
+
+def _frames(reader: Any, fps: float, is_camera: bool) -> Iterator[Frame]:
+    """Frames with timestamps: index / fps for files, time since the first frame for cameras."""
+    start = time.monotonic()
+    for index, image in enumerate(reader):
+        timestamp = time.monotonic() - start if is_camera else index / fps
+        yield Frame(index, timestamp, np.asarray(image))
+
+
+def mirrored(frames: Iterator[Frame]) -> Iterator[Frame]:
+    """The frames flipped left to right (a webcam's selfie view)."""
+    for frame in frames:
+        yield frame._replace(image=np.ascontiguousarray(frame.image[:, ::-1]))
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` (same suffix) that replaces `path` when the block ends normally or on
+    Ctrl-C, and is removed when it raises anything else: never a half-written file under the final name.
+    Nothing is left when nothing was written (e.g. interrupted before the first frame)."""
+    path = Path(path)
+    temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+    try:
+        yield temp
+    except KeyboardInterrupt:
+        _replace_if_written(temp, path)
+        raise
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _replace_if_written(temp, path)
+
+
+def _replace_if_written(temp: Path, path: Path) -> None:
+    if temp.is_file() and temp.stat().st_size > 0:
+        os.replace(temp, path)
+    else:
+        temp.unlink(missing_ok=True)
+
+
+def run_pipeline(
+    frames: Iterator[Frame],
+    estimate: Callable[[Frame], Any],
+    consume: Callable[[Frame, Any], None],
+    *,
+    queue_size: int = QUEUE_SIZE,
+) -> int:
+    """Run `estimate` on each frame in the calling thread while a reader thread pulls `frames` and a writer
+    thread calls `consume(frame, estimate(frame))` in order; return the number of frames consumed.
+
+    On KeyboardInterrupt (or an error) in the calling thread, reading stops, the frames already estimated
+    are consumed, and the exception propagates; errors in the other threads are raised here.
+    """
+    inbox: queue.Queue = queue.Queue(maxsize=queue_size)
+    outbox: queue.Queue = queue.Queue(maxsize=queue_size)
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_stage, args=(frames, inbox, stop), name="posenet-video-reader")
+    writer = _WriteStage(consume, outbox)
+    reader.start()
+    writer.start()
+    try:
+        while True:
+            item = inbox.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            result = estimate(item)
+            writer.check()
+            outbox.put((item, result))
+    finally:
+        stop.set()
+        outbox.put(_END)
+        writer.join()
+        reader.join()
+    writer.check()
+    return writer.count
+
+
+def _read_stage(frames: Iterator[Frame], inbox: queue.Queue, stop: threading.Event) -> None:
+    """Reader thread: put frames into `inbox` until the end, an error (passed on) or `stop`."""
+    try:
+        for frame in frames:
+            while not stop.is_set():
+                try:
+                    inbox.put(frame, timeout=_POLL_S)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        item: object = _END
+    except Exception as exc:  # noqa: BLE001 (re-raised in the calling thread)
+        item = exc
+    while not stop.is_set():
+        try:
+            inbox.put(item, timeout=_POLL_S)
+            return
+        except queue.Full:
+            continue
+
+
+class _WriteStage(threading.Thread):
+    """Writer thread: consume results in order; after an error keep draining so the producer never blocks."""
+
+    def __init__(self, consume: Callable[[Frame, Any], None], outbox: queue.Queue):
+        super().__init__(name="posenet-video-writer")
+        self._consume, self._outbox = consume, outbox
+        self.count = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while (item := self._outbox.get()) is not _END:
+            if self.error is None:
+                try:
+                    self._consume(*item)
+                    self.count += 1
+                except Exception as exc:  # noqa: BLE001 (re-raised in the calling thread)
+                    self.error = exc
+
+    def check(self) -> None:
+        """Raise the writer's error, if any, in the calling thread."""
+        if self.error is not None:
+            raise self.error
+
+
+def frame_record(frame: Frame, poses: list) -> dict:
+    """One JSON line: the frame's index, its timestamp in seconds and its poses in the package's JSON shape."""
+    return {"frame": frame.index, "timestamp": round(frame.timestamp, 6), "poses": [pose.to_dict() for pose in poses]}
+
+
+def annotate_video(
+    source: str | int | os.PathLike,
+    estimate: Callable[[np.ndarray], list],
+    *,
+    output: str | os.PathLike | None = None,
+    jsonl: str | os.PathLike | None = None,
+    mirror: bool = False,
+    smoother: PoseSmoother | None = None,
+    progress: bool = True,
+) -> int:
+    """Estimate the poses in every frame of a video file or camera; return the number of frames done.
+
+    `estimate(image) -> list of Pose` runs on each RGB frame (e.g. a bound `PoseNet.estimate_multiple_poses`).
+    `output` receives the video with the skeletons drawn, at the source's frame rate; `jsonl` one line per
+    frame (`frame_record`). `mirror` flips each frame left to right before anything else: the video shows
+    the mirrored frames and the poses are the mirrored person's, like upstream's `flip_horizontal`
+    (estimate must then not flip again). `smoother` smooths keypoints across frames. Ctrl-C keeps what was done so far:
+    both files are complete and the KeyboardInterrupt propagates.
+    """
+    if output is None and jsonl is None:
+        raise ValueError("Nothing to write: give an output video, a JSON lines file, or both.")
+    source = parse_source(source)
+    output = None if output is None else check_output_path(output)
+    jsonl = None if jsonl is None else _check_jsonl_path(jsonl)
+    imageio = import_imageio()
+    from posenet_onnx.runtime.draw import draw_poses
+
+    def estimate_frame(frame: Frame) -> list:
+        poses = estimate(frame.image)
+        return poses if smoother is None else smoother(poses, frame.timestamp)
+
+    with ExitStack() as stack:
+        info, frames = stack.enter_context(open_video(source))
+        frames = mirrored(frames) if mirror else frames
+        video_writer = jsonl_file = None
+        if output is not None:
+            temp = stack.enter_context(atomic_path(output))
+            video_writer = stack.enter_context(
+                imageio.get_writer(temp, format="FFMPEG", fps=info.fps, codec="libx264", macro_block_size=2, ffmpeg_log_level="error")
+            )
+        if jsonl is not None:
+            jsonl_file = stack.enter_context(open(stack.enter_context(atomic_path(jsonl)), "w", encoding="utf-8"))
+        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None))
+
+        def consume(frame: Frame, poses: list) -> None:
+            if video_writer is not None:
+                video_writer.append_data(np.asarray(draw_poses(frame.image, poses)))
+            if jsonl_file is not None:
+                jsonl_file.write(json.dumps(frame_record(frame, poses)) + "\n")
+            bar.update()
+
+        return run_pipeline(frames, estimate_frame, consume)
+
+
+def _check_jsonl_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"No folder {str(path.parent)!r} for the JSON lines file {str(path)!r}.")
+    return path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the `video` subcommand to the `posenet-onnx` parser."""
+    parser = commands.add_parser(
+        "video",
+        help="estimate poses in a video file or camera stream",
+        description="Estimate poses in every frame of a video file or camera: a video with the skeletons drawn "
+        "and/or one JSON line per frame. Ctrl-C stops early and keeps both files complete.",
+    )
+    parser.add_argument("input", help="video file, or camera index (0 for the first camera)")
+    parser.add_argument("-o", "--output", help="output video with the skeletons drawn (.mp4, .mkv or .mov)")
+    parser.add_argument("--jsonl", help="write one JSON line per frame: frame index, timestamp (s), poses")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--single", action="store_true", help="one pose per frame")
+    mode.add_argument("--multi", action="store_true", help="several poses per frame (the default)")
+    model = parser.add_argument_group("model (as for `estimate`)")
+    model.add_argument("--multiplier", type=float, default=1.01, choices=MULTIPLIERS, help="model width (default 1.01)")
+    model.add_argument("--output-stride", type=int, default=16, choices=OUTPUT_STRIDES, help="default 16")
+    model.add_argument("--scale", type=float, default=0.5, help="image scale factor in [0.2, 1.0] (default 0.5)")
+    model.add_argument("--flip", action="store_true", help="mirror the frames first (webcam selfie view)")
+    model.add_argument("--max-poses", type=int, default=5, help="multi-pose: most poses per frame (default 5)")
+    model.add_argument("--score-threshold", type=float, default=0.5, help="multi-pose: root part score threshold (default 0.5)")
+    model.add_argument("--nms-radius", type=float, default=20, help="multi-pose: in model-input pixels (default 20)")
+    model.add_argument("--model-dir", type=Path, help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)")
+    model.add_argument("--device", choices=DEVICES, default="auto", help="default auto: CUDA if usable, else CPU")
+    smoothing = parser.add_argument_group("temporal smoothing (off by default)")
+    smoothing.add_argument("--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter)")
+    smoothing.add_argument("--smooth-min-cutoff", type=float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
+                           help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})")
+    smoothing.add_argument("--smooth-beta", type=float, default=DEFAULT_BETA, metavar="BETA",
+                           help=f"cutoff increase per pixel/s of speed; higher lags less (default {DEFAULT_BETA})")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The `video` subcommand: estimate, draw and write; print a one-line summary."""
+    from posenet_onnx.runtime.posenet import load
+
+    smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
+    net = load(args.multiplier, device=args.device, model_dir=args.model_dir)
+    if args.single:
+        estimate = lambda image: [net.estimate_single_pose(image, args.scale, False, args.output_stride)]  # noqa: E731
+    else:
+        estimate = lambda image: net.estimate_multiple_poses(  # noqa: E731
+            image, args.scale, False, args.output_stride, args.max_poses, args.score_threshold, args.nms_radius
+        )
+    try:
+        count = annotate_video(
+            args.input, estimate, output=args.output, jsonl=args.jsonl, mirror=args.flip, smoother=smoother
+        )
+    except ImportError as exc:
+        raise RuntimeError(str(exc)) from exc
+    written = " and ".join(str(path) for path in (args.output, args.jsonl) if path)
+    print(f"{count} frames -> {written}")
+    return 0
