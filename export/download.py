@@ -93,13 +93,14 @@ def _download_file(url: str, path: Path, entry: ManifestEntry, bar: tqdm) -> Non
         for chunk in _fetch(url):
             received += len(chunk)
             if received > entry.nbytes:
-                break
+                raise CheckpointError(
+                    f"Downloaded {url} has more than {entry.nbytes} bytes, the size of its manifest shape {list(entry.shape)}."
+                )
             handle.write(chunk)
             bar.update(len(chunk))
         if received != entry.nbytes:
             raise CheckpointError(
-                f"Downloaded {url} has {received}{'+' if received > entry.nbytes else ''} bytes; "
-                f"its manifest shape {list(entry.shape)} needs {entry.nbytes}."
+                f"Downloaded {url} has {received} bytes; its manifest shape {list(entry.shape)} needs {entry.nbytes}."
             )
 
 
