@@ -23,6 +23,7 @@ from posenet_onnx.export import export_model
 from posenet_onnx.export.architecture import CONV2D, backbone, final_stride
 from posenet_onnx.export.checkpoint import HEADS, block_variables, head_variables, load_checkpoint
 from posenet_onnx.export.quiet import import_tensorflow
+from posenet_onnx.export.synthetic import write_synthetic_checkpoint
 from posenet_onnx.keypoints import PART_IDS, PART_NAMES
 from posenet_onnx.models import (
     INPUT_NAME,
@@ -47,27 +48,6 @@ PIXEL_ATOL = 1e-3  # offsets and displacements, in input pixels
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-def write_synthetic_checkpoint(folder: Path, manifest_path: Path, seed: int) -> None:
-    """A checkpoint in the real on-disk layout with He-scaled random weights.
-
-    He scaling (std sqrt(2 / fan_in)) keeps activations at a realistic scale through the 14 ReLU6
-    blocks; head gains give logits of a few units and offsets of tens of pixels, like the real model.
-    """
-    rng = np.random.default_rng(seed)
-    entries = json.loads(manifest_path.read_text())
-    folder.mkdir(parents=True)
-    for name, entry in entries.items():
-        shape = entry["shape"]
-        if name.endswith("/biases"):
-            values = rng.normal(0.0, 0.1, shape)
-        else:
-            fan_in = shape[0] * shape[1] * (1 if "depthwise" in name else shape[2])
-            gain = 3.0 if "heatmap" in name else 10.0 if ("offset" in name or "displacement" in name) else 1.0
-            values = rng.normal(0.0, gain * np.sqrt(2.0 / fan_in), shape)
-        (folder / entry["filename"]).write_bytes(values.astype("<f4").tobytes())
-    (folder / "manifest.json").write_text(json.dumps(entries))
 
 
 @pytest.fixture(scope="session")

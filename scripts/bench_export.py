@@ -1,0 +1,91 @@
+#!/usr/bin/env python
+"""Benchmark the export stage: export time per graph, and ONNX Runtime CPU vs TensorFlow inference.
+
+For each of the 10 graphs, in one process: the time export_model takes (TensorFlow already imported),
+then the median inference time of the same network and input in TensorFlow (the tf.function that is
+converted) and in onnxruntime's CPU provider, at 257x257 and 513x513, and their ratio.
+The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes (same cost).
+
+    python scripts/bench_export.py [--shared ../shared/posenet] [--repeats 10] [--sizes 257 513]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from posenet_onnx.export import export_model
+from posenet_onnx.export.architecture import backbone
+from posenet_onnx.export.checkpoint import load_checkpoint
+from posenet_onnx.export.graph import posenet_function
+from posenet_onnx.export.quiet import import_tensorflow
+from posenet_onnx.export.synthetic import write_synthetic_checkpoint
+from posenet_onnx.models import INPUT_NAME, VALID_MODELS, checkpoint_name
+
+REPO = Path(__file__).resolve().parents[1]
+SYNTHETIC_SHAPES = {0.75: "mobilenet_v1_075.json", 1.00: "mobilenet_v1_100.json", 1.01: "mobilenet_v1_100.json"}
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `run` after two warm-up calls."""
+    for _ in range(2):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[257, 513])
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    tf = import_tensorflow()
+    print(f"TensorFlow import: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    rng = np.random.default_rng(0)
+    images = {size: rng.uniform(0, 255, (1, size, size, 3)).astype(np.float32) for size in args.sizes}
+
+    with tempfile.TemporaryDirectory() as scratch:
+        synthetic = Path(scratch) / "checkpoints"
+        for seed, (multiplier, manifest) in enumerate(SYNTHETIC_SHAPES.items()):
+            write_synthetic_checkpoint(synthetic / checkpoint_name(multiplier), args.shared / "manifests" / manifest, seed)
+        roots = {0.50: args.shared / "checkpoints", **{m: synthetic for m in SYNTHETIC_SHAPES}}
+
+        header = "| model | export s |" + "".join(f" TF {s} ms | ORT {s} ms | ratio {s} |" for s in args.sizes)
+        print(header)
+        print("|---" * (2 + 3 * len(args.sizes)) + "|")
+        for multiplier, output_stride in VALID_MODELS:
+            start = time.perf_counter()
+            path = export_model(multiplier, output_stride, scratch, checkpoint_dir=roots[multiplier], progress=False)
+            export_s = time.perf_counter() - start
+
+            checkpoint = load_checkpoint(roots[multiplier] / checkpoint_name(multiplier))
+            function = posenet_function(tf, checkpoint, backbone(multiplier, output_stride))
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            row = f"| {multiplier:.2f} s{output_stride} | {export_s:.1f} |"
+            for size in args.sizes:
+                image = images[size]
+                tensor = tf.constant(image)
+                tf_s = median_seconds(lambda: [t.numpy() for t in function(tensor)], args.repeats)
+                ort_s = median_seconds(lambda: session.run(None, {INPUT_NAME: image}), args.repeats)
+                row += f" {tf_s * 1e3:.1f} | {ort_s * 1e3:.1f} | {tf_s / ort_s:.2f}x |"
+            print(row, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
