@@ -12,18 +12,19 @@ def argmax2d(scores: np.ndarray, out_cells: np.ndarray) -> None:
 
     Scans row-major and replaces only on a strictly greater value, as tfjs's argMax does: the first
     maximum wins ties, and NaN never wins unless it is the first cell (comparisons with NaN are false).
+    One pass over the flat C-contiguous array, all channels at once.
     """
     height, width, num_keypoints = scores.shape
+    flat = scores.reshape(scores.size)
+    best = flat[:num_keypoints].copy()
+    best_cell = np.zeros(num_keypoints, dtype=np.int64)
+    for cell in range(height * width):
+        base = cell * num_keypoints
+        for k in range(num_keypoints):
+            value = flat[base + k]
+            if value > best[k]:
+                best[k] = value
+                best_cell[k] = cell
     for k in range(num_keypoints):
-        best = scores[0, 0, k]
-        best_y = 0
-        best_x = 0
-        for y in range(height):
-            for x in range(width):
-                value = scores[y, x, k]
-                if value > best:
-                    best = value
-                    best_y = y
-                    best_x = x
-        out_cells[k, 0] = best_y
-        out_cells[k, 1] = best_x
+        out_cells[k, 0] = best_cell[k] // width
+        out_cells[k, 1] = best_cell[k] % width

@@ -20,7 +20,7 @@ REFINEMENT_V2 = 2
 @njit(cache=True, nogil=True)
 def js_round(value: float) -> float:
     """JavaScript's Math.round: nearest integer, halves towards +infinity (NumPy rounds halves to even)."""
-    floor = math.floor(value)
+    floor = np.floor(value)  # math.floor would return an int64 and overflow on huge values
     return floor + 1.0 if value - floor >= 0.5 else floor
 
 

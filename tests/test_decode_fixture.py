@@ -1,0 +1,106 @@
+"""Real network outputs (tennis_in_crowd, 33 x 33 at stride 16) decoded exactly as the original JavaScript
+decoders did: posenet 1.0.3 (decoded_v1.json, incl. single pose) and 2.2.2 (decoded_v2.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posenet_onnx.decode import (
+    DecodedPoses,
+    decode_multiple_poses,
+    decode_multiple_poses_batch,
+    decode_single_pose,
+    decode_single_pose_batch,
+)
+
+TOLERANCE = 1e-4
+CASES = [
+    "maxDetections=5,scoreThreshold=0.5,nmsRadius=20",
+    "maxDetections=5,scoreThreshold=0.1,nmsRadius=20",
+    "maxDetections=10,scoreThreshold=0.5,nmsRadius=20",
+    "maxDetections=10,scoreThreshold=0.1,nmsRadius=20",
+]
+
+
+@pytest.fixture(scope="module")
+def tennis(shared: Path) -> dict:
+    """The four output tensors and both reference files."""
+    folder = shared / "fixtures" / "tennis_in_crowd"
+    reference = {version: json.loads((folder / f"decoded_{version}.json").read_text()) for version in ("v1", "v2")}
+    shapes = reference["v1"]["meta"]["shapes"]
+    tensors = {
+        name: np.fromfile(folder / f"{name}.bin", dtype="<f4").reshape(shapes[name])
+        for name in ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")
+    }
+    return {"tensors": tensors, "reference": reference, "stride": reference["v1"]["meta"]["outputStride"]}
+
+
+def _multi(tennis: dict, params: dict, refinement: str) -> DecodedPoses:
+    t = tennis["tensors"]
+    return decode_multiple_poses(
+        t["heatmapScores"], t["offsets"], t["displacementsFwd"], t["displacementsBwd"], params["outputStride"],
+        max_pose_detections=params["maxDetections"], score_threshold=params["scoreThreshold"],
+        nms_radius=params["nmsRadius"], refinement=refinement,
+    )
+
+
+def assert_same_poses(ours: DecodedPoses, expected: list[dict]) -> None:
+    """Same number and order of poses; same parts; positions and scores within TOLERANCE."""
+    got = ours.to_dicts()
+    assert len(got) == len(expected)
+    for pose, reference in zip(got, expected):
+        assert pose["score"] == pytest.approx(reference["score"], abs=TOLERANCE)
+        assert [k["part"] for k in pose["keypoints"]] == [k["part"] for k in reference["keypoints"]]
+        for keypoint, ref in zip(pose["keypoints"], reference["keypoints"]):
+            assert keypoint["score"] == pytest.approx(ref["score"], abs=TOLERANCE)
+            assert keypoint["position"]["x"] == pytest.approx(ref["position"]["x"], abs=TOLERANCE)
+            assert keypoint["position"]["y"] == pytest.approx(ref["position"]["y"], abs=TOLERANCE)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("case", CASES)
+def test_multi_pose_equals_javascript(tennis, version, case):
+    reference = tennis["reference"][version]["multi"]
+    assert set(reference) == set(CASES)  # every parameter set in the file is tested
+    assert_same_poses(_multi(tennis, reference[case]["params"], version), reference[case]["poses"])
+
+
+def test_single_pose_equals_javascript(tennis):
+    t = tennis["tensors"]
+    pose = decode_single_pose(t["heatmapScores"], t["offsets"], tennis["stride"])
+    assert_same_poses(pose, [tennis["reference"]["v1"]["single"]])
+
+
+def _batch(t: dict) -> dict:
+    """Four images: the tennis outputs, mirrored, shifted by a row, and with saturated scores (ties)."""
+    saturated = {k: v.copy() for k, v in t.items()}
+    saturated["heatmapScores"] = np.minimum(t["heatmapScores"] * 1.2, 1).astype(np.float32)
+    variants = [t, {k: v[:, ::-1] for k, v in t.items()}, {k: np.roll(v, 1, axis=0) for k, v in t.items()}, saturated]
+    return {name: np.stack([v[name] for v in variants]) for name in t}
+
+
+@pytest.mark.parametrize("refinement", ["v1", "v2"])
+def test_multi_pose_batch_equals_per_image(tennis, refinement):
+    batch = _batch(tennis["tensors"])
+    arrays = [batch[name] for name in ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")]
+    results = decode_multiple_poses_batch(*arrays, 16, max_pose_detections=10, score_threshold=0.25, refinement=refinement)
+    assert len(results) == 4
+    for n, result in enumerate(results):
+        single = decode_multiple_poses(*(a[n] for a in arrays), 16, max_pose_detections=10, score_threshold=0.25, refinement=refinement)
+        assert len(result) == len(single) > 0
+        for field in ("scores", "keypoint_scores", "keypoints"):
+            np.testing.assert_array_equal(getattr(result, field), getattr(single, field))
+
+
+def test_single_pose_batch_equals_per_image(tennis):
+    batch = _batch(tennis["tensors"])
+    results = decode_single_pose_batch(batch["heatmapScores"], batch["offsets"], 16)
+    assert len(results) == 4
+    for n, result in enumerate(results):
+        single = decode_single_pose(batch["heatmapScores"][n], batch["offsets"][n], 16)
+        for field in ("scores", "keypoint_scores", "keypoints"):
+            np.testing.assert_array_equal(getattr(result, field), getattr(single, field))
