@@ -17,7 +17,7 @@ from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.runtime.pose import Pose
 
 DEFAULT_MIN_CUTOFF = 1.0
-DEFAULT_BETA = 0.05
+DEFAULT_BETA = 4.0
 DEFAULT_MAX_SHIFT = 0.5
 
 
@@ -30,9 +30,10 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
 class OneEuroFilter:
     """One Euro filter over an array of values (e.g. one person's 17x2 keypoint positions, in pixels).
 
-    `min_cutoff` (Hz) sets the smoothing of still values (lower = smoother); `beta` (1/pixel) raises the
-    cutoff with speed (higher = less lag on fast motion); `d_cutoff` (Hz) smooths the speed estimate.
-    A constant input comes out unchanged, bit for bit.
+    `min_cutoff` (Hz) sets the smoothing of still values (lower = smoother); `beta` raises the cutoff with
+    speed (higher = less lag on fast motion), per unit of speed measured in `scale`s per second (a pose's
+    size for keypoints, so the same settings fit any resolution); `d_cutoff` (Hz) smooths the speed
+    estimate. A constant input comes out unchanged, bit for bit.
     """
 
     def __init__(self, min_cutoff: float = DEFAULT_MIN_CUTOFF, beta: float = DEFAULT_BETA, d_cutoff: float = 1.0):
@@ -44,7 +45,7 @@ class OneEuroFilter:
         self._speed: np.ndarray | None = None
         self._time = 0.0
 
-    def __call__(self, value: np.ndarray, timestamp: float) -> np.ndarray:
+    def __call__(self, value: np.ndarray, timestamp: float, scale: float = 1.0) -> np.ndarray:
         """Filter the value observed at `timestamp` (seconds, increasing); return the smoothed value."""
         value = np.asarray(value, dtype=np.float64)
         if self._value is None:
@@ -55,7 +56,7 @@ class OneEuroFilter:
             raise ValueError(f"Timestamps must increase; got {timestamp!r} after {self._time!r}.")
         speed = (value - self._value) / dt
         self._speed = self._speed + smoothing_factor(self.d_cutoff, dt) * (speed - self._speed)
-        cutoff = self.min_cutoff + self.beta * np.abs(self._speed)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._speed) / scale
         # x + a * (new - x): exactly x again when new == x, so still keypoints stay put.
         self._value = self._value + smoothing_factor(cutoff, dt) * (value - self._value)
         self._time = float(timestamp)
@@ -69,6 +70,11 @@ def _check_parameter(name: str, value: float, *, positive: bool) -> None:
         raise ValueError(f"Invalid smoothing {name} {value!r}; expected a finite number {bound}.")
 
 
+def pose_size(positions: np.ndarray) -> np.ndarray:
+    """The diagonal of the keypoints' bounding box ([..., 17, 2] -> [...]), at least one pixel."""
+    return np.maximum(np.linalg.norm(positions.max(axis=-2) - positions.min(axis=-2), axis=-1), 1.0)
+
+
 def match_nearest(previous: Sequence[np.ndarray], current: Sequence[np.ndarray], max_shift: float) -> dict[int, int]:
     """Greedy nearest matching of current poses to previous ones, as {current index: previous index}.
 
@@ -80,8 +86,7 @@ def match_nearest(previous: Sequence[np.ndarray], current: Sequence[np.ndarray],
     before = np.stack(previous)  # [P, 17, 2]
     now = np.stack(current)  # [C, 17, 2]
     distance = np.linalg.norm(now[:, None] - before[None], axis=-1).mean(axis=-1)  # [C, P]
-    size = np.linalg.norm(before.max(axis=1) - before.min(axis=1), axis=-1)  # [P]
-    distance[distance > max_shift * size[None, :]] = np.inf
+    distance[distance > max_shift * pose_size(before)[None, :]] = np.inf
     matches: dict[int, int] = {}
     while np.isfinite(distance).any():
         c, p = np.unravel_index(np.argmin(distance), distance.shape)
@@ -119,7 +124,7 @@ class PoseSmoother:
         tracks, smoothed = [], []
         for i, (pose, positions) in enumerate(zip(poses, raw)):
             track = self._tracks[matches[i]][1] if i in matches else OneEuroFilter(*self._parameters)
-            positions = track(positions, timestamp)
+            positions = track(positions, timestamp, float(pose_size(positions)))
             tracks.append((positions, track))
             smoothed.append(Pose.from_arrays(pose.score, pose.scores, positions, PART_NAMES))
         self._tracks = tracks

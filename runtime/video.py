@@ -329,7 +329,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     smoothing.add_argument("--smooth-min-cutoff", type=float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
                            help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})")
     smoothing.add_argument("--smooth-beta", type=float, default=DEFAULT_BETA, metavar="BETA",
-                           help=f"cutoff increase per pixel/s of speed; higher lags less (default {DEFAULT_BETA})")
+                           help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})")
     parser.set_defaults(handler=_run)
 
 

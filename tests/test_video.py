@@ -1,0 +1,177 @@
+"""The video pipeline on the real squats clip (65 frames, 720 x 1280, 5 fps) with the real 0.50 model."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import posenet_onnx
+from posenet_onnx.cli import main
+from posenet_onnx.runtime.video import annotate_video, import_imageio, parse_source
+
+SQUATS_FRAMES = 65
+SQUATS_FPS = 5.0
+AQUA = np.array([0, 255, 255])  # the drawing colour of draw_poses
+
+
+@pytest.fixture(scope="module")
+def squats(shared: Path) -> Path:
+    return shared / "images" / "pose_squats.mp4"
+
+
+@pytest.fixture(scope="module")
+def net(real_model_dir: Path) -> posenet_onnx.PoseNet:
+    return posenet_onnx.load(0.50, device="cpu", model_dir=real_model_dir)
+
+
+@pytest.fixture(scope="module")
+def squats_outputs(squats: Path, real_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CLI run once on the squats clip: multi-pose, scale 0.5, video and JSON lines into a fresh folder."""
+    out = tmp_path_factory.mktemp("squats")
+    argv = ["video", str(squats), "-o", str(out / "squats.mp4"), "--jsonl", str(out / "squats.jsonl")]
+    assert main(argv + ["--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
+    return out
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    reader = import_imageio().get_reader(path, format="FFMPEG")
+    try:
+        return [np.asarray(frame) for frame in reader]
+    finally:
+        reader.close()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n"), "the last JSON line is incomplete"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_squats_clip_gives_a_playable_video_and_one_json_line_per_frame(squats_outputs: Path) -> None:
+    import imageio_ffmpeg
+
+    assert sorted(p.name for p in squats_outputs.iterdir()) == ["squats.jsonl", "squats.mp4"]  # no temp files left
+    frames = read_video(squats_outputs / "squats.mp4")
+    assert len(frames) == SQUATS_FRAMES
+    assert frames[0].shape == (1280, 720, 3)
+    assert imageio_ffmpeg.count_frames_and_secs(str(squats_outputs / "squats.mp4")) == (SQUATS_FRAMES, SQUATS_FRAMES / SQUATS_FPS)
+    records = read_jsonl(squats_outputs / "squats.jsonl")
+    assert [r["frame"] for r in records] == list(range(SQUATS_FRAMES))
+    assert [r["timestamp"] for r in records] == pytest.approx([i / SQUATS_FPS for i in range(SQUATS_FRAMES)])
+    assert all(1 <= len(r["poses"]) <= 5 for r in records)  # the squatting woman is found in every frame
+
+
+def test_a_frames_poses_equal_the_single_image_estimate(squats: Path, squats_outputs: Path, net) -> None:
+    index = 40
+    frame = read_video(squats)[index]
+    expected = [pose.to_dict() for pose in net.estimate_multiple_poses(frame, 0.5)]
+    record = read_jsonl(squats_outputs / "squats.jsonl")[index]
+    assert record["poses"] == json.loads(json.dumps(expected))
+    assert expected[0]["score"] > 0.5
+
+
+def test_the_skeleton_is_drawn_on_its_own_frame(squats: Path, squats_outputs: Path) -> None:
+    index = 40
+    source = read_video(squats)[index].astype(int)
+    drawn = read_video(squats_outputs / "squats.mp4")[index].astype(int)
+    pose = read_jsonl(squats_outputs / "squats.jsonl")[index]["poses"][0]
+    points = [(round(k["position"]["y"]), round(k["position"]["x"])) for k in pose["keypoints"] if k["score"] >= 0.5]
+    assert len(points) >= 5
+    # Keypoint dots are aqua in the output (lossy video: a loose bound) and were not in the source frame.
+    distance = lambda image: np.array([np.abs(image[y, x] - AQUA).max() for y, x in points])  # noqa: E731
+    assert np.median(distance(drawn)) < 60
+    assert np.median(distance(source)) > 120
+
+
+def test_single_pose_smoothed_run_writes_one_smoothed_pose_per_frame(squats: Path, squats_outputs: Path, real_model_dir: Path, tmp_path: Path) -> None:
+    jsonl = tmp_path / "smooth.jsonl"
+    argv = ["video", str(squats), "--jsonl", str(jsonl), "--single", "--smooth", "--multiplier", "0.5"]
+    assert main(argv + ["--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
+    records = read_jsonl(jsonl)
+    assert len(records) == SQUATS_FRAMES and all(len(r["poses"]) == 1 for r in records)
+    assert not list(tmp_path.glob(".*"))
+    positions = np.array([[[k["position"]["x"], k["position"]["y"]] for k in r["poses"][0]["keypoints"]] for r in records])
+    steps = np.abs(np.diff(positions, axis=0)).mean()
+    raw = read_jsonl(squats_outputs / "squats.jsonl")
+    raw_positions = np.array([[[k["position"]["x"], k["position"]["y"]] for k in r["poses"][0]["keypoints"]] for r in raw])
+    assert steps < np.abs(np.diff(raw_positions, axis=0)).mean()  # smoothed keypoints move less between frames
+
+
+def interrupt_at(net, frame_index: int):
+    """An estimate function that delivers a real SIGINT (Ctrl-C) when asked for frame `frame_index`."""
+    seen = []
+
+    def estimate(image: np.ndarray) -> list:
+        if len(seen) == frame_index:
+            signal.raise_signal(signal.SIGINT)
+        seen.append(image)
+        return net.estimate_multiple_poses(image, 0.5)
+
+    return estimate
+
+
+def test_ctrl_c_keeps_a_playable_video_and_complete_lines_for_the_frames_done(squats: Path, net, tmp_path: Path) -> None:
+    done = 7
+    video, jsonl = tmp_path / "cut.mp4", tmp_path / "cut.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        annotate_video(squats, interrupt_at(net, done), output=video, jsonl=jsonl, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsonl", "cut.mp4"]
+    assert len(read_video(video)) == done
+    assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(done))
+
+
+def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        annotate_video(squats, interrupt_at(net, 0), output=tmp_path / "none.mp4", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_leaves_no_partial_outputs(squats: Path, tmp_path: Path) -> None:
+    def failing(image: np.ndarray) -> list:
+        raise ValueError("broken estimator")
+
+    with pytest.raises(ValueError, match="broken estimator"):
+        annotate_video(squats, failing, output=tmp_path / "x.mp4", jsonl=tmp_path / "x.jsonl", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["missing.mp4", "--jsonl", "x.jsonl"], "No video file 'missing.mp4'"),
+        (["{squats}", "-o", "out.avi"], "expected a name ending in .mp4, .mkv, .mov"),
+        (["{squats}"], "give an output video, a JSON lines file, or both"),
+        (["{squats}", "--jsonl", "no/such/folder/x.jsonl"], "No folder 'no/such/folder'"),
+        (["{squats}", "--jsonl", "x.jsonl", "--smooth", "--smooth-min-cutoff", "0"], "min_cutoff 0.0; expected a finite number > 0"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_clear_line(argv, message, squats: Path, real_model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = [a.format(squats=squats) for a in argv]
+    assert main(["video", *argv, "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_video_extra_names_the_install_command(squats: Path, monkeypatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    with pytest.raises(ImportError, match=r'pip install "posenet-onnx\[video\]"'):
+        import_imageio()
+    assert main(["video", str(squats), "--jsonl", str(tmp_path / "x.jsonl")]) == 2
+    assert 'pip install "posenet-onnx[video]"' in capsys.readouterr().err
+
+
+def test_camera_indices_and_files_are_told_apart(squats: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert parse_source("0") == 0 and parse_source(2) == 2
+    assert parse_source(squats) == str(squats)
+    (tmp_path / "0").write_bytes(b"")
+    assert parse_source("0") == "0"  # an existing file named 0 wins
+    with pytest.raises(ValueError, match="camera index -1"):
+        parse_source(-1)
