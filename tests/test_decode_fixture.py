@@ -104,3 +104,25 @@ def test_single_pose_batch_equals_per_image(tennis):
         single = decode_single_pose(batch["heatmapScores"][n], batch["offsets"][n], 16)
         for field in ("scores", "keypoint_scores", "keypoints"):
             np.testing.assert_array_equal(getattr(result, field), getattr(single, field))
+
+
+def _every_other_column(array: np.ndarray) -> np.ndarray:
+    """``array`` as a non-contiguous view: every other column of a twice-as-wide array."""
+    wide = np.zeros((array.shape[0], 2 * array.shape[1], array.shape[2]), array.dtype)
+    wide[:, ::2] = array
+    return wide[:, ::2]
+
+
+def test_any_float_dtype_and_layout_decodes_the_same(tennis):
+    t = tennis["tensors"]
+    names = ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")
+    expected = decode_multiple_poses(*(t[n] for n in names), 16)
+    variants = {
+        "float64": [t[n].astype(np.float64) for n in names],
+        "fortran order": [np.asfortranarray(t[n]) for n in names],
+        "strided views": [_every_other_column(t[n]) for n in names],
+    }
+    for label, arrays in variants.items():
+        got = decode_multiple_poses(*arrays, 16)
+        for field in ("scores", "keypoint_scores", "keypoints"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(expected, field), err_msg=label)

@@ -1,0 +1,99 @@
+"""The decoder's typed layer: every bad parameter or shape is a ValueError naming it and what is valid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from posenet_onnx.decode import (
+    decode_multiple_poses,
+    decode_multiple_poses_batch,
+    decode_single_pose,
+    decode_single_pose_batch,
+)
+
+
+def _outputs(height: int = 5, width: int = 4, batch: int | None = None) -> list[np.ndarray]:
+    lead = (height, width) if batch is None else (batch, height, width)
+    rng = np.random.default_rng(0)
+    return [rng.random(lead + (c,), dtype=np.float32) for c in (17, 34, 32, 32)]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"output_stride": 15}, "output stride 15; expected one of 8, 16 or 32"),
+        ({"max_pose_detections": 0}, "max_pose_detections must be an integer >= 1; got 0"),
+        ({"max_pose_detections": 2.5}, "max_pose_detections must be an integer >= 1"),
+        ({"max_pose_detections": True}, "max_pose_detections must be an integer >= 1"),
+        ({"score_threshold": -0.1}, r"score_threshold must be a number in \[0, 1\]; got -0.1"),
+        ({"score_threshold": 1.5}, r"score_threshold must be a number in \[0, 1\]"),
+        ({"score_threshold": float("nan")}, r"score_threshold must be a number in \[0, 1\]"),
+        ({"nms_radius": 0}, "nms_radius must be a number > 0"),
+        ({"nms_radius": -5.0}, "nms_radius must be a number > 0"),
+        ({"nms_radius": float("nan")}, "nms_radius must be a number > 0"),
+        ({"refinement": "v3"}, "refinement must be 'v1' .* or 'v2'"),
+    ],
+)
+@pytest.mark.parametrize("batched", [False, True])
+def test_bad_parameters(params, message, batched):
+    call = {"output_stride": 16, **params}
+    decode = decode_multiple_poses_batch if batched else decode_multiple_poses
+    with pytest.raises(ValueError, match=message):
+        decode(*_outputs(batch=2 if batched else None), **call)
+
+
+def test_bad_stride_single_pose():
+    heatmaps, offsets, *_ = _outputs()
+    with pytest.raises(ValueError, match="expected one of 8, 16 or 32"):
+        decode_single_pose(heatmaps, offsets, 12)
+
+
+def test_wrong_rank():
+    heatmaps, offsets, fwd, bwd = _outputs()
+    with pytest.raises(ValueError, match=r"heatmap_scores must be a 3-D array \(H' x W' x C\); got shape \(5, 4\)"):
+        decode_single_pose(heatmaps[..., 0], offsets, 16)
+    with pytest.raises(ValueError, match=r"heatmap_scores must be a 4-D array \(N x H' x W' x C\)"):
+        decode_multiple_poses_batch(heatmaps, offsets, fwd, bwd, 16)
+    with pytest.raises(ValueError, match="offsets must be a 4-D array"):
+        decode_single_pose_batch(heatmaps[None], offsets, 16)
+
+
+@pytest.mark.parametrize(
+    ("index", "name", "channels"),
+    [(0, "heatmap_scores", 17), (1, "offsets", 34), (2, "displacement_fwd", 32), (3, "displacement_bwd", 32)],
+)
+def test_wrong_channels(index, name, channels):
+    outputs = _outputs()
+    outputs[index] = outputs[index][..., :-1]
+    with pytest.raises(ValueError, match=f"{name} must have {channels} channels in its last axis; got shape"):
+        decode_multiple_poses(*outputs, 16)
+
+
+def test_mismatched_grids_and_batches():
+    outputs = _outputs()
+    outputs[2] = _outputs(height=6)[2]
+    with pytest.raises(ValueError, match=r"must share their grid axes; got heatmap_scores \(5, 4, 17\), .*displacement_fwd \(6, 4, 32\)"):
+        decode_multiple_poses(*outputs, 16)
+    batch = _outputs(batch=3)
+    batch[1] = _outputs(batch=2)[1]
+    with pytest.raises(ValueError, match="must share their batch and grid axes"):
+        decode_multiple_poses_batch(*batch, 16)
+
+
+def test_empty_grid_and_non_numbers():
+    outputs = _outputs(height=0)
+    with pytest.raises(ValueError, match=r"at least 1 x 1 cells; got shape \(0, 4, 17\)"):
+        decode_multiple_poses(*outputs, 16)
+    heatmaps, offsets, *_ = _outputs()
+    with pytest.raises(ValueError, match="heatmap_scores must hold real numbers; got dtype complex64"):
+        decode_single_pose(heatmaps.astype(np.complex64), offsets, 16)
+    with pytest.raises(ValueError, match="offsets must hold real numbers; got dtype <U"):
+        decode_single_pose(heatmaps, offsets.astype(str), 16)
+
+
+def test_valid_extremes_are_accepted():
+    outputs = _outputs()
+    assert len(decode_multiple_poses(*outputs, 8, max_pose_detections=1, score_threshold=0.0, nms_radius=1e-9)) == 1
+    assert len(decode_multiple_poses(*outputs, 32, score_threshold=1, nms_radius=np.float32(20))) == 0
+    assert decode_multiple_poses_batch(*_outputs(batch=0), 16) == []
