@@ -4,6 +4,8 @@ Every convolution uses explicit symmetric padding of `dilation * (k - 1) / 2` (e
 the valid input sizes, `(size - 1) % output_stride == 0`) and dilated depthwise convolutions use the
 native op's `dilations`, so tf2onnx emits plain Conv nodes with explicit pads and dilations: no
 SpaceToBatchND rewrite and no `auto_pad=SAME_*`, which onnxruntime's CPU Conv rejects with dilation > 1.
+This function is a conversion vehicle: TensorFlow itself runs a dilated DepthwiseConv2dNative only with
+oneDNN, and its grappler remapper aborts on these explicit paddings. reference.py is the runnable form.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 """Benchmark the export stage: export time per graph, and ONNX Runtime CPU vs TensorFlow inference.
 
 For each of the 10 graphs, in one process: the time export_model takes (TensorFlow already imported),
-then the median inference time of the same network and input in TensorFlow (the tf.function that is
-converted) and in onnxruntime's CPU provider, at 257x257 and 513x513, and their ratio.
+then the median inference time of the same network and input in TensorFlow (upstream's formulation,
+export/reference.py: the explicit-padding function that is converted needs oneDNN to run in TensorFlow)
+and in onnxruntime's CPU provider, at 257x257 and 513x513, and their ratio.
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes (same cost).
 
     python scripts/bench_export.py [--shared ../shared/posenet] [--repeats 10] [--sizes 257 513]
@@ -23,10 +24,9 @@ import numpy as np
 import onnxruntime as ort
 
 from posenet_onnx.export import export_model
-from posenet_onnx.export.architecture import backbone
 from posenet_onnx.export.checkpoint import load_checkpoint
-from posenet_onnx.export.graph import posenet_function
 from posenet_onnx.export.quiet import import_tensorflow
+from posenet_onnx.export.reference import upstream_function
 from posenet_onnx.export.synthetic import write_synthetic_checkpoint
 from posenet_onnx.models import INPUT_NAME, VALID_MODELS, checkpoint_name
 
@@ -74,7 +74,7 @@ def main() -> int:
             export_s = time.perf_counter() - start
 
             checkpoint = load_checkpoint(roots[multiplier] / checkpoint_name(multiplier))
-            function = posenet_function(tf, checkpoint, backbone(multiplier, output_stride))
+            function = upstream_function(tf, checkpoint, multiplier, output_stride)
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             row = f"| {multiplier:.2f} s{output_stride} | {export_s:.1f} |"
             for size in args.sizes:

@@ -20,9 +20,10 @@ import pytest
 from PIL import Image
 
 from posenet_onnx.export import export_model
-from posenet_onnx.export.architecture import CONV2D, backbone, final_stride
-from posenet_onnx.export.checkpoint import HEADS, block_variables, head_variables, load_checkpoint
+from posenet_onnx.export.architecture import backbone, final_stride
+from posenet_onnx.export.checkpoint import load_checkpoint
 from posenet_onnx.export.quiet import import_tensorflow
+from posenet_onnx.export.reference import upstream_function
 from posenet_onnx.export.synthetic import write_synthetic_checkpoint
 from posenet_onnx.keypoints import PART_IDS, PART_NAMES
 from posenet_onnx.models import (
@@ -107,25 +108,6 @@ def run_onnx(path: Path, image: np.ndarray) -> list[np.ndarray]:
     return session.run(list(OUTPUT_NAMES), {INPUT_NAME: image})
 
 
-def tf_upstream(tf, variables: dict[str, np.ndarray], multiplier: float, output_stride: int, image: np.ndarray):
-    """The network as upstream writes it (SAME padding, depthwise_conv2d with `dilations`), NOT the exported code."""
-    x = tf.constant(image) / 127.5 - 1.0
-    for block in backbone(multiplier, output_stride):
-        if block.kind == CONV2D:
-            weights, biases = block_variables(0)
-            x = tf.nn.relu6(tf.nn.conv2d(x, variables[weights], block.stride, "SAME") + variables[biases])
-            continue
-        depthwise, depthwise_biases, pointwise, pointwise_biases = block_variables(block.index)
-        x = tf.nn.depthwise_conv2d(
-            x, variables[depthwise], [1, block.stride, block.stride, 1], "SAME", dilations=[block.dilation] * 2
-        )
-        x = tf.nn.relu6(x + variables[depthwise_biases])
-        x = tf.nn.relu6(tf.nn.conv2d(x, variables[pointwise], 1, "SAME") + variables[pointwise_biases])
-    heads = [tf.nn.conv2d(x, variables[w], 1, "SAME") + variables[b] for w, b in map(head_variables, HEADS)]
-    heads[0] = tf.sigmoid(heads[0])
-    return [h.numpy() for h in heads]
-
-
 def assert_outputs_close(actual: list[np.ndarray], expected: list[np.ndarray]) -> None:
     for name, a, e in zip(OUTPUT_NAMES, actual, expected):
         assert a.shape == e.shape, name
@@ -171,13 +153,14 @@ def test_unknown_multiplier_lists_valid_ones(tmp_path):
 def test_onnxruntime_matches_tensorflow_upstream(model, exported, checkpoint_roots, photo_batches, tf):
     """ONNX Runtime CPU equals the upstream TF formulation at 257x257 and a batch of 2 at 353x481."""
     multiplier, output_stride = model
-    variables = load_checkpoint(checkpoint_roots[multiplier] / checkpoint_name(multiplier)).variables
+    checkpoint = load_checkpoint(checkpoint_roots[multiplier] / checkpoint_name(multiplier))
+    upstream = upstream_function(tf, checkpoint, multiplier, output_stride)
     for batch in photo_batches:
         actual = run_onnx(exported[model], batch)
         n, h, w, _ = batch.shape
         grid = ((h - 1) // output_stride + 1, (w - 1) // output_stride + 1)
         assert [a.shape for a in actual] == [(n, *grid, c) for c in (17, 34, 32, 32)]
-        assert_outputs_close(actual, tf_upstream(tf, variables, multiplier, output_stride, batch))
+        assert_outputs_close(actual, [t.numpy() for t in upstream(tf.constant(batch))])
         if multiplier != 0.50:  # synthetic weights must give a real spread of scores, not saturated ones
             scores = actual[0]
             assert np.mean((scores > 0.01) & (scores < 0.99)) > 0.5, "synthetic heatmap scores saturated"
