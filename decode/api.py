@@ -26,32 +26,37 @@ _CHANNELS: dict[str, int] = {
     "displacement_fwd": 2 * NUM_EDGES,
     "displacement_bwd": 2 * NUM_EDGES,
 }
+_SINGLE = ("heatmap_scores", "offsets")
+_MULTI = tuple(_CHANNELS)
 
 
 def _as_tensor(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
-    """``array`` as a C-contiguous float32 array after checking its rank, channels and grid size."""
-    array = np.asarray(array)
-    if array.dtype.kind not in "fiu":
-        raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}.")
-    layout = "H' x W' x C" if ndim == 3 else "N x H' x W' x C"
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array ({layout}); got shape {array.shape}.")
-    channels = _CHANNELS[name]
-    if array.shape[-1] != channels:
-        raise ValueError(f"{name} must have {channels} channels in its last axis; got shape {array.shape}.")
-    if array.shape[-3] < 1 or array.shape[-2] < 1:
-        raise ValueError(f"{name} must have a grid of at least 1 x 1 cells; got shape {array.shape}.")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    """``array`` as a C-contiguous float32 array (no copy if it is one) after checking its rank, channels
+    and grid size."""
+    if not (type(array) is np.ndarray and array.dtype == np.float32 and array.flags.c_contiguous):
+        array = np.asarray(array)
+        if array.dtype.kind not in "fiu":
+            raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}.")
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    shape = array.shape
+    if len(shape) != ndim:
+        layout = "H' x W' x C" if ndim == 3 else "N x H' x W' x C"
+        raise ValueError(f"{name} must be a {ndim}-D array ({layout}); got shape {shape}.")
+    if shape[-1] != _CHANNELS[name]:
+        raise ValueError(f"{name} must have {_CHANNELS[name]} channels in its last axis; got shape {shape}.")
+    if shape[-3] < 1 or shape[-2] < 1:
+        raise ValueError(f"{name} must have a grid of at least 1 x 1 cells; got shape {shape}.")
+    return array
 
 
-def _tensors(ndim: int, **arrays: np.ndarray) -> list[np.ndarray]:
+def _tensors(ndim: int, names: tuple[str, ...], arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
     """Convert the named outputs and check they share their leading (N,) H', W' axes."""
-    tensors = [_as_tensor(name, array, ndim) for name, array in arrays.items()]
+    tensors = [_as_tensor(name, array, ndim) for name, array in zip(names, arrays)]
     leading = tensors[0].shape[:-1]
-    for name, tensor in zip(arrays, tensors):
-        if tensor.shape[:-1] != leading:
-            shapes = ", ".join(f"{n} {t.shape}" for n, t in zip(arrays, tensors))
-            raise ValueError(f"The network outputs must share their {'grid' if ndim == 3 else 'batch and grid'} axes; got {shapes}.")
+    if any(tensor.shape[:-1] != leading for tensor in tensors):
+        shapes = ", ".join(f"{n} {t.shape}" for n, t in zip(names, tensors))
+        axes = "grid" if ndim == 3 else "batch and grid"
+        raise ValueError(f"The network outputs must share their {axes} axes; got {shapes}.")
     return tensors
 
 
@@ -73,7 +78,7 @@ def _multi_pose_parameters(
 def decode_single_pose(heatmap_scores: np.ndarray, offsets: np.ndarray, output_stride: int) -> DecodedPoses:
     """The single pose in one image's outputs (H' x W' x 17 sigmoid scores, H' x W' x 34 offsets): P == 1."""
     output_stride = validate_output_stride(output_stride)
-    scores, offsets = _tensors(3, heatmap_scores=heatmap_scores, offsets=offsets)
+    scores, offsets = _tensors(3, _SINGLE, (heatmap_scores, offsets))
     keypoints = np.empty((1, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((1, NUM_KEYPOINTS))
     score = decode_single_pose_into(scores, offsets, output_stride, keypoints[0], keypoint_scores[0])
@@ -83,7 +88,7 @@ def decode_single_pose(heatmap_scores: np.ndarray, offsets: np.ndarray, output_s
 def decode_single_pose_batch(heatmap_scores: np.ndarray, offsets: np.ndarray, output_stride: int) -> list[DecodedPoses]:
     """decode_single_pose for N images (N x H' x W' x C arrays), decoded in parallel."""
     output_stride = validate_output_stride(output_stride)
-    scores, offsets = _tensors(4, heatmap_scores=heatmap_scores, offsets=offsets)
+    scores, offsets = _tensors(4, _SINGLE, (heatmap_scores, offsets))
     count = scores.shape[0]
     keypoints = np.empty((count, 1, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((count, 1, NUM_KEYPOINTS))
@@ -110,9 +115,7 @@ def decode_multiple_poses(
     """
     output_stride = validate_output_stride(output_stride)
     max_poses, threshold, radius, mode = _multi_pose_parameters(max_pose_detections, score_threshold, nms_radius, refinement)
-    scores, offsets, fwd, bwd = _tensors(
-        3, heatmap_scores=heatmap_scores, offsets=offsets, displacement_fwd=displacement_fwd, displacement_bwd=displacement_bwd
-    )
+    scores, offsets, fwd, bwd = _tensors(3, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
     keypoints = np.empty((max_poses, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((max_poses, NUM_KEYPOINTS))
     pose_scores = np.empty(max_poses)
@@ -137,9 +140,7 @@ def decode_multiple_poses_batch(
     """decode_multiple_poses for N images (N x H' x W' x C arrays), decoded in parallel."""
     output_stride = validate_output_stride(output_stride)
     max_poses, threshold, radius, mode = _multi_pose_parameters(max_pose_detections, score_threshold, nms_radius, refinement)
-    scores, offsets, fwd, bwd = _tensors(
-        4, heatmap_scores=heatmap_scores, offsets=offsets, displacement_fwd=displacement_fwd, displacement_bwd=displacement_bwd
-    )
+    scores, offsets, fwd, bwd = _tensors(4, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
     count = scores.shape[0]
     keypoints = np.empty((count, max_poses, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((count, max_poses, NUM_KEYPOINTS))
