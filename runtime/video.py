@@ -109,6 +109,18 @@ def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]
         reader.close()
 
 
+def open_video_writer(path: str | os.PathLike, fps: float) -> Any:
+    """An imageio writer of H.264 video (yuv420p, so odd sizes are rounded up to even) for RGB frames.
+
+    x264's `veryfast` preset encodes about three times faster than its default at a similar size,
+    so that encoding keeps up with estimation.
+    """
+    return import_imageio().get_writer(
+        path, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2,
+        output_params=["-preset", "veryfast"], ffmpeg_log_level="error",
+    )
+
+
 def _frames(reader: Any, fps: float, is_camera: bool) -> Iterator[Frame]:
     """Frames with timestamps: index / fps for files, time since the first frame for cameras."""
     start = time.monotonic()
@@ -255,15 +267,14 @@ def annotate_video(
     `output` receives the video with the skeletons drawn, at the source's frame rate; `jsonl` one line per
     frame (`frame_record`). `mirror` flips each frame left to right before anything else: the video shows
     the mirrored frames and the poses are the mirrored person's, like upstream's `flip_horizontal`
-    (estimate must then not flip again). `smoother` smooths keypoints across frames. Ctrl-C keeps what was done so far:
-    both files are complete and the KeyboardInterrupt propagates.
+    (estimate must then not flip again). `smoother` smooths keypoints across frames. Ctrl-C keeps what was
+    done so far: both files are complete and the KeyboardInterrupt propagates.
     """
     if output is None and jsonl is None:
         raise ValueError("Nothing to write: give an output video, a JSON lines file, or both.")
     source = parse_source(source)
     output = None if output is None else check_output_path(output)
     jsonl = None if jsonl is None else _check_jsonl_path(jsonl)
-    imageio = import_imageio()
     from posenet_onnx.runtime.draw import draw_poses
 
     def estimate_frame(frame: Frame) -> list:
@@ -276,9 +287,7 @@ def annotate_video(
         video_writer = jsonl_file = None
         if output is not None:
             temp = stack.enter_context(atomic_path(output))
-            video_writer = stack.enter_context(
-                imageio.get_writer(temp, format="FFMPEG", fps=info.fps, codec="libx264", macro_block_size=2, ffmpeg_log_level="error")
-            )
+            video_writer = stack.enter_context(open_video_writer(temp, info.fps))
         if jsonl is not None:
             jsonl_file = stack.enter_context(open(stack.enter_context(atomic_path(jsonl)), "w", encoding="utf-8"))
         bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None))

@@ -1,0 +1,334 @@
+#!/usr/bin/env python
+"""End-to-end PoseNet speed on this machine: frames per second, where the time goes, and the baselines.
+
+In one process, on a real 640x480 photo (couple.jpg, two people) at image scale 0.5, CPU:
+1. end-to-end fps of `estimate_single_pose` / `estimate_multiple_poses` for every valid multiplier x
+   output stride, with the multi-pose time split into preprocessing (resize), network (onnxruntime),
+   decoding (Numba) and the rest (input checks, Pose objects), measured inside the real calls;
+2. batch 8 vs batch 1 throughput (`estimate_multiple_poses_batch`);
+3. the Numba decoder vs its plain-Python form (the same functions' `.py_func`), on real network outputs;
+4. onnxruntime vs TensorFlow running the same network (upstream's formulation) on the same input;
+5. the video pipeline on the squats clip: each stage alone vs the three overlapped.
+Timings are medians of interleaved calls (ratios compare runs made side by side in this process).
+The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes
+(export.synthetic): the same network cost, but their decoding times are not representative.
+
+    python scripts/bench_pipeline.py [--shared ../shared/posenet] [--seconds 1.0] [--model-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import pkgutil
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numba
+import numpy as np
+import onnxruntime as ort
+
+import posenet_onnx
+import posenet_onnx.decode
+import posenet_onnx.runtime.posenet as runtime_posenet
+from posenet_onnx.decode import decode_multiple_poses, decode_single_pose
+from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, VALID_MODELS, checkpoint_name, model_filename
+from posenet_onnx.runtime.images import load_image
+from posenet_onnx.runtime.providers import create_session
+from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
+
+REPO = Path(__file__).resolve().parents[1]
+SCALE = 0.5
+BATCH = 8
+SYNTHETIC_SHAPES = {0.75: "mobilenet_v1_075.json", 1.00: "mobilenet_v1_100.json", 1.01: "mobilenet_v1_100.json"}
+TARGET_FPS = 150.0
+TARGET_DECODE_SHARE = 0.02
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def interleaved_medians(calls: dict[str, Callable[[], object]], seconds: float, min_rounds: int = 5) -> dict[str, float]:
+    """Median seconds per call of each function, called in turn (round robin) for about `seconds` in all,
+    after a warm-up round: load drifting on a shared machine hits all of them alike."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times[next(iter(calls))]) < min_rounds:
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+@contextlib.contextmanager
+def stage_clocks() -> Iterator[dict[str, float]]:
+    """Accumulate the seconds spent in the runtime's preprocessing, network and decoding calls, by wrapping
+    the functions `posenet_onnx.runtime.posenet` calls (and onnxruntime's `InferenceSession.run`)."""
+    totals = {"preprocess": 0.0, "network": 0.0, "decode": 0.0}
+    targets = [(runtime_posenet, "resize_bilinear", "preprocess"), (ort.InferenceSession, "run", "network")]
+    targets += [(runtime_posenet, name, "decode") for name in dir(runtime_posenet) if name.startswith("decode_")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
+
+    def clocked(function: Callable, stage: str) -> Callable:
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[stage] += time.perf_counter() - start
+
+        return wrapper
+
+    for (owner, name, stage), (_, _, original) in zip(targets, originals):
+        setattr(owner, name, clocked(original, stage))
+    try:
+        yield totals
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+
+
+@contextlib.contextmanager
+def plain_python() -> Iterator[None]:
+    """Run the decoder as plain Python: every Numba function in posenet_onnx.decode replaced by its `.py_func`
+    in every decode module, so the jitted functions' callers reach the Python versions too."""
+    modules = [posenet_onnx.decode] + [
+        importlib.import_module(f"posenet_onnx.decode.{info.name}") for info in pkgutil.iter_modules(posenet_onnx.decode.__path__)
+    ]
+    swapped = []
+    for module in modules:
+        for name, value in list(vars(module).items()):
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                swapped.append((module, name, value))
+                setattr(module, name, value.py_func)
+    try:
+        yield
+    finally:
+        for module, name, value in swapped:
+            setattr(module, name, value)
+
+
+def prepare_models(shared: Path, model_dir: Path, scratch: Path) -> dict[float, Path]:
+    """Export every valid graph into `model_dir` (kept if already there); return each multiplier's checkpoint folder."""
+    from posenet_onnx.export import export_model
+    from posenet_onnx.export.synthetic import write_synthetic_checkpoint
+
+    synthetic = scratch / "checkpoints"
+    for seed, (multiplier, manifest) in enumerate(SYNTHETIC_SHAPES.items()):
+        write_synthetic_checkpoint(synthetic / checkpoint_name(multiplier), shared / "manifests" / manifest, seed)
+    roots = {0.50: shared / "checkpoints", **{m: synthetic for m in SYNTHETIC_SHAPES}}
+    for multiplier, output_stride in VALID_MODELS:
+        if not (model_dir / model_filename(multiplier, output_stride)).is_file():
+            log(f"exporting {model_filename(multiplier, output_stride)}")
+            export_model(multiplier, output_stride, model_dir, checkpoint_dir=roots[multiplier], progress=False)
+    return {m: roots[m] / checkpoint_name(m) for m in roots}
+
+
+def label(multiplier: float, output_stride: int) -> str:
+    return f"{multiplier:.2f} s{output_stride}" + ("" if multiplier == 0.50 else " (synthetic)")
+
+
+def network_input(image: np.ndarray, output_stride: int) -> np.ndarray:
+    height = valid_resolution(SCALE, image.shape[0], output_stride)
+    width = valid_resolution(SCALE, image.shape[1], output_stride)
+    return resize_bilinear(image[np.newaxis], height, width)
+
+
+def end_to_end(image: np.ndarray, model_dir: Path, seconds: float) -> dict[tuple[float, int], dict[str, float]]:
+    """Section 1: fps single and multi per model, and the multi-pose time split by stage."""
+    print("\n### End to end, one 640x480 frame at scale 0.5 (CPU)\n")
+    print("| model | network input | single fps | multi fps | multi ms | preprocess | network | decode | rest |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    results = {}
+    for multiplier, output_stride in VALID_MODELS:
+        net = posenet_onnx.load(multiplier, device="cpu", model_dir=model_dir)
+        medians = interleaved_medians(
+            {
+                "single": lambda: net.estimate_single_pose(image, SCALE, False, output_stride),
+                "multi": lambda: net.estimate_multiple_poses(image, SCALE, False, output_stride),
+            },
+            seconds,
+        )
+        calls = 0
+        with stage_clocks() as clocks:
+            start = time.perf_counter()
+            while calls < 20 or time.perf_counter() - start < seconds / 2:
+                net.estimate_multiple_poses(image, SCALE, False, output_stride)
+                calls += 1
+            total = time.perf_counter() - start
+        share = {stage: seconds_in / total for stage, seconds_in in clocks.items()}
+        share["rest"] = 1.0 - sum(share.values())
+        shape = network_input(image, output_stride).shape
+        print(
+            f"| {label(multiplier, output_stride)} | {shape[1]}x{shape[2]} | {1 / medians['single']:.0f} | "
+            f"{1 / medians['multi']:.0f} | {medians['multi'] * 1e3:.2f} | "
+            + " | ".join(f"{share[s]:.1%}" for s in ("preprocess", "network", "decode", "rest"))
+            + " |",
+            flush=True,
+        )
+        results[multiplier, output_stride] = {"multi_fps": 1 / medians["multi"], **share}
+    return results
+
+
+def batch_throughput(image: np.ndarray, model_dir: Path, seconds: float) -> None:
+    """Section 2: frames per second, batch of 8 vs one frame per call."""
+    print(f"\n### Batch {BATCH} vs batch 1 (multi-pose, frames per second)\n")
+    print(f"| model | batch 1 | batch {BATCH} | ratio |")
+    print("|---|---:|---:|---:|")
+    frames = [image] * BATCH
+    for multiplier, output_stride in ((0.50, 16), (0.50, 8), (1.01, 16)):
+        net = posenet_onnx.load(multiplier, device="cpu", model_dir=model_dir)
+        medians = interleaved_medians(
+            {
+                "one": lambda: net.estimate_multiple_poses(image, SCALE, False, output_stride),
+                "batch": lambda: net.estimate_multiple_poses_batch(frames, SCALE, False, output_stride),
+            },
+            seconds,
+        )
+        one, batch = 1 / medians["one"], BATCH / medians["batch"]
+        print(f"| {label(multiplier, output_stride)} | {one:.0f} | {batch:.0f} | {batch / one:.2f}x |", flush=True)
+
+
+def decoder_speed(image: np.ndarray, model_dir: Path, seconds: float) -> dict[int, float]:
+    """Section 3: the Numba decoder vs the same code as plain Python, on the real 0.50 outputs."""
+    print("\n### Decoder: Numba vs plain Python (`.py_func`), real 0.50 outputs of the photo\n")
+    print("| stride | grid | decoder | Numba ms | Python ms | speed-up |")
+    print("|---|---|---|---:|---:|---:|")
+    speedups = {}
+    for output_stride in (16, 8):
+        session = create_session(model_dir / model_filename(0.50, output_stride), "cpu")
+        outputs = dict(zip(OUTPUT_NAMES, (o[0] for o in session.run(list(OUTPUT_NAMES), {INPUT_NAME: network_input(image, output_stride)}))))
+        grid = "x".join(map(str, outputs["heatmap_scores"].shape[:2]))
+        decoders = {
+            "single": lambda: decode_single_pose(outputs["heatmap_scores"], outputs["offsets"], output_stride),
+            "multi": lambda: decode_multiple_poses(*(outputs[name] for name in OUTPUT_NAMES), output_stride),
+        }
+        for name, decode in decoders.items():
+            jitted = interleaved_medians({"numba": decode}, seconds / 4)["numba"]
+            with plain_python():
+                python = interleaved_medians({"python": decode}, seconds / 4, min_rounds=3)["python"]
+            print(f"| {output_stride} | {grid} | {name} | {jitted * 1e3:.3f} | {python * 1e3:.1f} | {python / jitted:.0f}x |", flush=True)
+            speedups[output_stride, name] = python / jitted
+    return speedups
+
+
+def onnxruntime_vs_tensorflow(image: np.ndarray, model_dir: Path, checkpoints: dict[float, Path], seconds: float) -> None:
+    """Section 4: the same network in onnxruntime (the package's session) and in TensorFlow as upstream writes
+    it (export/reference.py; the explicit-padding function that is converted needs oneDNN in TensorFlow)."""
+    from posenet_onnx.export.checkpoint import load_checkpoint
+    from posenet_onnx.export.quiet import import_tensorflow
+    from posenet_onnx.export.reference import upstream_function
+
+    tf = import_tensorflow()
+    print("\n### Network: onnxruntime vs TensorFlow, same network and input (CPU)\n")
+    print("| model | network input | TensorFlow ms | onnxruntime ms | speed-up |")
+    print("|---|---|---:|---:|---:|")
+    for multiplier, output_stride in VALID_MODELS:
+        tensor = network_input(image, output_stride)
+        session = create_session(model_dir / model_filename(multiplier, output_stride), "cpu")
+        function = upstream_function(tf, load_checkpoint(checkpoints[multiplier]), multiplier, output_stride)
+        constant = tf.constant(tensor)
+        medians = interleaved_medians(
+            {
+                "tf": lambda: [t.numpy() for t in function(constant)],
+                "ort": lambda: session.run(None, {INPUT_NAME: tensor}),
+            },
+            seconds,
+        )
+        print(
+            f"| {label(multiplier, output_stride)} | {tensor.shape[1]}x{tensor.shape[2]} | {medians['tf'] * 1e3:.2f} | "
+            f"{medians['ort'] * 1e3:.2f} | {medians['tf'] / medians['ort']:.2f}x |",
+            flush=True,
+        )
+
+
+def video_pipeline(video: Path, model_dir: Path, scratch: Path) -> None:
+    """Section 5: the squats clip through each stage alone, then through the overlapped pipeline."""
+    from posenet_onnx.runtime.draw import draw_poses
+    from posenet_onnx.runtime.video import annotate_video, open_video, open_video_writer
+
+    net = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir)
+    estimate = lambda frame: net.estimate_multiple_poses(frame, SCALE)  # noqa: E731
+    start = time.perf_counter()
+    with open_video(str(video)) as (info, frames):
+        images = [frame.image for frame in frames]
+    stages = {"read (decode video)": time.perf_counter() - start}
+    start = time.perf_counter()
+    poses = [estimate(image) for image in images]
+    stages["estimate (multi-pose)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with open_video_writer(scratch / "stage.mp4", info.fps) as writer:
+        for image, found in zip(images, poses):
+            writer.append_data(np.asarray(draw_poses(image, found)))
+    stages["draw + encode"] = time.perf_counter() - start
+    start = time.perf_counter()
+    annotate_video(video, estimate, output=scratch / "pipeline.mp4", jsonl=scratch / "pipeline.jsonl", progress=False)
+    pipeline = time.perf_counter() - start
+
+    count, (height, width) = len(images), images[0].shape[:2]
+    print(f"\n### Video: {video.name} ({count} frames, {width}x{height}), 0.50 s16 multi-pose, scale 0.5\n")
+    print("| stage | seconds | fps |")
+    print("|---|---:|---:|")
+    for name, seconds in stages.items():
+        print(f"| {name} alone | {seconds:.2f} | {count / seconds:.0f} |")
+    print(f"| the three one after another (sum) | {sum(stages.values()):.2f} | {count / sum(stages.values()):.0f} |")
+    print(f"| `annotate_video` (overlapped, + JSON lines) | {pipeline:.2f} | {count / pipeline:.0f} |")
+
+
+def summary(results: dict[tuple[float, int], dict[str, float]]) -> None:
+    reference = results[0.50, 16]
+    fps, decode = reference["multi_fps"], reference["decode"]
+    print("\n### Targets (0.50, stride 16, scale 0.5, 640x480, multi-pose)\n")
+    print(f"- end to end: {fps:.0f} fps (target >= {TARGET_FPS:.0f}): {'met' if fps >= TARGET_FPS else 'MISSED'}")
+    print(f"- decoding: {decode:.1%} of the frame time (target < {TARGET_DECODE_SHARE:.0%}): "
+          f"{'met' if decode < TARGET_DECODE_SHARE else 'MISSED'}")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores, load average {load:.2f}; Python {platform.python_version()}, "
+        f"onnxruntime {ort.__version__}, numba {numba.__version__}, numpy {np.__version__}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet", help="the real data folder")
+    parser.add_argument("--seconds", type=float, default=1.0, help="time budget per measurement (default 1.0)")
+    parser.add_argument("--model-dir", type=Path, help="keep the exported graphs here between runs (default: a temporary folder)")
+    args = parser.parse_args()
+    image = load_image(args.shared / "images" / "couple.jpg")
+    print(f"`{' '.join(['python scripts/bench_pipeline.py', *sys.argv[1:]])}`")
+    print(f"\nMachine: {machine()}")
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        model_dir = args.model_dir or scratch / "models"
+        model_dir.mkdir(parents=True, exist_ok=True)
+        checkpoints = prepare_models(args.shared, model_dir, scratch)
+        results = end_to_end(image, model_dir, args.seconds)
+        batch_throughput(image, model_dir, args.seconds)
+        decoder_speed(image, model_dir, args.seconds)
+        video_pipeline(args.shared / "images" / "pose_squats.mp4", model_dir, scratch)
+        onnxruntime_vs_tensorflow(image, model_dir, checkpoints, args.seconds)
+        summary(results)
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
