@@ -20,7 +20,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     which.add_argument("--multiplier", type=float, choices=MULTIPLIERS, help="MobileNet width multiplier")
     which.add_argument("--all", action="store_true", help=f"export all {len(VALID_MODELS)} valid graphs")
     parser.add_argument("--output-stride", type=int, choices=OUTPUT_STRIDES, default=16, help="default: 16")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="default: fp32")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), fp16 for GPUs, int8 for CPUs"
+    )
+    parser.add_argument(
+        "--calibration-dir", type=Path, default=None, help="folder of photos of people to calibrate int8 on"
+    )
     parser.add_argument(
         "-o", "--output-dir", type=Path, default=None, help="folder for the .onnx files (default: the model cache)"
     )
@@ -46,7 +51,12 @@ def run_export(args: argparse.Namespace) -> int:
             flush=True,
         )
         path = export_model(
-            multiplier, output_stride, out_dir, checkpoint_dir=args.checkpoint_dir, precision=args.precision
+            multiplier,
+            output_stride,
+            out_dir,
+            checkpoint_dir=args.checkpoint_dir,
+            precision=args.precision,
+            calibration_dir=args.calibration_dir,
         )
         print(path, flush=True)
     return 0

@@ -15,6 +15,7 @@ from posenet_onnx.export.checkpoint import Checkpoint, load_checkpoint
 from posenet_onnx.export.download import BASE_URL, locate_checkpoint
 from posenet_onnx.export.graph import posenet_function
 from posenet_onnx.export.metadata import model_metadata
+from posenet_onnx.export.precision import apply_precision, calibration_images
 from posenet_onnx.export.quiet import import_tensorflow, quiet
 from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, checkpoint_name, model_filename, validate_model
 
@@ -31,22 +32,33 @@ def export_model(
     *,
     checkpoint_dir: str | Path | None = None,
     precision: str = "fp32",
+    calibration_dir: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
     """Export the (multiplier, output stride) graph to `out_dir/model_filename(...)` and return its path.
 
     `checkpoint_dir` names an offline folder of `mobilenet_v1_XXX/` checkpoints; None means
     $POSENET_ONNX_CHECKPOINT_DIR if set, else a download into the per-user cache.
+    `precision` "fp16" converts the graph for GPUs; "int8" quantises it, calibrated on the photos
+    in `calibration_dir`. Input and outputs stay float32 at every precision.
     """
+    import onnx
+
     multiplier, output_stride = validate_model(multiplier, output_stride)
     path = Path(out_dir) / model_filename(multiplier, output_stride, precision)
+    # Read the calibration photos first: a bad folder fails before the slow conversion.
+    calibration = calibration_images(calibration_dir) if precision == "int8" else None
     checkpoint = load_checkpoint(locate_checkpoint(multiplier, checkpoint_dir, progress=progress))
-    model = convert(checkpoint, multiplier, output_stride)
+    model, versions = convert(checkpoint, multiplier, output_stride)
+    model = apply_precision(model, precision, calibration)
+    url = f"{BASE_URL}{checkpoint_name(multiplier)}/"
+    onnx.helper.set_model_props(model, model_metadata(multiplier, output_stride, precision, checkpoint, url, versions))
+    model.producer_name = "posenet-onnx"
     return write_bytes_atomic(path, model.SerializeToString())
 
 
-def convert(checkpoint: Checkpoint, multiplier: float, output_stride: int, precision: str = "fp32") -> onnx.ModelProto:
-    """Build the TensorFlow graph of a checkpoint and convert it to ONNX with its metadata."""
+def convert(checkpoint: Checkpoint, multiplier: float, output_stride: int) -> tuple[onnx.ModelProto, dict[str, str]]:
+    """Build the TensorFlow graph of a checkpoint and convert it to fp32 ONNX; also return the tool versions."""
     import onnx
 
     tf = import_tensorflow()
@@ -57,11 +69,7 @@ def convert(checkpoint: Checkpoint, multiplier: float, output_stride: int, preci
         model, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
     _rename_io(model)
     versions = {"tensorflow": tf.__version__, "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__, "opset": str(OPSET)}
-    url = f"{BASE_URL}{checkpoint_name(multiplier)}/"
-    metadata = model_metadata(multiplier, output_stride, precision, checkpoint, url, versions)
-    onnx.helper.set_model_props(model, metadata)
-    model.producer_name = "posenet-onnx"
-    return model
+    return model, versions
 
 
 def _rename_io(model: onnx.ModelProto) -> None:

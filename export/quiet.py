@@ -1,4 +1,4 @@
-"""Keep TensorFlow's and tf2onnx's log noise off the user's terminal.
+"""Keep TensorFlow's, tf2onnx's and the quantiser's log noise off the user's terminal.
 
 TensorFlow's C++ runtime logs to file descriptor 2 before absl logging is initialised, which no
 environment variable silences, so the noisy sections run with descriptor 2 sent to a temporary file;
@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
-_NOISY_LOGGERS = ("tensorflow", "tf2onnx", "absl", "h5py", "onnxruntime")
+_NOISY_LOGGERS = ("tensorflow", "tf2onnx", "absl", "h5py", "onnxruntime", "onnxruntime.quantization")
 
 
 @contextlib.contextmanager
@@ -26,6 +26,12 @@ def quiet() -> Iterator[None]:
     levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # onnxruntime.quantization warns through the root logger; a handler there stops logging.warning()
+    # from installing a permanent stderr handler (basicConfig) in the user's process.
+    root_handler = logging.NullHandler()
+    logging.getLogger().addHandler(root_handler)
+    root_level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
     with tempfile.TemporaryFile(mode="w+b") as captured, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sys.stderr.flush()
@@ -44,6 +50,8 @@ def quiet() -> Iterator[None]:
             os.close(saved)
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
+            logging.getLogger().removeHandler(root_handler)
+            logging.getLogger().setLevel(root_level)
 
 
 def _restore(saved: int) -> None:

@@ -34,16 +34,16 @@ REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC_SHAPES = {0.75: "mobilenet_v1_075.json", 1.00: "mobilenet_v1_100.json", 1.01: "mobilenet_v1_100.json"}
 
 
-def median_seconds(run: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `run` after two warm-up calls."""
-    for _ in range(2):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each run after two warm-up calls, interleaved so that all see the same machine load."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for repeat in range(repeats + 2):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if repeat >= 2:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> int:
@@ -80,8 +80,14 @@ def main() -> int:
             for size in args.sizes:
                 image = images[size]
                 tensor = tf.constant(image)
-                tf_s = median_seconds(lambda: [t.numpy() for t in function(tensor)], args.repeats)
-                ort_s = median_seconds(lambda: session.run(None, {INPUT_NAME: image}), args.repeats)
+                seconds = median_seconds(
+                    {
+                        "tf": lambda: [t.numpy() for t in function(tensor)],
+                        "ort": lambda: session.run(None, {INPUT_NAME: image}),
+                    },
+                    args.repeats,
+                )
+                tf_s, ort_s = seconds["tf"], seconds["ort"]
                 row += f" {tf_s * 1e3:.1f} | {ort_s * 1e3:.1f} | {tf_s / ort_s:.2f}x |"
             print(row, flush=True)
     return 0

@@ -1,0 +1,102 @@
+"""fp16 and int8 graphs of the real 0.50 checkpoint: they load and run on onnxruntime CPU with the float32
+contract, say their precision, and find the same keypoints as fp32 on a real photo outside the calibration set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from posenet_onnx.export import export_model
+from posenet_onnx.keypoints import PART_NAMES
+from posenet_onnx.models import INPUT_NAME, META_CHECKPOINT, META_PRECISION, OUTPUT_NAMES, model_filename
+
+OUTPUT_STRIDE = 16
+# Confident keypoints (fp32 score >= 0.5) may move this far, in 513x513 input pixels.
+MEDIAN_SHIFT_PX = {"fp16": 0.5, "int8": 3.0}
+MAX_SHIFT_PX = {"fp16": 2.0, "int8": 16.0}  # one output-stride cell
+SCORE_ATOL = {"fp16": 0.02, "int8": 0.15}
+
+
+@pytest.fixture(scope="session")
+def precision_models(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out_dir = tmp_path_factory.mktemp("precision_models")
+    return {
+        precision: export_model(
+            0.50, OUTPUT_STRIDE, out_dir, checkpoint_dir=checkpoint_dir, precision=precision,
+            calibration_dir=shared / "images", progress=False,
+        )
+        for precision in ("fp16", "int8")
+    }
+
+
+@pytest.fixture(scope="session")
+def photo(shared: Path) -> np.ndarray:
+    """A real COCO photo (not among the calibration images) at 513x513."""
+    image = Image.open(shared / "photos" / "mmpose_coco" / "000000000785.jpg").convert("RGB").resize((513, 513))
+    return np.asarray(image, dtype=np.float32)[None]
+
+
+def keypoints(path: Path, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Single-pose keypoints (argmax cell * stride + offset) as [17, 2] (y, x) and their scores."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outputs = session.run(list(OUTPUT_NAMES), {INPUT_NAME: image})
+    assert all(o.dtype == np.float32 for o in outputs)
+    scores, offsets = outputs[0][0], outputs[1][0]
+    parts = np.arange(len(PART_NAMES))
+    y, x = np.unravel_index(scores.reshape(-1, len(PART_NAMES)).argmax(axis=0), scores.shape[:2])
+    positions = np.stack([y, x], axis=1) * OUTPUT_STRIDE + np.stack([offsets[y, x, parts], offsets[y, x, parts + 17]], 1)
+    return positions, scores[y, x, parts]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_keypoints_stay_close_to_fp32(precision, precision_models, real_model_dir, photo):
+    reference, reference_scores = keypoints(real_model_dir / model_filename(0.50, OUTPUT_STRIDE), photo)
+    positions, scores = keypoints(precision_models[precision], photo)
+    confident = reference_scores >= 0.5
+    assert confident.sum() >= 8, "the photo should show a person clearly"
+    shift = np.linalg.norm(positions - reference, axis=1)[confident]
+    assert np.median(shift) <= MEDIAN_SHIFT_PX[precision], shift
+    assert shift.max() <= MAX_SHIFT_PX[precision], shift
+    assert np.abs(scores - reference_scores)[confident].max() <= SCORE_ATOL[precision]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_graph_keeps_the_contract(precision, precision_models, real_model_dir):
+    session = ort.InferenceSession(str(precision_models[precision]), providers=["CPUExecutionProvider"])
+    assert precision_models[precision].name == model_filename(0.50, OUTPUT_STRIDE, precision)
+    assert [(i.name, i.type) for i in session.get_inputs()] == [(INPUT_NAME, "tensor(float)")]
+    assert [(o.name, o.type) for o in session.get_outputs()] == [(n, "tensor(float)") for n in OUTPUT_NAMES]
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta[META_PRECISION] == precision
+    fp32 = ort.InferenceSession(str(real_model_dir / model_filename(0.50, OUTPUT_STRIDE)), providers=["CPUExecutionProvider"])
+    assert json.loads(meta[META_CHECKPOINT]) == json.loads(fp32.get_modelmeta().custom_metadata_map[META_CHECKPOINT])
+    # Dynamic sizes and batches still work.
+    outputs = session.run(None, {INPUT_NAME: np.full((2, 161, 97, 3), 128.0, np.float32)})
+    assert outputs[0].shape == (2, 11, 7, 17)
+
+
+def test_int8_needs_calibration_photos(checkpoint_dir: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match="int8 export needs a calibration folder"):
+        export_model(0.50, 16, tmp_path, checkpoint_dir=checkpoint_dir, precision="int8")
+    with pytest.raises(ValueError, match=r"Calibration folder .* holds no images"):
+        export_model(0.50, 16, tmp_path, checkpoint_dir=checkpoint_dir, precision="int8", calibration_dir=tmp_path)
+    with pytest.raises(ValueError, match="Invalid precision 'int4'; expected one of fp32, fp16, int8"):
+        export_model(0.50, 16, tmp_path, checkpoint_dir=checkpoint_dir, precision="int4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_int8_export_is_quiet(checkpoint_dir: Path, shared: Path, tmp_path: Path):
+    """The quantiser's warnings stay off the terminal too."""
+    command = [sys.executable, "-m", "posenet_onnx.cli", "export", "--multiplier", "0.50", "--output-stride", "8"]
+    command += ["--precision", "int8", "--calibration-dir", str(shared / "images"), "-o", str(tmp_path)]
+    result = subprocess.run(command + ["--checkpoint-dir", str(checkpoint_dir)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["[1/1] exporting multiplier 0.50, output stride 8 (int8)"]
+    assert result.stdout.splitlines() == [str(tmp_path / model_filename(0.50, 8, "int8"))]
