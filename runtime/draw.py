@@ -30,6 +30,7 @@ def draw_poses(
     """
     canvas = Image.fromarray(to_rgb_array(image).clip(0, 255).astype("uint8"))
     pen = ImageDraw.Draw(canvas)
+    color = tuple(color)
     for pose in poses:
         if pose.score < min_pose_confidence:
             continue

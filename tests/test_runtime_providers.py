@@ -1,0 +1,60 @@
+"""Execution providers: auto picks what really works, quietly; cuda fails loudly without a usable GPU."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+
+import posenet_onnx
+from posenet_onnx.models import model_filename
+from posenet_onnx.runtime.providers import CPU, CUDA, create_session
+
+# onnxruntime-gpu lists CUDA even where it cannot create it; a usable GPU needs the NVIDIA driver.
+HAS_GPU = shutil.which("nvidia-smi") is not None
+
+
+@pytest.fixture(scope="module")
+def graph(real_model_dir: Path) -> Path:
+    return real_model_dir / model_filename(0.5, 16)
+
+
+def test_auto_uses_what_really_works_without_noise(graph, capfd) -> None:
+    session = create_session(graph, "auto")
+    assert session.get_providers()[0] == (CUDA if HAS_GPU else CPU)
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""  # onnxruntime's failed CUDA attempt stays off the terminal
+
+
+def test_net_providers_tell_the_truth(real_model_dir) -> None:
+    net = posenet_onnx.load(0.5, model_dir=real_model_dir)
+    assert net.providers[0] == (CUDA if HAS_GPU else CPU)
+    assert posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu").providers == [CPU]
+
+
+@pytest.mark.skipif(HAS_GPU, reason="CUDA works here")
+def test_cuda_fails_loudly_without_a_usable_gpu(graph, real_model_dir, capfd) -> None:
+    assert CUDA in ort.get_available_providers()  # onnxruntime-gpu claims it anyway
+    with pytest.raises(RuntimeError, match=r"device='cuda' was requested but CUDA is not usable here .*onnxruntime said: .*"):
+        create_session(graph, "cuda")
+    net = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cuda")
+    with pytest.raises(RuntimeError, match="CUDA is not usable"):
+        net.providers
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.skipif(not HAS_GPU, reason="needs a GPU")
+def test_cuda_runs_on_the_gpu(graph) -> None:
+    assert create_session(graph, "cuda").get_providers()[0] == CUDA
+
+
+def test_explicit_providers_pass_through(graph) -> None:
+    assert create_session(graph, "cuda", providers=[CPU]).get_providers() == [CPU]
+
+
+def test_sessions_optimise_the_graph(graph) -> None:
+    options = create_session(graph, "cpu").get_session_options()
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.log_severity_level == 3
