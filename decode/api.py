@@ -4,7 +4,6 @@ C-contiguous float32, allocate the outputs and wrap them in DecodedPoses.
 
 from __future__ import annotations
 
-import math
 from numbers import Real
 
 import numpy as np
@@ -70,7 +69,7 @@ def _multi_pose_parameters(
         raise ValueError(f"score_threshold must be a number in [0, 1]; got {score_threshold!r}.")
     if isinstance(nms_radius, bool) or not isinstance(nms_radius, Real) or not nms_radius > 0.0:
         raise ValueError(f"nms_radius must be a number > 0 (model-input pixels); got {nms_radius!r}.")
-    if refinement not in REFINEMENTS:
+    if not isinstance(refinement, str) or refinement not in REFINEMENTS:
         raise ValueError(f"refinement must be 'v1' (posenet 1.0.3) or 'v2' (posenet 2.x); got {refinement!r}.")
     return int(max_pose_detections), float(score_threshold), float(nms_radius), REFINEMENTS[refinement]
 

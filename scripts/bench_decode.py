@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import statistics
 import subprocess
@@ -128,13 +129,13 @@ def main() -> None:
     large = [upsample(field) for field in tennis]
     cases = [("33x33", tennis, 16, 5, 0.5), ("33x33", tennis, 16, 10, 0.25), ("33x33", tennis, 16, 20, 0.1), ("65x65", large, 8, 5, 0.5)]
 
-    print(f"{numba.get_num_threads()} Numba threads, {os.cpu_count()} CPUs; medians of {args.repeats} calls "
-          f"(plain Python: {args.python_repeats})\n")
+    print(f"{numba.get_num_threads()} Numba threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"medians of {args.repeats} calls (plain Python: {args.python_repeats})\n")
     print("| grid | poses | threshold | found | public function (us) | kernel (us) | plain Python kernel (us) | speed-up |")
     print("|---|---|---|---|---|---|---|---|")
     for grid, outputs, stride, max_poses, threshold in cases:
         found = len(decode_multiple_poses(*outputs, stride, max_poses, threshold))
-        public = median_us(lambda: decode_multiple_poses(*outputs, stride, max_poses, threshold), args.repeats)
+        public = median_us(functools.partial(decode_multiple_poses, *outputs, stride, max_poses, threshold), args.repeats)
         kernel = median_us(multi_kernel(outputs, stride, max_poses, threshold), args.repeats)
         with plain_python():
             python = median_us(multi_kernel(outputs, stride, max_poses, threshold), args.python_repeats)
