@@ -50,7 +50,6 @@ class VideoInfo:
 
     fps: float
     frame_count: int | None
-    is_camera: bool
 
 
 def import_imageio() -> Any:
@@ -96,15 +95,16 @@ def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]
     uri = f"<video{source}>" if isinstance(source, int) else source
     try:
         reader = imageio.get_reader(uri, format="FFMPEG")
-    except (OSError, RuntimeError) as exc:
-        raise RuntimeError(f"Cannot open video {source!r}: {str(exc).splitlines()[0]}") from exc
+    except (OSError, RuntimeError, IndexError) as exc:  # imageio's IndexError: no such camera
+        what = f"camera {source}" if isinstance(source, int) else f"{source!r} as a video"
+        raise RuntimeError(f"Cannot read {what}: {str(exc).strip().splitlines()[0]}") from None
     try:
         meta = reader.get_meta_data()
         fps = float(meta.get("fps") or 0) or 30.0
         is_camera = isinstance(source, int)
         duration = meta.get("duration")
         frame_count = None if is_camera or not duration else max(1, round(duration * fps))
-        yield VideoInfo(fps, frame_count, is_camera), _frames(reader, fps, is_camera)
+        yield VideoInfo(fps, frame_count), _frames(reader, fps, is_camera)
     finally:
         reader.close()
 

@@ -159,6 +159,16 @@ def test_bad_arguments_exit_2_with_one_clear_line(argv, message, squats: Path, r
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("source", "message"), [("fake.mp4", "Cannot read 'fake.mp4' as a video"), ("63", "Cannot read camera 63")])
+def test_unreadable_sources_exit_2_with_one_clear_line(source, message, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("fake.mp4").write_text("not a video")
+    assert main(["video", source, "--jsonl", "x.jsonl"]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.mp4"]
+
+
 def test_missing_video_extra_names_the_install_command(squats: Path, monkeypatch, capsys, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
     with pytest.raises(ImportError, match=r'pip install "posenet-onnx\[video\]"'):
