@@ -25,33 +25,47 @@ def valid_resolution(image_scale_factor: float, size: int, output_stride: int) -
 
 
 @numba.njit(cache=True, nogil=True)
+def _column_taps(in_width: int, out_width: int, flip_horizontal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per output column: left and right source columns and the weight of the right one (same for every row)."""
+    ratio = in_width / out_width
+    left = np.empty(out_width, dtype=np.int64)
+    right = np.empty(out_width, dtype=np.int64)
+    frac = np.empty(out_width, dtype=np.float64)
+    for c in range(out_width):
+        source = ratio * c
+        floor = math.floor(source)
+        left[c] = min(in_width - 1, int(floor))
+        right[c] = min(in_width - 1, int(math.ceil(source)))
+        frac[c] = source - floor
+        if flip_horizontal:  # sample the mirrored image: its column x is column W - 1 - x here
+            left[c] = in_width - 1 - left[c]
+            right[c] = in_width - 1 - right[c]
+    return left, right, frac
+
+
+@numba.njit(cache=True, nogil=True)
 def _resize_bilinear_into(images: np.ndarray, flip_horizontal: bool, out: np.ndarray) -> None:
     """Resize N x H x W x C `images` into `out` (N x h x w x C float32) like tfjs 1.x, mirroring if asked."""
     batch, in_height, in_width, channels = images.shape
     out_height, out_width = out.shape[1], out.shape[2]
+    left, right, col_frac = _column_taps(in_width, out_width, flip_horizontal)
     row_ratio = in_height / out_height
-    col_ratio = in_width / out_width
     for b in range(batch):
         for r in range(out_height):
             source_row = row_ratio * r
-            top = min(in_height - 1, int(math.floor(source_row)))
-            row_frac = source_row - math.floor(source_row)
+            floor = math.floor(source_row)
+            top = min(in_height - 1, int(floor))
             bottom = min(in_height - 1, int(math.ceil(source_row)))
+            row_frac = source_row - floor
             for c in range(out_width):
-                source_col = col_ratio * c
-                left = min(in_width - 1, int(math.floor(source_col)))
-                col_frac = source_col - math.floor(source_col)
-                right = min(in_width - 1, int(math.ceil(source_col)))
-                if flip_horizontal:  # sample the mirrored image: column x of it is column W - 1 - x here
-                    left = in_width - 1 - left
-                    right = in_width - 1 - right
+                lc, rc, frac = left[c], right[c], col_frac[c]
                 for d in range(channels):
-                    top_left = float(images[b, top, left, d])
-                    top_right = float(images[b, top, right, d])
-                    bottom_left = float(images[b, bottom, left, d])
-                    bottom_right = float(images[b, bottom, right, d])
-                    upper = top_left + (top_right - top_left) * col_frac
-                    lower = bottom_left + (bottom_right - bottom_left) * col_frac
+                    top_left = float(images[b, top, lc, d])
+                    top_right = float(images[b, top, rc, d])
+                    bottom_left = float(images[b, bottom, lc, d])
+                    bottom_right = float(images[b, bottom, rc, d])
+                    upper = top_left + (top_right - top_left) * frac
+                    lower = bottom_left + (bottom_right - bottom_left) * frac
                     out[b, r, c, d] = upper + (lower - upper) * row_frac
 
 
