@@ -4,6 +4,7 @@ C-contiguous float32, allocate the outputs and wrap them in DecodedPoses.
 
 from __future__ import annotations
 
+import threading
 from numbers import Real
 
 import numpy as np
@@ -27,6 +28,10 @@ _CHANNELS: dict[str, int] = {
 }
 _SINGLE = ("heatmap_scores", "offsets")
 _MULTI = tuple(_CHANNELS)
+
+# One parallel (prange) launch at a time: Numba's fallback "workqueue" threading layer aborts the process
+# on concurrent launches from several threads, and each launch already uses every core.
+_PARALLEL_LAUNCH = threading.Lock()
 
 
 def _as_tensor(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
@@ -92,7 +97,8 @@ def decode_single_pose_batch(heatmap_scores: np.ndarray, offsets: np.ndarray, ou
     keypoints = np.empty((count, 1, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((count, 1, NUM_KEYPOINTS))
     pose_scores = np.empty((count, 1))
-    decode_single_pose_batch_into(scores, offsets, output_stride, keypoints[:, 0], keypoint_scores[:, 0], pose_scores[:, 0])
+    with _PARALLEL_LAUNCH:
+        decode_single_pose_batch_into(scores, offsets, output_stride, keypoints[:, 0], keypoint_scores[:, 0], pose_scores[:, 0])
     return [DecodedPoses(pose_scores[n], keypoint_scores[n], keypoints[n]) for n in range(count)]
 
 
@@ -145,10 +151,11 @@ def decode_multiple_poses_batch(
     keypoint_scores = np.empty((count, max_poses, NUM_KEYPOINTS))
     pose_scores = np.empty((count, max_poses))
     counts = np.empty(count, dtype=np.int64)
-    decode_multiple_poses_batch_into(
-        scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
-        keypoints, keypoint_scores, pose_scores, counts,
-    )
+    with _PARALLEL_LAUNCH:
+        decode_multiple_poses_batch_into(
+            scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
+            keypoints, keypoint_scores, pose_scores, counts,
+        )
     return [
         DecodedPoses(pose_scores[n, : counts[n]], keypoint_scores[n, : counts[n]], keypoints[n, : counts[n]])
         for n in range(count)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -97,3 +101,36 @@ def test_valid_extremes_are_accepted():
     assert len(decode_multiple_poses(*outputs, 8, max_pose_detections=1, score_threshold=0.0, nms_radius=1e-9)) == 1
     assert len(decode_multiple_poses(*outputs, 32, score_threshold=1, nms_radius=np.float32(20))) == 0
     assert decode_multiple_poses_batch(*_outputs(batch=0), 16) == []
+
+
+CONCURRENT_BATCHES = """
+import threading
+import numpy as np
+import numba
+from posenet_onnx.decode import decode_multiple_poses_batch, decode_single_pose_batch
+rng = np.random.default_rng(1)
+outputs = [rng.random((6, 9, 9, c), dtype=np.float32) for c in (17, 34, 32, 32)]
+expected = [p.keypoints for p in decode_multiple_poses_batch(*outputs, 16)]
+failures = []
+def work():
+    for _ in range(20):
+        got = [p.keypoints for p in decode_multiple_poses_batch(*outputs, 16)]
+        decode_single_pose_batch(outputs[0], outputs[1], 16)
+        if not all(np.array_equal(a, b) for a, b in zip(got, expected)):
+            failures.append(got)
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert numba.threading_layer() == "workqueue" and not failures
+"""
+
+
+def test_batches_from_several_threads_with_the_workqueue_layer():
+    # Numba's fallback threading layer aborts the process on concurrent parallel launches; the batch
+    # functions serialise their launches, so threads may share them whatever the layer.
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    run = subprocess.run([sys.executable, "-c", CONCURRENT_BATCHES], env=env, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
