@@ -97,8 +97,11 @@ def decode_single_pose_batch(heatmap_scores: np.ndarray, offsets: np.ndarray, ou
     keypoints = np.empty((count, 1, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((count, 1, NUM_KEYPOINTS))
     pose_scores = np.empty((count, 1))
-    with _PARALLEL_LAUNCH:
-        decode_single_pose_batch_into(scores, offsets, output_stride, keypoints[:, 0], keypoint_scores[:, 0], pose_scores[:, 0])
+    if count == 1:  # one image: the serial kernel, without waking the parallel worker threads
+        pose_scores[0, 0] = decode_single_pose_into(scores[0], offsets[0], output_stride, keypoints[0, 0], keypoint_scores[0, 0])
+    else:
+        with _PARALLEL_LAUNCH:
+            decode_single_pose_batch_into(scores, offsets, output_stride, keypoints[:, 0], keypoint_scores[:, 0], pose_scores[:, 0])
     return [DecodedPoses(pose_scores[n], keypoint_scores[n], keypoints[n]) for n in range(count)]
 
 
@@ -151,11 +154,17 @@ def decode_multiple_poses_batch(
     keypoint_scores = np.empty((count, max_poses, NUM_KEYPOINTS))
     pose_scores = np.empty((count, max_poses))
     counts = np.empty(count, dtype=np.int64)
-    with _PARALLEL_LAUNCH:
-        decode_multiple_poses_batch_into(
-            scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
-            keypoints, keypoint_scores, pose_scores, counts,
+    if count == 1:  # one image: the serial kernel, without waking the parallel worker threads
+        counts[0] = decode_multiple_poses_into(
+            scores[0], offsets[0], fwd[0], bwd[0], POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
+            keypoints[0], keypoint_scores[0], pose_scores[0],
         )
+    else:
+        with _PARALLEL_LAUNCH:
+            decode_multiple_poses_batch_into(
+                scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
+                keypoints, keypoint_scores, pose_scores, counts,
+            )
     return [
         DecodedPoses(pose_scores[n, : counts[n]], keypoint_scores[n, : counts[n]], keypoints[n, : counts[n]])
         for n in range(count)

@@ -83,12 +83,13 @@ def _batch(t: dict) -> dict:
     return {name: np.stack([v[name] for v in variants]) for name in t}
 
 
+@pytest.mark.parametrize("images", [4, 1])  # one image takes the serial kernel
 @pytest.mark.parametrize("refinement", ["v1", "v2"])
-def test_multi_pose_batch_equals_per_image(tennis, refinement):
+def test_multi_pose_batch_equals_per_image(tennis, refinement, images):
     batch = _batch(tennis["tensors"])
-    arrays = [batch[name] for name in ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")]
+    arrays = [batch[name][-images:] for name in ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")]
     results = decode_multiple_poses_batch(*arrays, 16, max_pose_detections=10, score_threshold=0.25, refinement=refinement)
-    assert len(results) == 4
+    assert len(results) == images
     for n, result in enumerate(results):
         single = decode_multiple_poses(*(a[n] for a in arrays), 16, max_pose_detections=10, score_threshold=0.25, refinement=refinement)
         assert len(result) == len(single) > 0
@@ -96,10 +97,11 @@ def test_multi_pose_batch_equals_per_image(tennis, refinement):
             np.testing.assert_array_equal(getattr(result, field), getattr(single, field))
 
 
-def test_single_pose_batch_equals_per_image(tennis):
-    batch = _batch(tennis["tensors"])
+@pytest.mark.parametrize("images", [4, 1])
+def test_single_pose_batch_equals_per_image(tennis, images):
+    batch = {name: array[-images:] for name, array in _batch(tennis["tensors"]).items()}
     results = decode_single_pose_batch(batch["heatmapScores"], batch["offsets"], 16)
-    assert len(results) == 4
+    assert len(results) == images
     for n, result in enumerate(results):
         single = decode_single_pose(batch["heatmapScores"][n], batch["offsets"][n], 16)
         for field in ("scores", "keypoint_scores", "keypoints"):
