@@ -17,10 +17,12 @@ import onnxruntime as ort
 
 from posenet_onnx.decode import (
     DecodedPoses,
+    decode_multiple_poses,
     decode_multiple_poses_batch,
+    decode_single_pose,
     decode_single_pose_batch,
 )
-from posenet_onnx.models import INPUT_NAME, default_model_dir, validate_model, validate_multiplier
+from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, default_model_dir, validate_model, validate_multiplier
 from posenet_onnx.runtime.graphs import GraphConfig, check_config, ensure_graph, read_config
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.pose import Pose
@@ -156,15 +158,9 @@ class PoseNet:
             batch = batch.astype(np.float32, copy=False)
         network_input = resize_bilinear(batch, resized_height, resized_width, flip_horizontal)
         names = [output.name for output in session.get_outputs()]
-        outputs = dict(zip(names, session.run(None, {INPUT_NAME: network_input})))
-        if multi is None:
-            decoded = decode_single_pose_batch(outputs["heatmap_scores"], outputs["offsets"], config.output_stride)
-        else:
-            decoded = decode_multiple_poses_batch(
-                outputs["heatmap_scores"], outputs["offsets"], outputs["displacement_fwd"], outputs["displacement_bwd"],
-                config.output_stride, *multi,
-            )
-        return decoded, height / resized_height, width / resized_width
+        by_name = dict(zip(names, session.run(None, {INPUT_NAME: network_input})))
+        outputs = [by_name[name] for name in OUTPUT_NAMES]
+        return _decode(outputs, config.output_stride, multi), height / resized_height, width / resized_width
 
     def _graph(self, output_stride: int) -> tuple[ort.InferenceSession, GraphConfig]:
         """The session and checked configuration of the stride's graph, opened (and exported if missing) once."""
@@ -197,6 +193,18 @@ def load(
     with an explicit onnxruntime provider list. `net.providers` tells what the sessions really run on.
     """
     return PoseNet(multiplier, device=device, providers=providers, model_dir=model_dir, checkpoint_dir=checkpoint_dir)
+
+
+def _decode(outputs: list[np.ndarray], output_stride: int, multi: tuple[int, float, float] | None) -> list[DecodedPoses]:
+    """Decode N images' outputs (in OUTPUT_NAMES order); one image skips the parallel batch kernels' start-up cost."""
+    if multi is None:
+        outputs = outputs[:2]  # heatmap scores and offsets
+    if outputs[0].shape[0] == 1:
+        single = [output[0] for output in outputs]
+        return [decode_single_pose(*single, output_stride) if multi is None else decode_multiple_poses(*single, output_stride, *multi)]
+    if multi is None:
+        return decode_single_pose_batch(*outputs, output_stride)
+    return decode_multiple_poses_batch(*outputs, output_stride, *multi)
 
 
 def _same_size_groups(images: list[np.ndarray]) -> dict[tuple[int, int], list[int]]:

@@ -58,3 +58,9 @@ def test_sessions_optimise_the_graph(graph) -> None:
     options = create_session(graph, "cpu").get_session_options()
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert options.log_severity_level == 3
+
+
+def test_load_passes_providers_through(real_model_dir) -> None:
+    # device="cuda" would give CUDA (or fail without a GPU) if the explicit list were ignored.
+    net = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cuda", providers=[CPU])
+    assert net.providers == [CPU]
