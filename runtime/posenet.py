@@ -15,13 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from posenet_onnx.decode import (
-    DecodedPoses,
-    decode_multiple_poses,
-    decode_multiple_poses_batch,
-    decode_single_pose,
-    decode_single_pose_batch,
-)
+from posenet_onnx.decode import DecodedPoses, decode_multiple_poses_batch, decode_single_pose_batch
 from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, default_model_dir, validate_model, validate_multiplier
 from posenet_onnx.runtime.graphs import GraphConfig, check_config, ensure_graph, read_config
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
@@ -196,14 +190,9 @@ def load(
 
 
 def _decode(outputs: list[np.ndarray], output_stride: int, multi: tuple[int, float, float] | None) -> list[DecodedPoses]:
-    """Decode N images' outputs (in OUTPUT_NAMES order); one image skips the parallel batch kernels' start-up cost."""
+    """Decode N images' outputs, given in OUTPUT_NAMES order; `multi` None selects single-pose decoding."""
     if multi is None:
-        outputs = outputs[:2]  # heatmap scores and offsets
-    if outputs[0].shape[0] == 1:
-        single = [output[0] for output in outputs]
-        return [decode_single_pose(*single, output_stride) if multi is None else decode_multiple_poses(*single, output_stride, *multi)]
-    if multi is None:
-        return decode_single_pose_batch(*outputs, output_stride)
+        return decode_single_pose_batch(outputs[0], outputs[1], output_stride)
     return decode_multiple_poses_batch(*outputs, output_stride, *multi)
 
 
