@@ -86,7 +86,10 @@ class PoseNet:
         score_threshold: float = 0.5,
         nms_radius: float = 20,
     ) -> list[Pose]:
-        """Up to `max_pose_detections` poses in `image`, best first; `nms_radius` is in model-input pixels."""
+        """Up to `max_pose_detections` poses in `image`, in upstream's order (strongest root part first).
+
+        `score_threshold` gates the root parts only; `nms_radius` is in network-input pixels.
+        """
         multi = (max_pose_detections, score_threshold, nms_radius)
         return self._estimate([to_rgb_array(image)], image_scale_factor, flip_horizontal, output_stride, multi)[0]
 
@@ -124,7 +127,7 @@ class PoseNet:
     ) -> list[list[Pose]]:
         """Poses per image; `multi` holds the multi-pose parameters, None selects single-pose decoding."""
         image_scale_factor = validate_scale_factor(image_scale_factor)
-        validate_model(self.multiplier, output_stride)
+        output_stride = validate_model(self.multiplier, output_stride)[1]
         session, config = self._graph(output_stride)
         results: list[list[Pose]] = [[] for _ in images]
         for indices in _same_size_groups(images).values():
