@@ -7,7 +7,7 @@ export/reference.py: the explicit-padding function that is converted needs oneDN
 and in onnxruntime's CPU provider, at 257x257 and 513x513, and their ratio.
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes (same cost).
 
-    python scripts/bench_export.py [--shared ../shared/posenet] [--repeats 10] [--sizes 257 513]
+    python scripts/bench_export.py [--shared ../shared/posenet] [--repeats 20] [--threads 0] [--sizes 257 513]
 """
 
 from __future__ import annotations
@@ -34,27 +34,39 @@ REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC_SHAPES = {0.75: "mobilenet_v1_075.json", 1.00: "mobilenet_v1_100.json", 1.01: "mobilenet_v1_100.json"}
 
 
-def median_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time of each run after two warm-up calls, interleaved so that all see the same machine load."""
+def median_seconds(runs: dict[str, Callable[[], object]], repeats: int, block: int = 5) -> dict[str, float]:
+    """Median wall time of each run, timed in alternating blocks (each after a warm-up call) so that all
+    see the same machine load while one framework's idle threads rarely overlap the other's runs."""
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for repeat in range(repeats + 2):
+    for _ in range(max(1, repeats // block)):
         for name, run in runs.items():
-            start = time.perf_counter()
             run()
-            if repeat >= 2:
+            for _ in range(block):
+                start = time.perf_counter()
+                run()
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def cpu_options(threads: int) -> ort.SessionOptions:
+    """Session options for timing: `threads` (0: onnxruntime's choice), no idle spinning that would slow TensorFlow."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=0, help="threads per framework (default 0: their own choice)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[257, 513])
     args = parser.parse_args()
 
     start = time.perf_counter()
     tf = import_tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     print(f"TensorFlow import: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     rng = np.random.default_rng(0)
     images = {size: rng.uniform(0, 255, (1, size, size, 3)).astype(np.float32) for size in args.sizes}
@@ -75,7 +87,7 @@ def main() -> int:
 
             checkpoint = load_checkpoint(roots[multiplier] / checkpoint_name(multiplier))
             function = upstream_function(tf, checkpoint, multiplier, output_stride)
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), cpu_options(args.threads), providers=["CPUExecutionProvider"])
             row = f"| {multiplier:.2f} s{output_stride} | {export_s:.1f} |"
             for size in args.sizes:
                 image = images[size]

@@ -66,6 +66,13 @@ def unmatched(poses: np.ndarray, others: np.ndarray, radius: float) -> int:
     )
 
 
+def cpu_options() -> ort.SessionOptions:
+    """Session options for timing: no idle spinning, so that one session's threads never slow the next."""
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
@@ -85,7 +92,7 @@ def main() -> int:
                 calibration_dir=args.shared / "images", progress=False,
             )
             print(f"exported {path.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-            sessions[precision] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            sessions[precision] = ort.InferenceSession(str(path), cpu_options(), providers=["CPUExecutionProvider"])
 
         seconds = speed(sessions, load(args.shared / "images" / "couple.jpg"), args.repeats)
         shifts = {p: [] for p in PRECISIONS[1:]}
