@@ -1,13 +1,16 @@
 """The exported graphs: against TensorFlow's upstream formulation, a peer conversion, a real photo, a second runtime.
 
-Every valid (multiplier, output stride) graph is exported once per session: the real 0.50 checkpoint
-(conftest's `real_model_dir`) and synthetic checkpoints in the real 0.75 / 1.00 shapes with He-scaled
-random weights (1.01 has the 1.00 shapes).
+Every valid (multiplier, output stride) graph is exported once per session, by `posenet-onnx export --all`,
+from the real 0.50 checkpoint and synthetic checkpoints in the real 0.75 / 1.00 shapes with He-scaled
+random weights (export/synthetic.py).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from PIL import Image
 
 from posenet_onnx.export import export_model
 from posenet_onnx.export.architecture import backbone, final_stride
+from posenet_onnx.export.cli import register
 from posenet_onnx.export.checkpoint import load_checkpoint
 from posenet_onnx.export.quiet import import_tensorflow
 from posenet_onnx.export.reference import upstream_function
@@ -52,33 +56,29 @@ PIXEL_ATOL = 1e-3  # offsets and displacements, in input pixels
 
 
 @pytest.fixture(scope="session")
-def synthetic_checkpoint_dir(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic_checkpoints")
+def mirror(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An offline checkpoint folder with all four multipliers: the real 0.50 (linked, not copied) and
+    synthetic checkpoints in the real 0.75 / 1.00 shapes (1.01 has the 1.00 shapes)."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    (root / "mobilenet_v1_050").symlink_to(checkpoint_dir / "mobilenet_v1_050", target_is_directory=True)
     for seed, (multiplier, manifest) in enumerate(SYNTHETIC_SHAPES.items()):
-        write_synthetic_checkpoint(root / checkpoint_name(multiplier), shared / "manifests" / manifest, seed)
+        write_synthetic_checkpoint(root / checkpoint_name(multiplier), checkpoint_dir.parent / "manifests" / manifest, seed)
     return root
 
 
 @pytest.fixture(scope="session")
-def checkpoint_roots(checkpoint_dir: Path, synthetic_checkpoint_dir: Path) -> dict[float, Path]:
-    """Checkpoint folder per multiplier: the real 0.50, synthetic for the others."""
-    return {m: checkpoint_dir if m == 0.50 else synthetic_checkpoint_dir for m in (0.50, *SYNTHETIC_SHAPES)}
-
-
-@pytest.fixture(scope="session")
-def exported(
-    real_model_dir: Path, checkpoint_roots: dict[float, Path], tmp_path_factory: pytest.TempPathFactory
-) -> dict[tuple[float, int], Path]:
-    """All 10 valid graphs, each exported once (0.50 by conftest's real_model_dir)."""
+def exported(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[float, int], Path]:
+    """All 10 valid graphs, exported once by the real `posenet-onnx export --all` command handler."""
     out_dir = tmp_path_factory.mktemp("all_models")
-    paths = {}
-    for multiplier, output_stride in VALID_MODELS:
-        if multiplier == 0.50:
-            paths[multiplier, output_stride] = real_model_dir / model_filename(multiplier, output_stride)
-        else:
-            paths[multiplier, output_stride] = export_model(
-                multiplier, output_stride, out_dir, checkpoint_dir=checkpoint_roots[multiplier], progress=False
-            )
+    parser = argparse.ArgumentParser(prog="posenet-onnx")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["export", "--all", "-o", str(out_dir), "--checkpoint-dir", str(mirror)])
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert args.handler(args) == 0
+    paths = {model: out_dir / model_filename(*model) for model in VALID_MODELS}
+    assert stdout.getvalue().splitlines() == [str(path) for path in paths.values()]
+    assert sorted(out_dir.iterdir()) == sorted(paths.values())
     return paths
 
 
@@ -150,10 +150,10 @@ def test_unknown_multiplier_lists_valid_ones(tmp_path):
 
 
 @pytest.mark.parametrize("model", VALID_MODELS, ids=MODEL_IDS)
-def test_onnxruntime_matches_tensorflow_upstream(model, exported, checkpoint_roots, photo_batches, tf):
+def test_onnxruntime_matches_tensorflow_upstream(model, exported, mirror, photo_batches, tf):
     """ONNX Runtime CPU equals the upstream TF formulation at 257x257 and a batch of 2 at 353x481."""
     multiplier, output_stride = model
-    checkpoint = load_checkpoint(checkpoint_roots[multiplier] / checkpoint_name(multiplier))
+    checkpoint = load_checkpoint(mirror / checkpoint_name(multiplier))
     upstream = upstream_function(tf, checkpoint, multiplier, output_stride)
     for batch in photo_batches:
         actual = run_onnx(exported[model], batch)
