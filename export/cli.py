@@ -46,7 +46,8 @@ def run_export(args: argparse.Namespace) -> int:
     out_dir = args.output_dir or default_model_dir()
     for number, (multiplier, output_stride) in enumerate(models, 1):
         print(
-            f"[{number}/{len(models)}] exporting multiplier {multiplier:.2f}, output stride {output_stride} ({args.precision})",
+            f"[{number}/{len(models)}] exporting multiplier {multiplier:.2f}, "
+            f"output stride {output_stride} ({args.precision})",
             file=sys.stderr,
             flush=True,
         )

@@ -94,7 +94,8 @@ def _download_file(url: str, path: Path, entry: ManifestEntry, bar: tqdm) -> Non
             received += len(chunk)
             if received > entry.nbytes:
                 raise CheckpointError(
-                    f"Downloaded {url} has more than {entry.nbytes} bytes, the size of its manifest shape {list(entry.shape)}."
+                    f"Downloaded {url} has more than {entry.nbytes} bytes, "
+                    f"the size of its manifest shape {list(entry.shape)}."
                 )
             handle.write(chunk)
             bar.update(len(chunk))

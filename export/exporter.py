@@ -68,7 +68,12 @@ def convert(checkpoint: Checkpoint, multiplier: float, output_stride: int) -> tu
         function = posenet_function(tf, checkpoint, backbone(multiplier, output_stride))
         model, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
     _rename_io(model)
-    versions = {"tensorflow": tf.__version__, "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__, "opset": str(OPSET)}
+    versions = {
+        "tensorflow": tf.__version__,
+        "tf2onnx": tf2onnx.__version__,
+        "onnx": onnx.__version__,
+        "opset": str(OPSET),
+    }
     return model, versions
 
 

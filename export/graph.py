@@ -56,7 +56,9 @@ def posenet_function(tf: ModuleType, checkpoint: Checkpoint, blocks: tuple[Block
                 dw_kernel, dw_bias, pw_kernel, pw_bias = block_variables(block.index)
                 x = tf.nn.relu6(depthwise(x, dw_kernel, block.stride, block.dilation) + weights[dw_bias])
                 x = tf.nn.relu6(conv(x, pw_kernel, 1) + weights[pw_bias])
-        heatmaps, offsets, fwd, bwd = (conv(x, kernel, 1) + weights[bias] for kernel, bias in map(head_variables, HEADS))
+        heatmaps, offsets, fwd, bwd = (
+            conv(x, kernel, 1) + weights[bias] for kernel, bias in map(head_variables, HEADS)
+        )
         return tf.sigmoid(heatmaps), offsets, fwd, bwd
 
     return posenet

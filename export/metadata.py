@@ -29,7 +29,12 @@ _OUTPUT_CONTENT: dict[str, tuple[int, str]] = {
 
 
 def model_metadata(
-    multiplier: float, output_stride: int, precision: str, checkpoint: Checkpoint, url: str | None, versions: dict[str, str]
+    multiplier: float,
+    output_stride: int,
+    precision: str,
+    checkpoint: Checkpoint,
+    url: str | None,
+    versions: dict[str, str],
 ) -> dict[str, str]:
     """The metadata_props of a graph: strings, JSON where structured."""
     image_input = {

@@ -52,7 +52,9 @@ def calibration_images(folder: str | Path | None, size: int = CALIBRATION_SIZE) 
     from PIL import Image
 
     if folder is None:
-        raise ValueError("int8 export needs a calibration folder of photos of people (calibration_dir / --calibration-dir).")
+        raise ValueError(
+            "int8 export needs a calibration folder of photos of people (calibration_dir / --calibration-dir)."
+        )
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"Calibration folder {folder} not found; int8 needs a folder of photos of people.")

@@ -74,7 +74,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         synthetic = Path(scratch) / "checkpoints"
         for seed, (multiplier, manifest) in enumerate(SYNTHETIC_SHAPES.items()):
-            write_synthetic_checkpoint(synthetic / checkpoint_name(multiplier), args.shared / "manifests" / manifest, seed)
+            write_synthetic_checkpoint(
+                synthetic / checkpoint_name(multiplier), args.shared / "manifests" / manifest, seed
+            )
         roots = {0.50: args.shared / "checkpoints", **{m: synthetic for m in SYNTHETIC_SHAPES}}
 
         header = "| model | export s |" + "".join(f" TF {s} ms | ORT {s} ms | ratio {s} |" for s in args.sizes)

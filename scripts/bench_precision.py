@@ -61,9 +61,7 @@ def shown_poses(poses: DecodedPoses) -> np.ndarray:
 
 def unmatched(poses: np.ndarray, others: np.ndarray, radius: float) -> int:
     """How many of `poses` [P, 17, 2] have no pose in `others` within `radius` mean keypoint distance."""
-    return sum(
-        not any(np.linalg.norm(pose - other, axis=1).mean() <= radius for other in others) for pose in poses
-    )
+    return sum(not any(np.linalg.norm(pose - other, axis=1).mean() <= radius for other in others) for pose in poses)
 
 
 def cpu_options() -> ort.SessionOptions:
@@ -82,14 +80,21 @@ def main() -> int:
     stride = args.output_stride
 
     photos = args.shared / "photos"
-    evaluation = [photos / entry["file_name"] for entry in json.loads((photos / "coco17_all.json").read_text())["images"]]
+    evaluation = [
+        photos / entry["file_name"] for entry in json.loads((photos / "coco17_all.json").read_text())["images"]
+    ]
     with tempfile.TemporaryDirectory() as scratch:
         sessions = {}
         for precision in PRECISIONS:
             start = time.perf_counter()
             path = export_model(
-                0.50, stride, scratch, checkpoint_dir=args.shared / "checkpoints", precision=precision,
-                calibration_dir=args.shared / "images", progress=False,
+                0.50,
+                stride,
+                scratch,
+                checkpoint_dir=args.shared / "checkpoints",
+                precision=precision,
+                calibration_dir=args.shared / "images",
+                progress=False,
             )
             print(f"exported {path.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
             sessions[precision] = ort.InferenceSession(str(path), cpu_options(), providers=["CPUExecutionProvider"])
@@ -111,8 +116,14 @@ def main() -> int:
                 confident_shifts[p].extend(shift[confident])
                 changed[p] += unmatched(multi["fp32"], multi[p], stride) + unmatched(multi[p], multi["fp32"], stride)
 
-    print(f"0.50 stride {stride}, {SIZE}x{SIZE}, onnxruntime {ort.__version__} CPU; accuracy on {len(evaluation)} held-out photos")
-    print("| precision | ms / image | speed vs fp32 | keypoint shift median / p95 px | confident (>= 0.5) median / p95 px | poses changed |")
+    print(
+        f"0.50 stride {stride}, {SIZE}x{SIZE}, onnxruntime {ort.__version__} CPU; "
+        f"accuracy on {len(evaluation)} held-out photos"
+    )
+    print(
+        "| precision | ms / image | speed vs fp32 | keypoint shift median / p95 px "
+        "| confident (>= 0.5) median / p95 px | poses changed |"
+    )
     print("|---|---|---|---|---|---|")
     print(f"| fp32 | {seconds['fp32'] * 1e3:.1f} | 1.00x | - | - | - ({total_poses} poses) |")
     for p in PRECISIONS[1:]:

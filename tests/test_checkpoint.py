@@ -84,8 +84,12 @@ def test_unreadable_manifest_names_it(real_copy: Path, text: str):
 
 
 def test_inconsistent_shapes_name_the_variable(real_copy: Path):
-    edit_manifest(real_copy, lambda m: m["MobilenetV1/Conv2d_3_depthwise/depthwise_weights"].update(shape=[3, 3, 32, 1]))
-    with pytest.raises(CheckpointError, match=r"Conv2d_3_depthwise/depthwise_weights.*shape \[3, 3, 32, 1\], expected \[3, 3, 64, 1\]"):
+    edit_manifest(
+        real_copy, lambda m: m["MobilenetV1/Conv2d_3_depthwise/depthwise_weights"].update(shape=[3, 3, 32, 1])
+    )
+    with pytest.raises(
+        CheckpointError, match=r"Conv2d_3_depthwise/depthwise_weights.*shape \[3, 3, 32, 1\], expected \[3, 3, 64, 1\]"
+    ):
         load_checkpoint(real_copy)
 
 
@@ -96,7 +100,9 @@ def test_filename_cannot_leave_the_folder(real_copy: Path):
 
 
 def test_offline_folder_without_the_checkpoint(checkpoint_dir: Path):
-    with pytest.raises(CheckpointError, match=r"No checkpoint for multiplier 0\.75 in .*mobilenet_v1_075/manifest\.json"):
+    with pytest.raises(
+        CheckpointError, match=r"No checkpoint for multiplier 0\.75 in .*mobilenet_v1_075/manifest\.json"
+    ):
         locate_checkpoint(0.75, checkpoint_dir)
 
 

@@ -66,7 +66,9 @@ class CheckpointServer:
 
 
 @contextmanager
-def serve(folder: Path, *, gzipped: bool = True, drop_after: int | None = None, mangle: Mangle = None) -> Iterator[tuple[str, CheckpointServer]]:
+def serve(
+    folder: Path, *, gzipped: bool = True, drop_after: int | None = None, mangle: Mangle = None
+) -> Iterator[tuple[str, CheckpointServer]]:
     """Run a CheckpointServer on 127.0.0.1 in a thread; yields (base URL, server)."""
     state = CheckpointServer(folder, gzipped, drop_after, mangle)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
@@ -139,7 +141,9 @@ def test_wrong_size_is_refused(real_folder: Path, tmp_path: Path):
         return body[:-8] if name == "MobilenetV1_Conv2d_3_pointwise_weights" else body
 
     with serve(real_folder, mangle=truncate) as (url, _):
-        with pytest.raises(CheckpointError, match=r"MobilenetV1_Conv2d_3_pointwise_weights has 16376 bytes.*needs 16384"):
+        with pytest.raises(
+            CheckpointError, match=r"MobilenetV1_Conv2d_3_pointwise_weights has 16376 bytes.*needs 16384"
+        ):
             download_checkpoint(0.50, tmp_path, base_url=url, progress=False)
     folder = tmp_path / NAME
     assert not looks_complete(folder)
@@ -161,7 +165,10 @@ def test_corrupt_manifest_is_named(real_folder: Path, tmp_path: Path):
         return body[:100] if name == "manifest.json" else body
 
     with serve(real_folder, mangle=garble) as (url, _):
-        with pytest.raises(CheckpointError, match=r"Unreadable checkpoint manifest http://127\.0\.0\.1:\d+/mobilenet_v1_050/manifest\.json"):
+        with pytest.raises(
+            CheckpointError,
+            match=r"Unreadable checkpoint manifest http://127\.0\.0\.1:\d+/mobilenet_v1_050/manifest\.json",
+        ):
             download_checkpoint(0.50, tmp_path, base_url=url, progress=False)
 
 

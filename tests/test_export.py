@@ -62,7 +62,9 @@ def mirror(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     root = tmp_path_factory.mktemp("checkpoints")
     (root / "mobilenet_v1_050").symlink_to(checkpoint_dir / "mobilenet_v1_050", target_is_directory=True)
     for seed, (multiplier, manifest) in enumerate(SYNTHETIC_SHAPES.items()):
-        write_synthetic_checkpoint(root / checkpoint_name(multiplier), checkpoint_dir.parent / "manifests" / manifest, seed)
+        write_synthetic_checkpoint(
+            root / checkpoint_name(multiplier), checkpoint_dir.parent / "manifests" / manifest, seed
+        )
     return root
 
 
@@ -248,8 +250,9 @@ def test_metadata_describes_the_graph(real_model_dir, checkpoint_dir):
     folder = checkpoint_dir / "mobilenet_v1_050"
     manifest = json.loads((folder / "manifest.json").read_text())
     used = sorted(
-        name for name in manifest if name.startswith("MobilenetV1/Conv2d_") or name.endswith("_2/weights")
-        or name.endswith("_2/biases")
+        name
+        for name in manifest
+        if name.startswith("MobilenetV1/Conv2d_") or name.endswith("_2/weights") or name.endswith("_2/biases")
     )
     digest = hashlib.sha256()
     for name in used:

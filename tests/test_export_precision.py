@@ -29,8 +29,13 @@ def precision_models(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytes
     out_dir = tmp_path_factory.mktemp("precision_models")
     return {
         precision: export_model(
-            0.50, OUTPUT_STRIDE, out_dir, checkpoint_dir=checkpoint_dir, precision=precision,
-            calibration_dir=shared / "images", progress=False,
+            0.50,
+            OUTPUT_STRIDE,
+            out_dir,
+            checkpoint_dir=checkpoint_dir,
+            precision=precision,
+            calibration_dir=shared / "images",
+            progress=False,
         )
         for precision in ("fp16", "int8")
     }
@@ -51,7 +56,9 @@ def keypoints(path: Path, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scores, offsets = outputs[0][0], outputs[1][0]
     parts = np.arange(len(PART_NAMES))
     y, x = np.unravel_index(scores.reshape(-1, len(PART_NAMES)).argmax(axis=0), scores.shape[:2])
-    positions = np.stack([y, x], axis=1) * OUTPUT_STRIDE + np.stack([offsets[y, x, parts], offsets[y, x, parts + 17]], 1)
+    positions = np.stack([y, x], axis=1) * OUTPUT_STRIDE + np.stack(
+        [offsets[y, x, parts], offsets[y, x, parts + 17]], 1
+    )
     return positions, scores[y, x, parts]
 
 
@@ -75,7 +82,9 @@ def test_graph_keeps_the_contract(precision, precision_models, real_model_dir):
     assert [(o.name, o.type) for o in session.get_outputs()] == [(n, "tensor(float)") for n in OUTPUT_NAMES]
     meta = session.get_modelmeta().custom_metadata_map
     assert meta[META_PRECISION] == precision
-    fp32 = ort.InferenceSession(str(real_model_dir / model_filename(0.50, OUTPUT_STRIDE)), providers=["CPUExecutionProvider"])
+    fp32 = ort.InferenceSession(
+        str(real_model_dir / model_filename(0.50, OUTPUT_STRIDE)), providers=["CPUExecutionProvider"]
+    )
     assert json.loads(meta[META_CHECKPOINT]) == json.loads(fp32.get_modelmeta().custom_metadata_map[META_CHECKPOINT])
     # Dynamic sizes and batches still work.
     outputs = session.run(None, {INPUT_NAME: np.full((2, 161, 97, 3), 128.0, np.float32)})
