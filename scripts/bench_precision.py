@@ -8,7 +8,7 @@ photos in <shared>/images), then
   single-pose keypoint shift against fp32 (median / p95 pixels, all keypoints and those fp32 scores
   >= 0.5), and multi-pose changes (upstream defaults: 5 poses, threshold 0.5, NMS radius 20; poses
   scoring >= 0.15, the upstream demo's minimum): a pose changes if no pose of the other graph has its
-  keypoints within one output stride on average.
+  keypoints within the NMS radius (20 px) on average.
 
     python scripts/bench_precision.py [--shared ../shared/posenet] [--output-stride 16] [--repeats 20]
 """
@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("fp32", "fp16", "int8")
 SIZE = 513
 MIN_POSE_SCORE = 0.15
+NMS_RADIUS = 20.0  # upstream's default, model-input pixels
 
 
 def load(path: Path) -> np.ndarray:
@@ -107,14 +108,18 @@ def main() -> int:
         for photo in evaluation:
             outputs = {p: [o[0] for o in s.run(None, {INPUT_NAME: load(photo)})] for p, s in sessions.items()}
             single = {p: decode_single_pose(o[0], o[1], stride) for p, o in outputs.items()}
-            multi = {p: shown_poses(decode_multiple_poses(*o, stride)) for p, o in outputs.items()}
+            multi = {
+                p: shown_poses(decode_multiple_poses(*o, stride, nms_radius=NMS_RADIUS)) for p, o in outputs.items()
+            }
             total_poses += len(multi["fp32"])
             confident = single["fp32"].keypoint_scores[0] >= 0.5
             for p in PRECISIONS[1:]:
                 shift = np.linalg.norm(single[p].keypoints[0] - single["fp32"].keypoints[0], axis=1)
                 shifts[p].extend(shift)
                 confident_shifts[p].extend(shift[confident])
-                changed[p] += unmatched(multi["fp32"], multi[p], stride) + unmatched(multi[p], multi["fp32"], stride)
+                changed[p] += unmatched(multi["fp32"], multi[p], NMS_RADIUS) + unmatched(
+                    multi[p], multi["fp32"], NMS_RADIUS
+                )
 
     print(
         f"0.50 stride {stride}, {SIZE}x{SIZE}, onnxruntime {ort.__version__} CPU; "
