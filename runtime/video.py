@@ -116,8 +116,13 @@ def open_video_writer(path: str | os.PathLike, fps: float) -> Any:
     so that encoding keeps up with estimation.
     """
     return import_imageio().get_writer(
-        path, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2,
-        output_params=["-preset", "veryfast"], ffmpeg_log_level="error",
+        path,
+        format="FFMPEG",
+        fps=fps,
+        codec="libx264",
+        macro_block_size=2,
+        output_params=["-preset", "veryfast"],
+        ffmpeg_log_level="error",
     )
 
 
@@ -290,7 +295,9 @@ def annotate_video(
             video_writer = stack.enter_context(open_video_writer(temp, info.fps))
         if jsonl is not None:
             jsonl_file = stack.enter_context(open(stack.enter_context(atomic_path(jsonl)), "w", encoding="utf-8"))
-        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None))
+        bar = stack.enter_context(
+            tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None)
+        )
 
         def consume(frame: Frame, poses: list) -> None:
             if video_writer is not None:
@@ -329,16 +336,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     model.add_argument("--scale", type=float, default=0.5, help="image scale factor in [0.2, 1.0] (default 0.5)")
     model.add_argument("--flip", action="store_true", help="mirror the frames first (webcam selfie view)")
     model.add_argument("--max-poses", type=int, default=5, help="multi-pose: most poses per frame (default 5)")
-    model.add_argument("--score-threshold", type=float, default=0.5, help="multi-pose: root part score threshold (default 0.5)")
+    model.add_argument(
+        "--score-threshold", type=float, default=0.5, help="multi-pose: root part score threshold (default 0.5)"
+    )
     model.add_argument("--nms-radius", type=float, default=20, help="multi-pose: in model-input pixels (default 20)")
-    model.add_argument("--model-dir", type=Path, help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)")
+    model.add_argument(
+        "--model-dir", type=Path, help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)"
+    )
     model.add_argument("--device", choices=DEVICES, default="auto", help="default auto: CUDA if usable, else CPU")
     smoothing = parser.add_argument_group("temporal smoothing (off by default)")
     smoothing.add_argument("--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter)")
-    smoothing.add_argument("--smooth-min-cutoff", type=float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
-                           help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})")
-    smoothing.add_argument("--smooth-beta", type=float, default=DEFAULT_BETA, metavar="BETA",
-                           help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})")
+    smoothing.add_argument(
+        "--smooth-min-cutoff",
+        type=float,
+        default=DEFAULT_MIN_CUTOFF,
+        metavar="HZ",
+        help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})",
+    )
+    smoothing.add_argument(
+        "--smooth-beta",
+        type=float,
+        default=DEFAULT_BETA,
+        metavar="BETA",
+        help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
+    )
     parser.set_defaults(handler=_run)
 
 

@@ -126,7 +126,8 @@ def plain_python() -> Iterator[None]:
     """Run the decoder as plain Python: every Numba function in posenet_onnx.decode replaced by its `.py_func`
     in every decode module, so the jitted functions' callers reach the Python versions too."""
     modules = [posenet_onnx.decode] + [
-        importlib.import_module(f"posenet_onnx.decode.{info.name}") for info in pkgutil.iter_modules(posenet_onnx.decode.__path__)
+        importlib.import_module(f"posenet_onnx.decode.{info.name}")
+        for info in pkgutil.iter_modules(posenet_onnx.decode.__path__)
     ]
     swapped = []
     for module in modules:
@@ -170,7 +171,10 @@ def network_input(image: np.ndarray, output_stride: int) -> np.ndarray:
 def end_to_end(image: np.ndarray, model_dir: Path, seconds: float) -> dict[tuple[float, int], dict[str, float]]:
     """Section 1: fps single and multi per model, and the multi-pose time split by stage."""
     print("\n### End to end: one 640x480 frame at scale 0.5, fps median (fastest call)\n")
-    print("| model | network input | single pose | multi-pose | multi: preprocess ms | network ms | decode ms | rest ms | decode share |")
+    print(
+        "| model | network input | single pose | multi-pose "
+        "| multi: preprocess ms | network ms | decode ms | rest ms | decode share |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     results = {}
     for multiplier, output_stride in VALID_MODELS:
@@ -185,7 +189,8 @@ def end_to_end(image: np.ndarray, model_dir: Path, seconds: float) -> dict[tuple
         split = stage_split(lambda: net.estimate_multiple_poses(image, SCALE, False, output_stride), seconds / 2)
         shape = network_input(image, output_stride).shape
         print(
-            f"| {label(multiplier, output_stride)} | {shape[1]}x{shape[2]} | {timings['single'].fps()} | {timings['multi'].fps()} | "
+            f"| {label(multiplier, output_stride)} | {shape[1]}x{shape[2]} "
+            f"| {timings['single'].fps()} | {timings['multi'].fps()} | "
             + " | ".join(f"{split[stage] * 1e3:.2f}" for stage in ("preprocess", "network", "decode", "rest"))
             + f" | {split['decode'] / split['total']:.1%} |",
             flush=True,
@@ -226,7 +231,10 @@ def batch_throughput(image: np.ndarray, model_dir: Path, seconds: float) -> None
         )
         one, batch = timings["one"], timings["batch"]
         per_frame = Timing(batch.median / BATCH, batch.fastest / BATCH)
-        print(f"| {label(multiplier, output_stride)} | {one.fps()} | {batch.fps(BATCH)} | {one.speedup(per_frame)} |", flush=True)
+        print(
+            f"| {label(multiplier, output_stride)} | {one.fps()} | {batch.fps(BATCH)} | {one.speedup(per_frame)} |",
+            flush=True,
+        )
 
 
 def decoder_speed(image: np.ndarray, model_dir: Path, seconds: float) -> None:
@@ -236,7 +244,12 @@ def decoder_speed(image: np.ndarray, model_dir: Path, seconds: float) -> None:
     print("|---|---|---|---:|---:|---:|")
     for output_stride in (16, 8):
         session = create_session(model_dir / model_filename(0.50, output_stride), "cpu")
-        outputs = dict(zip(OUTPUT_NAMES, (o[0] for o in session.run(list(OUTPUT_NAMES), {INPUT_NAME: network_input(image, output_stride)}))))
+        outputs = dict(
+            zip(
+                OUTPUT_NAMES,
+                (o[0] for o in session.run(list(OUTPUT_NAMES), {INPUT_NAME: network_input(image, output_stride)})),
+            )
+        )
         grid = "x".join(map(str, outputs["heatmap_scores"].shape[:2]))
         decoders = {
             "single": lambda: decode_single_pose(outputs["heatmap_scores"], outputs["offsets"], output_stride),
@@ -246,10 +259,15 @@ def decoder_speed(image: np.ndarray, model_dir: Path, seconds: float) -> None:
             jitted = interleaved({"numba": decode}, seconds / 4)["numba"]
             with plain_python():
                 python = interleaved({"python": decode}, seconds / 4, min_rounds=3)["python"]
-            print(f"| {output_stride} | {grid} | {name} | {jitted.ms(3)} | {python.ms(1)} | {python.speedup(jitted)} |", flush=True)
+            print(
+                f"| {output_stride} | {grid} | {name} | {jitted.ms(3)} | {python.ms(1)} | {python.speedup(jitted)} |",
+                flush=True,
+            )
 
 
-def onnxruntime_vs_tensorflow(image: np.ndarray, model_dir: Path, checkpoints: dict[float, Path], seconds: float) -> None:
+def onnxruntime_vs_tensorflow(
+    image: np.ndarray, model_dir: Path, checkpoints: dict[float, Path], seconds: float
+) -> None:
     """Section 4: the same network in onnxruntime (the package's session) and in TensorFlow as upstream writes
     it (export/reference.py; the explicit-padding function that is converted needs oneDNN in TensorFlow);
     then end to end against a TensorFlow port: that network plus the decoder as plain Python."""
@@ -278,7 +296,10 @@ def onnxruntime_vs_tensorflow(image: np.ndarray, model_dir: Path, checkpoints: d
             f"{timings['ort'].ms()} | {timings['tf'].speedup(timings['ort'])} |",
             flush=True,
         )
-    print("\n### posenet-onnx vs a TensorFlow port (TensorFlow network + the decoder as plain Python): multi-pose fps, median (fastest call)\n")
+    print(
+        "\n### posenet-onnx vs a TensorFlow port (TensorFlow network + the decoder as plain Python): "
+        "multi-pose fps, median (fastest call)\n"
+    )
     print("| model | TensorFlow port | posenet-onnx | speed-up |")
     print("|---|---:|---:|---:|")
     for output_stride in (16, 8):
@@ -291,7 +312,8 @@ def onnxruntime_vs_tensorflow(image: np.ndarray, model_dir: Path, checkpoints: d
                 return decode_multiple_poses(*outputs, output_stride)
 
         timings = interleaved(
-            {"port": tensorflow_port, "ours": lambda: net.estimate_multiple_poses(image, SCALE, False, output_stride)}, seconds
+            {"port": tensorflow_port, "ours": lambda: net.estimate_multiple_poses(image, SCALE, False, output_stride)},
+            seconds,
         )
         print(
             f"| {label(0.50, output_stride)} | {timings['port'].fps()} | {timings['ours'].fps()} | "
@@ -337,11 +359,15 @@ def summary(results: dict[tuple[float, int], dict]) -> None:
     reference = results[0.50, 16]
     multi, share = reference["multi"], reference["decode"] / reference["total"]
     print("\n### Targets (0.50, stride 16, scale 0.5, 640x480, multi-pose)\n")
-    print(f"- end to end: {1 / multi.median:.0f} fps median, {1 / multi.fastest:.0f} fps fastest call "
-          f"(target >= {TARGET_FPS:.0f}): {'met' if 1 / multi.median >= TARGET_FPS else 'missed'} by the median, "
-          f"{'met' if 1 / multi.fastest >= TARGET_FPS else 'missed'} by the fastest call")
-    print(f"- decoding: {share:.1%} of the frame time (target < {TARGET_DECODE_SHARE:.0%}): "
-          f"{'met' if share < TARGET_DECODE_SHARE else 'missed'}")
+    print(
+        f"- end to end: {1 / multi.median:.0f} fps median, {1 / multi.fastest:.0f} fps fastest call "
+        f"(target >= {TARGET_FPS:.0f}): {'met' if 1 / multi.median >= TARGET_FPS else 'missed'} by the median, "
+        f"{'met' if 1 / multi.fastest >= TARGET_FPS else 'missed'} by the fastest call"
+    )
+    print(
+        f"- decoding: {share:.1%} of the frame time (target < {TARGET_DECODE_SHARE:.0%}): "
+        f"{'met' if share < TARGET_DECODE_SHARE else 'missed'}"
+    )
 
 
 def machine() -> str:
@@ -359,7 +385,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet", help="the real data folder")
     parser.add_argument("--seconds", type=float, default=2.0, help="time budget per measurement (default 2.0)")
-    parser.add_argument("--model-dir", type=Path, help="keep the exported graphs here between runs (default: a temporary folder)")
+    parser.add_argument(
+        "--model-dir", type=Path, help="keep the exported graphs here between runs (default: a temporary folder)"
+    )
     args = parser.parse_args()
     image = load_image(args.shared / "images" / "couple.jpg")
     print(f"`{' '.join(['python scripts/bench_pipeline.py', *sys.argv[1:]])}`")

@@ -64,7 +64,9 @@ def test_smoothing_reduces_jitter_on_the_squats_clip_without_losing_the_person(s
 def test_higher_beta_lags_less_and_lower_cutoff_smooths_more(squat_poses) -> None:
     raw = np.stack([pose.positions for pose in squat_poses])
     lag = lambda smoothed: np.linalg.norm(smoothed - raw, axis=-1).mean()  # noqa: E731
-    assert lag(smooth_sequence(squat_poses, PoseSmoother(beta=20.0))) < lag(smooth_sequence(squat_poses, PoseSmoother(beta=0.0)))
+    assert lag(smooth_sequence(squat_poses, PoseSmoother(beta=20.0))) < lag(
+        smooth_sequence(squat_poses, PoseSmoother(beta=0.0))
+    )
     still = smooth_sequence(squat_poses, PoseSmoother(min_cutoff=0.2, beta=0.0))
     assert jitter(still) < jitter(smooth_sequence(squat_poses, PoseSmoother(min_cutoff=2.0, beta=0.0)))
 

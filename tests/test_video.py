@@ -59,7 +59,10 @@ def test_squats_clip_gives_a_playable_video_and_one_json_line_per_frame(squats_o
     frames = read_video(squats_outputs / "squats.mp4")
     assert len(frames) == SQUATS_FRAMES
     assert frames[0].shape == (1280, 720, 3)
-    assert imageio_ffmpeg.count_frames_and_secs(str(squats_outputs / "squats.mp4")) == (SQUATS_FRAMES, SQUATS_FRAMES / SQUATS_FPS)
+    assert imageio_ffmpeg.count_frames_and_secs(str(squats_outputs / "squats.mp4")) == (
+        SQUATS_FRAMES,
+        SQUATS_FRAMES / SQUATS_FPS,
+    )
     records = read_jsonl(squats_outputs / "squats.jsonl")
     assert [r["frame"] for r in records] == list(range(SQUATS_FRAMES))
     assert [r["timestamp"] for r in records] == pytest.approx([i / SQUATS_FPS for i in range(SQUATS_FRAMES)])
@@ -88,17 +91,23 @@ def test_the_skeleton_is_drawn_on_its_own_frame(squats: Path, squats_outputs: Pa
     assert np.median(distance(source)) > 120
 
 
-def test_single_pose_smoothed_run_writes_one_smoothed_pose_per_frame(squats: Path, squats_outputs: Path, real_model_dir: Path, tmp_path: Path) -> None:
+def test_single_pose_smoothed_run_writes_one_smoothed_pose_per_frame(
+    squats: Path, squats_outputs: Path, real_model_dir: Path, tmp_path: Path
+) -> None:
     jsonl = tmp_path / "smooth.jsonl"
     argv = ["video", str(squats), "--jsonl", str(jsonl), "--single", "--smooth", "--multiplier", "0.5"]
     assert main(argv + ["--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
     records = read_jsonl(jsonl)
     assert len(records) == SQUATS_FRAMES and all(len(r["poses"]) == 1 for r in records)
     assert not list(tmp_path.glob(".*"))
-    positions = np.array([[[k["position"]["x"], k["position"]["y"]] for k in r["poses"][0]["keypoints"]] for r in records])
+    positions = np.array(
+        [[[k["position"]["x"], k["position"]["y"]] for k in r["poses"][0]["keypoints"]] for r in records]
+    )
     steps = np.abs(np.diff(positions, axis=0)).mean()
     raw = read_jsonl(squats_outputs / "squats.jsonl")
-    raw_positions = np.array([[[k["position"]["x"], k["position"]["y"]] for k in r["poses"][0]["keypoints"]] for r in raw])
+    raw_positions = np.array(
+        [[[k["position"]["x"], k["position"]["y"]] for k in r["poses"][0]["keypoints"]] for r in raw]
+    )
     assert steps < np.abs(np.diff(raw_positions, axis=0)).mean()  # smoothed keypoints move less between frames
 
 
@@ -115,7 +124,9 @@ def interrupt_at(net, frame_index: int):
     return estimate
 
 
-def test_ctrl_c_keeps_a_playable_video_and_complete_lines_for_the_frames_done(squats: Path, net, tmp_path: Path) -> None:
+def test_ctrl_c_keeps_a_playable_video_and_complete_lines_for_the_frames_done(
+    squats: Path, net, tmp_path: Path
+) -> None:
     done = 7
     video, jsonl = tmp_path / "cut.mp4", tmp_path / "cut.jsonl"
     with pytest.raises(KeyboardInterrupt):
@@ -147,10 +158,15 @@ def test_an_error_leaves_no_partial_outputs(squats: Path, tmp_path: Path) -> Non
         (["{squats}", "-o", "out.avi"], "expected a name ending in .mp4, .mkv, .mov"),
         (["{squats}"], "give an output video, a JSON lines file, or both"),
         (["{squats}", "--jsonl", "no/such/folder/x.jsonl"], "No folder 'no/such/folder'"),
-        (["{squats}", "--jsonl", "x.jsonl", "--smooth", "--smooth-min-cutoff", "0"], "min_cutoff 0.0; expected a finite number > 0"),
+        (
+            ["{squats}", "--jsonl", "x.jsonl", "--smooth", "--smooth-min-cutoff", "0"],
+            "min_cutoff 0.0; expected a finite number > 0",
+        ),
     ],
 )
-def test_bad_arguments_exit_2_with_one_clear_line(argv, message, squats: Path, real_model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_bad_arguments_exit_2_with_one_clear_line(
+    argv, message, squats: Path, real_model_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     argv = [a.format(squats=squats) for a in argv]
     assert main(["video", *argv, "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]) == 2
@@ -159,7 +175,9 @@ def test_bad_arguments_exit_2_with_one_clear_line(argv, message, squats: Path, r
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("source", "message"), [("fake.mp4", "Cannot read 'fake.mp4' as a video"), ("63", "Cannot read camera 63")])
+@pytest.mark.parametrize(
+    ("source", "message"), [("fake.mp4", "Cannot read 'fake.mp4' as a video"), ("63", "Cannot read camera 63")]
+)
 def test_unreadable_sources_exit_2_with_one_clear_line(source, message, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     Path("fake.mp4").write_text("not a video")
