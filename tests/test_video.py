@@ -203,3 +203,15 @@ def test_camera_indices_and_files_are_told_apart(squats: Path, tmp_path: Path, m
     assert parse_source("0") == "0"  # an existing file named 0 wins
     with pytest.raises(ValueError, match="camera index -1"):
         parse_source(-1)
+
+
+def test_flip_gives_the_mirrored_persons_poses_like_flip_horizontal(
+    squats: Path, real_model_dir: Path, net, tmp_path
+) -> None:
+    jsonl = tmp_path / "flip.jsonl"
+    argv = ["video", str(squats), "--jsonl", str(jsonl), "--flip", "--multiplier", "0.5"]
+    assert main(argv + ["--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
+    index = 20
+    frame = read_video(squats)[index]
+    expected = [pose.to_dict() for pose in net.estimate_multiple_poses(frame, 0.5, flip_horizontal=True)]
+    assert read_jsonl(jsonl)[index]["poses"] == json.loads(json.dumps(expected))
