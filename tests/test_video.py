@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +137,36 @@ def test_ctrl_c_keeps_a_playable_video_and_complete_lines_for_the_frames_done(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsonl", "cut.mp4"]
     assert len(read_video(video)) == done
     assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(done))
+
+
+def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
+    squats: Path, real_model_dir: Path, tmp_path: Path
+) -> None:
+    """The real thing: the CLI in its own process group gets SIGINT, like a terminal's Ctrl-C, mid-video."""
+    video, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    argv = ["video", str(squats), "-o", str(video), "--jsonl", str(jsonl), "--multiplier", "0.5"]
+    argv += ["--model-dir", str(real_model_dir), "--device", "cpu"]
+    # Python's Ctrl-C handler, even if this process was started with SIGINT ignored (a background job).
+    cli = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    cli += "from posenet_onnx.cli import main; sys.exit(main(sys.argv[1:]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", cli, *argv],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size > 0 for p in tmp_path.glob(".out.*.partial.mp4")):  # the first frames are out
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and stderr.strip().endswith("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.mp4"]
+    done = len(read_jsonl(jsonl))
+    assert 1 <= done < SQUATS_FRAMES
+    assert len(read_video(video)) == done
 
 
 def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_path: Path) -> None:
