@@ -205,26 +205,26 @@ def run_pipeline(
 
 
 def _read_stage(frames: Iterator[Frame], inbox: queue.Queue, stop: threading.Event) -> None:
-    """Reader thread: put frames into `inbox` until the end, an error (passed on) or `stop`."""
+    """Reader thread: put frames into `inbox`, then the end marker or the error that ended them, until `stop`."""
     try:
         for frame in frames:
-            while not stop.is_set():
-                try:
-                    inbox.put(frame, timeout=_POLL_S)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not _put_unless_stopped(inbox, frame, stop):
                 return
-        item: object = _END
+        last: object = _END
     except Exception as exc:  # noqa: BLE001 (re-raised in the calling thread)
-        item = exc
+        last = exc
+    _put_unless_stopped(inbox, last, stop)
+
+
+def _put_unless_stopped(box: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put `item` into `box`, waiting for room unless `stop` is set first; return whether it was put."""
     while not stop.is_set():
         try:
-            inbox.put(item, timeout=_POLL_S)
-            return
+            box.put(item, timeout=_POLL_S)
+            return True
         except queue.Full:
             continue
+    return False
 
 
 class _WriteStage(threading.Thread):
