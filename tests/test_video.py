@@ -195,6 +195,8 @@ def test_an_error_leaves_no_partial_outputs(squats: Path, tmp_path: Path) -> Non
             ["{squats}", "--jsonl", "x.jsonl", "--smooth", "--smooth-min-cutoff", "0"],
             "min_cutoff 0.0; expected a finite number > 0",
         ),
+        (["{squats}", "-o", "out.mp4", "--scale", "2"], "image_scale_factor must be a number in [0.2, 1.0]"),
+        (["{squats}", "--jsonl", "x.jsonl", "--max-poses", "0"], "max_pose_detections must be an integer >= 1"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(
