@@ -9,7 +9,8 @@ In one process, on a real 640x480 photo (couple.jpg, two people) at image scale 
 3. the Numba decoder vs its plain-Python form (the same functions' `.py_func`), on real network outputs;
 4. onnxruntime vs TensorFlow running the same network (upstream's formulation) on the same input, and
    end to end against a TensorFlow port (that network + the decoder as plain Python);
-5. the video pipeline on the squats clip: each stage alone vs the three overlapped.
+5. the video pipeline on the squats clip: each stage alone vs the three overlapped (and the same with
+   onnxruntime's idle spinning off).
 Timings: the median and the fastest of interleaved calls (ratios compare calls made side by side).
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes
 (export.synthetic): the same network cost, but their decoding times are not representative.
@@ -322,37 +323,80 @@ def onnxruntime_vs_tensorflow(
         )
 
 
-def video_pipeline(video: Path, model_dir: Path, scratch: Path) -> None:
-    """Section 5: the squats clip through each stage alone, then through the overlapped pipeline."""
+def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3) -> None:
+    """Section 5: the squats clip through each stage alone, one after another, then through the overlapped
+    pipeline, also with onnxruntime's idle spinning off; medians of `rounds` interleaved rounds."""
     from posenet_onnx.runtime.draw import draw_poses
     from posenet_onnx.runtime.video import annotate_video, open_video, open_video_writer
 
-    net = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir)
-    estimate = lambda frame: net.estimate_multiple_poses(frame, SCALE)  # noqa: E731
-    start = time.perf_counter()
-    with open_video(str(video)) as (info, frames):
-        images = [frame.image for frame in frames]
-    stages = {"read (decode video)": time.perf_counter() - start}
-    start = time.perf_counter()
-    poses = [estimate(image) for image in images]
-    stages["estimate (multi-pose)"] = time.perf_counter() - start
-    start = time.perf_counter()
-    with open_video_writer(scratch / "stage.mp4", info.fps) as writer:
-        for image, found in zip(images, poses):
-            writer.append_data(np.asarray(draw_poses(image, found)))
-    stages["draw + encode"] = time.perf_counter() - start
-    start = time.perf_counter()
-    annotate_video(video, estimate, output=scratch / "pipeline.mp4", jsonl=scratch / "pipeline.jsonl", progress=False)
-    pipeline = time.perf_counter() - start
+    nets = {"": posenet_onnx.load(0.50, device="cpu", model_dir=model_dir)}
+    with sessions_without_spinning():
+        nets[", onnxruntime idle spinning off"] = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir)
+        nets[", onnxruntime idle spinning off"].providers  # opens the stride-16 session now, with these options
+    net = nets[""]
+    times: dict[str, list[float]] = {}
 
+    def clock(name: str, run: Callable[[], object]) -> object:
+        start = time.perf_counter()
+        result = run()
+        times.setdefault(name, []).append(time.perf_counter() - start)
+        return result
+
+    def read() -> list[np.ndarray]:
+        with open_video(str(video)) as (_, frames):
+            return [frame.image for frame in frames]
+
+    def draw_and_encode() -> None:
+        with open_video_writer(scratch / "stage.mp4", 5.0) as writer:
+            for image, found in zip(images, poses):
+                writer.append_data(np.asarray(draw_poses(image, found)))
+
+    for _ in range(rounds):
+        images = clock("read (decode video) alone", read)
+        poses = clock("estimate (multi-pose) alone", lambda: [net.estimate_multiple_poses(i, SCALE) for i in images])
+        clock("draw + encode alone", draw_and_encode)
+        for suffix, each in nets.items():
+            clock(
+                f"`annotate_video` (overlapped, + JSON lines){suffix}",
+                lambda each=each: annotate_video(
+                    video,
+                    lambda frame: each.estimate_multiple_poses(frame, SCALE),
+                    output=scratch / "pipeline.mp4",
+                    jsonl=scratch / "pipeline.jsonl",
+                    progress=False,
+                ),
+            )
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    stages = list(medians.items())[:3]
+    medians_in_order = stages + [("the three one after another (sum)", sum(t for _, t in stages))]
+    medians_in_order += list(medians.items())[3:]
     count, (height, width) = len(images), images[0].shape[:2]
-    print(f"\n### Video: {video.name} ({count} frames, {width}x{height}), 0.50 s16 multi-pose, scale 0.5\n")
+    print(f"\n### Video: {video.name} ({count} frames, {width}x{height}), 0.50 s16 multi-pose, scale 0.5")
+    print(f"(medians of {rounds} interleaved rounds)\n")
     print("| stage | seconds | fps |")
     print("|---|---:|---:|")
-    for name, seconds in stages.items():
-        print(f"| {name} alone | {seconds:.2f} | {count / seconds:.0f} |")
-    print(f"| the three one after another (sum) | {sum(stages.values()):.2f} | {count / sum(stages.values()):.0f} |")
-    print(f"| `annotate_video` (overlapped, + JSON lines) | {pipeline:.2f} | {count / pipeline:.0f} |")
+    for name, seconds in medians_in_order:
+        print(f"| {name} | {seconds:.2f} | {count / seconds:.0f} |", flush=True)
+
+
+@contextlib.contextmanager
+def sessions_without_spinning() -> Iterator[None]:
+    """Sessions created in the block keep onnxruntime's pool threads from spinning idle after each call
+    (an experiment: the runtime's own options keep spinning on)."""
+    import posenet_onnx.runtime.providers as providers
+
+    original = providers.session_options
+
+    def without_spinning() -> ort.SessionOptions:
+        options = original()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+    providers.session_options = without_spinning
+    try:
+        yield
+    finally:
+        providers.session_options = original
 
 
 def summary(results: dict[tuple[float, int], dict]) -> None:
