@@ -280,6 +280,9 @@ def annotate_video(
     source = parse_source(source)
     output = None if output is None else check_output_path(output)
     jsonl = None if jsonl is None else _check_jsonl_path(jsonl)
+    for path in (output, jsonl):
+        if path is not None and isinstance(source, str) and path.resolve() == Path(source).resolve():
+            raise ValueError(f"The output {str(path)!r} is the input video; write to another file.")
     from posenet_onnx.runtime.draw import draw_poses
 
     def estimate_frame(frame: Frame) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -220,6 +221,14 @@ def test_unreadable_sources_exit_2_with_one_clear_line(source, message, tmp_path
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.mp4"]
+
+
+def test_the_output_never_replaces_the_input(squats: Path, tmp_path: Path, capsys) -> None:
+    clip = tmp_path / "clip.mp4"
+    shutil.copyfile(squats, clip)
+    assert main(["video", str(clip), "-o", str(clip)]) == 2
+    assert "is the input video; write to another file" in capsys.readouterr().err
+    assert clip.read_bytes() == squats.read_bytes() and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
 def test_missing_video_extra_names_the_install_command(squats: Path, monkeypatch, capsys, tmp_path: Path) -> None:
