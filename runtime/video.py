@@ -127,11 +127,20 @@ def open_video_writer(path: str | os.PathLike, fps: float) -> Any:
 
 
 def _frames(reader: Any, fps: float, is_camera: bool) -> Iterator[Frame]:
-    """Frames with timestamps: index / fps for files, time since the first frame for cameras."""
+    """Frames with timestamps: index / fps for files, time since the first frame for cameras.
+
+    A camera reader always returns its latest frame, flagged `new` in its meta data only once: repeats
+    are skipped, so a pipeline faster than the camera waits for it instead of estimating copies.
+    """
     start = time.monotonic()
-    for index, image in enumerate(reader):
+    index = 0
+    for image in reader:
+        if is_camera and not image.meta.get("new", True):
+            time.sleep(_POLL_S / 10)
+            continue
         timestamp = time.monotonic() - start if is_camera else index / fps
         yield Frame(index, timestamp, np.asarray(image))
+        index += 1
 
 
 def mirrored(frames: Iterator[Frame]) -> Iterator[Frame]:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from imageio.core.util import Array
 
 import posenet_onnx
 from posenet_onnx.cli import main
-from posenet_onnx.runtime.video import annotate_video, import_imageio, parse_source
+from posenet_onnx.runtime.video import _frames, annotate_video, import_imageio, parse_source
 
 SQUATS_FRAMES = 65
 SQUATS_FPS = 5.0
@@ -259,3 +260,14 @@ def test_flip_gives_the_mirrored_persons_poses_like_flip_horizontal(
     frame = read_video(squats)[index]
     expected = [pose.to_dict() for pose in net.estimate_multiple_poses(frame, 0.5, flip_horizontal=True)]
     assert read_jsonl(jsonl)[index]["poses"] == json.loads(json.dumps(expected))
+
+
+def test_a_camera_s_repeated_latest_frame_is_skipped(squats: Path) -> None:
+    """imageio's camera reader returns its latest frame again (meta new=False) until the camera has a newer one."""
+    images = read_video(squats)[:3]
+    served = [(0, True), (0, False), (1, True), (1, False), (1, False), (2, True)]
+    reader = [Array(images[i], {"new": new}) for i, new in served]
+    frames = list(_frames(reader, 30.0, is_camera=True))
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert all(np.array_equal(f.image, image) for f, image in zip(frames, images))
+    assert frames[0].timestamp < frames[1].timestamp < frames[2].timestamp
