@@ -6,6 +6,7 @@ from .api import (
     decode_multiple_poses_batch,
     decode_single_pose,
     decode_single_pose_batch,
+    validate_multi_pose_parameters,
 )
 from .result import DecodedPoses
 
@@ -16,4 +17,5 @@ __all__ = [
     "decode_multiple_poses_batch",
     "decode_single_pose",
     "decode_single_pose_batch",
+    "validate_multi_pose_parameters",
 ]

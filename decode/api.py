@@ -33,11 +33,15 @@ _MULTI = tuple(_CHANNELS)
 # on concurrent launches from several threads, and each launch already uses every core.
 _PARALLEL_LAUNCH = threading.Lock()
 
+# Parameter types checked by value alone (bool, a subclass of int, is not one of them).
+_PLAIN_NUMBERS = frozenset((int, float))
+_FLOAT32 = np.dtype(np.float32)  # the native-order dtype instance, compared by identity on the fast path
+
 
 def _as_tensor(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
     """``array`` as a C-contiguous float32 array (no copy if it is one) after checking its rank, channels
     and grid size."""
-    if not (type(array) is np.ndarray and array.dtype == np.float32 and array.flags.c_contiguous):
+    if not (type(array) is np.ndarray and array.dtype is _FLOAT32 and array.flags.c_contiguous):
         array = np.asarray(array)
         if array.dtype.kind not in "fiu":
             raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}.")
@@ -55,28 +59,54 @@ def _as_tensor(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
 
 def _tensors(ndim: int, names: tuple[str, ...], arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
     """Convert the named outputs and check they share their leading (N,) H', W' axes."""
-    tensors = [_as_tensor(name, array, ndim) for name, array in zip(names, arrays)]
+    tensors = list(map(_as_tensor, names, arrays, (ndim,) * len(names)))
     leading = tensors[0].shape[:-1]
-    if any(tensor.shape[:-1] != leading for tensor in tensors):
-        shapes = ", ".join(f"{n} {t.shape}" for n, t in zip(names, tensors))
-        axes = "grid" if ndim == 3 else "batch and grid"
-        raise ValueError(f"The network outputs must share their {axes} axes; got {shapes}.")
+    for tensor in tensors:
+        if tensor.shape[:-1] != leading:
+            shapes = ", ".join(f"{n} {t.shape}" for n, t in zip(names, tensors))
+            axes = "grid" if ndim == 3 else "batch and grid"
+            raise ValueError(f"The network outputs must share their {axes} axes; got {shapes}.")
     return tensors
 
 
-def _multi_pose_parameters(
-    max_pose_detections: int, score_threshold: float, nms_radius: float, refinement: str
+def validate_multi_pose_parameters(
+    max_pose_detections: int, score_threshold: float, nms_radius: float, refinement: str = "v1"
 ) -> tuple[int, float, float, int]:
-    """Validate the multi-pose parameters; return them as the kernels take them."""
+    """Check the multi-pose parameters (ValueError naming the bad one); return them as the kernels take them.
+
+    Callers may check before running the network; the exact-type fast paths keep a second check cheap.
+    """
+    if type(max_pose_detections) is not int or max_pose_detections < 1:
+        max_pose_detections = _checked_count(max_pose_detections)
+    if type(score_threshold) not in _PLAIN_NUMBERS or not 0.0 <= score_threshold <= 1.0:
+        score_threshold = _checked_threshold(score_threshold)
+    if type(nms_radius) not in _PLAIN_NUMBERS or not nms_radius > 0.0:
+        nms_radius = _checked_radius(nms_radius)
+    mode = REFINEMENTS.get(refinement) if isinstance(refinement, str) else None
+    if mode is None:
+        raise ValueError(f"refinement must be 'v1' (posenet 1.0.3) or 'v2' (posenet 2.x); got {refinement!r}.")
+    return max_pose_detections, float(score_threshold), float(nms_radius), mode
+
+
+def _checked_count(max_pose_detections: object) -> int:
+    """The general check of max_pose_detections: any integer type but bool, >= 1."""
     if isinstance(max_pose_detections, bool) or not isinstance(max_pose_detections, (int, np.integer)) or max_pose_detections < 1:
         raise ValueError(f"max_pose_detections must be an integer >= 1; got {max_pose_detections!r}.")
+    return int(max_pose_detections)
+
+
+def _checked_threshold(score_threshold: object) -> float:
+    """The general check of score_threshold: any real number type but bool, in [0, 1]."""
     if isinstance(score_threshold, bool) or not isinstance(score_threshold, Real) or not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must be a number in [0, 1]; got {score_threshold!r}.")
+    return float(score_threshold)
+
+
+def _checked_radius(nms_radius: object) -> float:
+    """The general check of nms_radius: any real number type but bool, > 0."""
     if isinstance(nms_radius, bool) or not isinstance(nms_radius, Real) or not nms_radius > 0.0:
         raise ValueError(f"nms_radius must be a number > 0 (model-input pixels); got {nms_radius!r}.")
-    if not isinstance(refinement, str) or refinement not in REFINEMENTS:
-        raise ValueError(f"refinement must be 'v1' (posenet 1.0.3) or 'v2' (posenet 2.x); got {refinement!r}.")
-    return int(max_pose_detections), float(score_threshold), float(nms_radius), REFINEMENTS[refinement]
+    return float(nms_radius)
 
 
 def decode_single_pose(heatmap_scores: np.ndarray, offsets: np.ndarray, output_stride: int) -> DecodedPoses:
@@ -122,7 +152,9 @@ def decode_multiple_poses(
     "v1" is posenet 1.0.3's decoder, "v2" posenet 2.x's (two offset-refinement steps).
     """
     output_stride = validate_output_stride(output_stride)
-    max_poses, threshold, radius, mode = _multi_pose_parameters(max_pose_detections, score_threshold, nms_radius, refinement)
+    max_poses, threshold, radius, mode = validate_multi_pose_parameters(
+        max_pose_detections, score_threshold, nms_radius, refinement
+    )
     scores, offsets, fwd, bwd = _tensors(3, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
     keypoints = np.empty((max_poses, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((max_poses, NUM_KEYPOINTS))
@@ -147,7 +179,9 @@ def decode_multiple_poses_batch(
 ) -> list[DecodedPoses]:
     """decode_multiple_poses for N images (N x H' x W' x C arrays), decoded in parallel."""
     output_stride = validate_output_stride(output_stride)
-    max_poses, threshold, radius, mode = _multi_pose_parameters(max_pose_detections, score_threshold, nms_radius, refinement)
+    max_poses, threshold, radius, mode = validate_multi_pose_parameters(
+        max_pose_detections, score_threshold, nms_radius, refinement
+    )
     scores, offsets, fwd, bwd = _tensors(4, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
     count = scores.shape[0]
     keypoints = np.empty((count, max_poses, NUM_KEYPOINTS, 2))

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from posenet_onnx.decode import (
+    REFINEMENTS,
     decode_multiple_poses,
     decode_multiple_poses_batch,
     decode_single_pose,
     decode_single_pose_batch,
+    validate_multi_pose_parameters,
 )
 
 
@@ -45,6 +47,15 @@ def test_bad_parameters(params, message, batched):
     decode = decode_multiple_poses_batch if batched else decode_multiple_poses
     with pytest.raises(ValueError, match=message):
         decode(*_outputs(batch=2 if batched else None), **call)
+
+
+def test_parameters_come_back_kernel_ready():
+    assert validate_multi_pose_parameters(5, 0.5, 20) == (5, 0.5, 20.0, REFINEMENTS["v1"])
+    checked = validate_multi_pose_parameters(np.int64(3), np.float32(0.25), np.float64(7.5), "v2")
+    assert checked == (3, 0.25, 7.5, REFINEMENTS["v2"])
+    assert [type(value) for value in checked] == [int, float, float, int]  # plain Python values for the kernels
+    with pytest.raises(ValueError, match=r"refinement must be 'v1' .* or 'v2' .*; got \['v1'\]\."):
+        validate_multi_pose_parameters(5, 0.5, 20, ["v1"])
 
 
 def test_bad_stride_single_pose():
