@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from itertools import repeat
 from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
@@ -15,12 +16,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from posenet_onnx.decode import DecodedPoses, decode_multiple_poses_batch, decode_single_pose_batch
+from posenet_onnx.decode import (
+    DecodedPoses,
+    decode_multiple_poses_batch,
+    decode_single_pose_batch,
+    validate_multi_pose_parameters,
+)
 from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, default_model_dir, validate_model, validate_multiplier
 from posenet_onnx.runtime.graphs import GraphConfig, check_config, ensure_graph, read_config
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.pose import Pose
-from posenet_onnx.runtime.providers import create_session, requested_providers
+from posenet_onnx.runtime.providers import create_session, requested_providers, session_options
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 
 MIN_SCALE_FACTOR = 0.2
@@ -47,6 +53,8 @@ class PoseNet:
         providers: Sequence[str] | None = None,
         model_dir: str | os.PathLike | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
+        intra_op_threads: int | None = None,
+        allow_spinning: bool = True,
     ) -> None:
         self.multiplier = validate_multiplier(multiplier)
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
@@ -54,7 +62,8 @@ class PoseNet:
         requested_providers(device, providers)  # reject a bad device or provider list now, not at first use
         self._device = device
         self._providers = list(providers) if providers is not None else None
-        self._graphs: dict[int, tuple[ort.InferenceSession, GraphConfig]] = {}
+        self._options = session_options(intra_op_threads, allow_spinning)  # checked now, shared by every graph
+        self._graphs: dict[int, tuple[ort.InferenceSession, GraphConfig, list[int]]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -128,11 +137,13 @@ class PoseNet:
         """Poses per image; `multi` holds the multi-pose parameters, None selects single-pose decoding."""
         image_scale_factor = validate_scale_factor(image_scale_factor)
         output_stride = validate_model(self.multiplier, output_stride)[1]
-        session, config = self._graph(output_stride)
+        if multi is not None:  # a bad parameter fails before the network runs, not after
+            multi = validate_multi_pose_parameters(*multi)[:3]
+        session, config, order = self._graph(output_stride)
         results: list[list[Pose]] = [[] for _ in images]
         for indices in _same_size_groups(images).values():
             group = [images[i] for i in indices]
-            decoded, scale_y, scale_x = self._run(session, config, group, image_scale_factor, bool(flip_horizontal), multi)
+            decoded, scale_y, scale_x = self._run(session, config, order, group, image_scale_factor, bool(flip_horizontal), multi)
             for i, poses in zip(indices, decoded):
                 results[i] = _to_poses(poses, scale_y, scale_x, config.part_names)
         return results
@@ -141,6 +152,7 @@ class PoseNet:
     def _run(
         session: ort.InferenceSession,
         config: GraphConfig,
+        order: list[int],
         images: list[np.ndarray],
         image_scale_factor: float,
         flip_horizontal: bool,
@@ -154,22 +166,23 @@ class PoseNet:
         if batch.dtype != np.uint8:
             batch = batch.astype(np.float32, copy=False)
         network_input = resize_bilinear(batch, resized_height, resized_width, flip_horizontal)
-        names = [output.name for output in session.get_outputs()]
-        by_name = dict(zip(names, session.run(None, {INPUT_NAME: network_input})))
-        outputs = [by_name[name] for name in OUTPUT_NAMES]
+        results = session.run(None, {INPUT_NAME: network_input})
+        outputs = [results[i] for i in order]
         return _decode(outputs, config.output_stride, multi), height / resized_height, width / resized_width
 
-    def _graph(self, output_stride: int) -> tuple[ort.InferenceSession, GraphConfig]:
-        """The session and checked configuration of the stride's graph, opened (and exported if missing) once."""
+    def _graph(self, output_stride: int) -> tuple[ort.InferenceSession, GraphConfig, list[int]]:
+        """The session, checked configuration and OUTPUT_NAMES' positions among the session's outputs of the
+        stride's graph, opened (and exported if missing) once."""
         with self._lock:
             if output_stride not in self._graphs:
                 path = ensure_graph(self.multiplier, output_stride, self.model_dir, self.checkpoint_dir)
-                session = create_session(path, self._device, self._providers)
+                session = create_session(path, self._device, self._providers, self._options)
                 config = read_config(session, path)
                 check_config(config, self.multiplier, output_stride, path)
                 # Later graphs go straight to what this one really got (no second failed CUDA attempt).
                 self._providers = self._providers or session.get_providers()
-                self._graphs[output_stride] = (session, config)
+                names = [output.name for output in session.get_outputs()]
+                self._graphs[output_stride] = (session, config, [names.index(name) for name in OUTPUT_NAMES])
             return self._graphs[output_stride]
 
 
@@ -180,6 +193,8 @@ def load(
     providers: Sequence[str] | None = None,
     model_dir: str | os.PathLike | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
+    intra_op_threads: int | None = None,
+    allow_spinning: bool = True,
 ) -> PoseNet:
     """A PoseNet for `multiplier` (0.50, 0.75, 1.00 or 1.01), like upstream's `posenet.load`.
 
@@ -188,8 +203,19 @@ def load(
     (default $POSENET_ONNX_CHECKPOINT_DIR, else downloaded). `device` is "auto" (CUDA when it really
     works, else CPU), "cpu" or "cuda" (RuntimeError when CUDA is not usable); `providers` overrides it
     with an explicit onnxruntime provider list. `net.providers` tells what the sessions really run on.
+    `intra_op_threads` (default: onnxruntime's choice, the physical cores) sets the threads of one inference;
+    `allow_spinning=False` stops onnxruntime's idle threads from spinning between calls (better when other
+    work shares the CPU, e.g. video decoding and encoding; slower for back-to-back single images).
     """
-    return PoseNet(multiplier, device=device, providers=providers, model_dir=model_dir, checkpoint_dir=checkpoint_dir)
+    return PoseNet(
+        multiplier,
+        device=device,
+        providers=providers,
+        model_dir=model_dir,
+        checkpoint_dir=checkpoint_dir,
+        intra_op_threads=intra_op_threads,
+        allow_spinning=allow_spinning,
+    )
 
 
 def _decode(outputs: list[np.ndarray], output_stride: int, multi: tuple[int, float, float] | None) -> list[DecodedPoses]:
@@ -210,7 +236,4 @@ def _same_size_groups(images: list[np.ndarray]) -> dict[tuple[int, int], list[in
 def _to_poses(decoded: DecodedPoses, scale_y: float, scale_x: float, part_names: tuple[str, ...]) -> list[Pose]:
     """Decoded poses in image pixels: x * (width / resized width), y * (height / resized height)."""
     positions = decoded.keypoints * np.array([scale_x, scale_y])
-    return [
-        Pose.from_arrays(decoded.scores[p], decoded.keypoint_scores[p], positions[p], part_names)
-        for p in range(len(decoded))
-    ]
+    return list(map(Pose.from_arrays, decoded.scores.tolist(), decoded.keypoint_scores, positions, repeat(part_names)))

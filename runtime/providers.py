@@ -38,21 +38,38 @@ def requested_providers(device: str, providers: Sequence[str] | None = None) -> 
     return [CUDA, CPU] if CUDA in ort.get_available_providers() else [CPU]
 
 
-def session_options() -> ort.SessionOptions:
-    """Full graph optimisation, one inference at a time using the physical cores, errors-only logging."""
+def session_options(intra_op_threads: int | None = None, allow_spinning: bool = True) -> ort.SessionOptions:
+    """Full graph optimisation, one inference at a time, errors-only logging.
+
+    `intra_op_threads` None lets onnxruntime use the physical cores. `allow_spinning` False stops its idle
+    pool threads from spinning after each call: slower single calls, but the CPU is left to other work
+    (e.g. video reading and encoding running alongside).
+    """
+    if intra_op_threads is not None and (type(intra_op_threads) is not int or intra_op_threads < 1):
+        raise ValueError(f"intra_op_threads must be None (onnxruntime's choice) or an integer >= 1; got {intra_op_threads!r}.")
+    if type(allow_spinning) is not bool:
+        raise ValueError(f"allow_spinning must be True or False; got {allow_spinning!r}.")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
+    options.intra_op_num_threads = intra_op_threads or 0
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
     options.log_severity_level = _ORT_ERROR
     return options
 
 
-def create_session(path: str | Path, device: str = "auto", providers: Sequence[str] | None = None) -> ort.InferenceSession:
-    """An inference session for `path`; `device="cuda"` raises RuntimeError when CUDA is not usable."""
+def create_session(
+    path: str | Path,
+    device: str = "auto",
+    providers: Sequence[str] | None = None,
+    options: ort.SessionOptions | None = None,
+) -> ort.InferenceSession:
+    """An inference session for `path` (`options` default: `session_options()`); `device="cuda"` raises
+    RuntimeError when CUDA is not usable."""
     requested = requested_providers(device, providers)
     with _captured_stderr() as captured:
-        session = ort.InferenceSession(str(path), session_options(), providers=requested)
+        session = ort.InferenceSession(str(path), options or session_options(), providers=requested)
         log = captured.read()
     if providers is None and device == "cuda" and CUDA not in session.get_providers():
         raise RuntimeError(

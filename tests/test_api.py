@@ -162,13 +162,23 @@ def test_defaults_are_upstreams(net, images) -> None:
         ({"output_stride": 4}, r"expected one of 8, 16 or 32"),
         ({"output_stride": 32}, r"Multiplier 0.50 cannot run at output stride 32"),
         ({"max_pose_detections": 0}, r"max_pose_detections must be an integer >= 1"),
+        ({"max_pose_detections": 2.0}, r"max_pose_detections must be an integer >= 1"),
         ({"score_threshold": 1.5}, r"score_threshold must be a number in \[0, 1\]"),
+        ({"score_threshold": float("nan")}, r"score_threshold must be a number in \[0, 1\]"),
         ({"nms_radius": 0}, r"nms_radius must be a number > 0"),
+        ({"nms_radius": "20"}, r"nms_radius must be a number > 0"),
     ],
 )
-def test_bad_parameters_raise_upstreams_errors(net, images, kwargs, message) -> None:
+def test_bad_parameters_raise_upstreams_errors_before_the_network_runs(net, images, kwargs, message, monkeypatch) -> None:
+    net.estimate_single_pose(images["couple.jpg"])  # the stride-16 session is open: only the run is left
+    calls = []
+    run = ort.InferenceSession.run
+    monkeypatch.setattr(ort.InferenceSession, "run", lambda self, *a, **k: calls.append(1) or run(self, *a, **k))
     with pytest.raises(ValueError, match=message):
         net.estimate_multiple_poses(images["couple.jpg"], **kwargs)
+    with pytest.raises(ValueError, match=message):
+        net.estimate_multiple_poses_batch([images["couple.jpg"]], **kwargs)
+    assert calls == []
 
 
 def test_bad_load_arguments_raise_clear_errors(tmp_path) -> None:
@@ -178,6 +188,11 @@ def test_bad_load_arguments_raise_clear_errors(tmp_path) -> None:
         posenet_onnx.load(0.5, device="tpu")
     with pytest.raises(ValueError, match="providers must be a non-empty list"):
         posenet_onnx.load(0.5, providers="CPUExecutionProvider")
+    for threads in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"intra_op_threads must be None \(onnxruntime's choice\) or an integer >= 1"):
+            posenet_onnx.load(0.5, intra_op_threads=threads)
+    with pytest.raises(ValueError, match="allow_spinning must be True or False; got 0"):
+        posenet_onnx.load(0.5, allow_spinning=0)
 
 
 # --- finding, exporting and checking graphs ----------------------------------------------------------------

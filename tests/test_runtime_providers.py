@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 
@@ -64,3 +65,17 @@ def test_load_passes_providers_through(real_model_dir) -> None:
     # device="cuda" would give CUDA (or fail without a GPU) if the explicit list were ignored.
     net = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cuda", providers=[CPU])
     assert net.providers == [CPU]
+
+
+def test_thread_settings_reach_the_sessions(real_model_dir) -> None:
+    default = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu")
+    tuned = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu", intra_op_threads=1, allow_spinning=False)
+    image = np.zeros((64, 48, 3), dtype=np.uint8)
+    assert tuned.estimate_single_pose(image, output_stride=8) == default.estimate_single_pose(image, output_stride=8)
+    for output_stride in (8, 16):  # every graph the net opens gets them
+        options = tuned._graph(output_stride)[0].get_session_options()
+        assert options.intra_op_num_threads == 1
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    options = default._graph(16)[0].get_session_options()
+    assert options.intra_op_num_threads == 0  # onnxruntime's choice
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
