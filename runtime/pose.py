@@ -45,10 +45,10 @@ class Pose:
     def from_arrays(cls, score: float, keypoint_scores: np.ndarray, positions: np.ndarray, part_names: tuple[str, ...]) -> Pose:
         """Build a pose from a score, [17] keypoint scores and [17, 2] (x, y) positions."""
         keypoints = tuple(
-            Keypoint(float(s), part, Position(float(x), float(y)))
+            _frozen(Keypoint, {"score": s, "part": part, "position": _frozen(Position, {"x": x, "y": y})})
             for s, part, (x, y) in zip(keypoint_scores.tolist(), part_names, positions.tolist())
         )
-        return cls(float(score), keypoints)
+        return _frozen(cls, {"score": float(score), "keypoints": keypoints})
 
     @property
     def positions(self) -> np.ndarray:
@@ -63,3 +63,11 @@ class Pose:
     def to_dict(self) -> dict[str, Any]:
         """Upstream's JSON structure: `{"score", "keypoints": [{"score", "part", "position": {"x", "y"}}]}`."""
         return {"score": self.score, "keypoints": [k.to_dict() for k in self.keypoints]}
+
+
+def _frozen(cls: type, fields: dict[str, Any]) -> Any:
+    """An instance of the frozen dataclass `cls` holding `fields`, already of the fields' types, without its
+    generated __init__ (one object.__setattr__ per field: most of the cost of a pose's 35 objects)."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
