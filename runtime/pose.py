@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+_new = object.__new__  # an instance without running __init__
+
 
 @dataclass(frozen=True)
 class Position:
@@ -43,12 +45,21 @@ class Pose:
 
     @classmethod
     def from_arrays(cls, score: float, keypoint_scores: np.ndarray, positions: np.ndarray, part_names: tuple[str, ...]) -> Pose:
-        """Build a pose from a score, [17] keypoint scores and [17, 2] (x, y) positions."""
-        keypoints = tuple(
-            _frozen(Keypoint, {"score": s, "part": part, "position": _frozen(Position, {"x": x, "y": y})})
-            for s, part, (x, y) in zip(keypoint_scores.tolist(), part_names, positions.tolist())
-        )
-        return _frozen(cls, {"score": float(score), "keypoints": keypoints})
+        """Build a pose from a score, [17] keypoint scores and [17, 2] (x, y) positions.
+
+        The 35 frozen objects are filled through their __dict__ with values already of the fields' types:
+        their generated __init__ (one object.__setattr__ per field) would cost more than the decoding.
+        """
+        keypoints = []
+        for s, part, (x, y) in zip(keypoint_scores.tolist(), part_names, positions.tolist()):
+            position = _new(Position)
+            position.__dict__.update(x=x, y=y)
+            keypoint = _new(Keypoint)
+            keypoint.__dict__.update(score=s, part=part, position=position)
+            keypoints.append(keypoint)
+        pose = _new(cls)
+        pose.__dict__.update(score=float(score), keypoints=tuple(keypoints))
+        return pose
 
     @property
     def positions(self) -> np.ndarray:
@@ -64,10 +75,3 @@ class Pose:
         """Upstream's JSON structure: `{"score", "keypoints": [{"score", "part", "position": {"x", "y"}}]}`."""
         return {"score": self.score, "keypoints": [k.to_dict() for k in self.keypoints]}
 
-
-def _frozen(cls: type, fields: dict[str, Any]) -> Any:
-    """An instance of the frozen dataclass `cls` holding `fields`, already of the fields' types, without its
-    generated __init__ (one object.__setattr__ per field: most of the cost of a pose's 35 objects)."""
-    instance = object.__new__(cls)
-    instance.__dict__.update(fields)
-    return instance

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -325,6 +326,14 @@ def test_pose_values_arrays_and_json_shape(net, images) -> None:
     assert [list(k) for k in as_dict["keypoints"]] == [["score", "part", "position"]] * 17
     assert all(list(k["position"]) == ["x", "y"] for k in as_dict["keypoints"])
     assert as_dict["keypoints"][9]["position"]["x"] == pose.keypoints[9].position.x
+    # The fast construction gives the same value objects as their constructors: equal, hashable, frozen, plain floats.
+    built = posenet_onnx.Pose(
+        pose.score, tuple(posenet_onnx.Keypoint(k.score, k.part, posenet_onnx.Position(k.position.x, k.position.y)) for k in pose.keypoints)
+    )
+    assert pose == built and hash(pose) == hash(built) and repr(pose) == repr(built)
+    assert {type(pose.score), type(pose.keypoints[0].score), type(pose.keypoints[0].position.y)} == {float}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pose.keypoints[0].position.x = 0.0
 
 
 def test_upstream_utilities(net, images) -> None:
