@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from posenet_onnx.export.atomic import atomic_file, write_bytes_atomic
+from posenet_onnx.atomic import atomic_file, write_bytes_atomic
 from posenet_onnx.export.checkpoint import MANIFEST, CheckpointError, ManifestEntry, parse_manifest
 from posenet_onnx.models import ENV_CHECKPOINT_DIR, cache_dir, checkpoint_name, validate_multiplier
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from posenet_onnx.export.atomic import write_bytes_atomic
+from posenet_onnx.atomic import write_bytes_atomic
 from posenet_onnx.models import MULTIPLIERS, OUTPUT_STRIDES
 from posenet_onnx.runtime.providers import DEVICES
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
+from posenet_onnx.atomic import atomic_path
 from posenet_onnx.models import MULTIPLIERS, OUTPUT_STRIDES
 from posenet_onnx.runtime.providers import DEVICES
 from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, PoseSmoother
@@ -147,31 +147,6 @@ def mirrored(frames: Iterator[Frame]) -> Iterator[Frame]:
     """The frames flipped left to right (a webcam's selfie view)."""
     for frame in frames:
         yield frame._replace(image=np.ascontiguousarray(frame.image[:, ::-1]))
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `path` (same suffix) that replaces `path` when the block ends normally or on
-    Ctrl-C, and is removed when it raises anything else: never a half-written file under the final name.
-    Nothing is left when nothing was written (e.g. interrupted before the first frame)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
-    try:
-        yield temp
-    except KeyboardInterrupt:
-        _replace_if_written(temp, path)
-        raise
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _replace_if_written(temp, path)
-
-
-def _replace_if_written(temp: Path, path: Path) -> None:
-    if temp.is_file() and temp.stat().st_size > 0:
-        os.replace(temp, path)
-    else:
-        temp.unlink(missing_ok=True)
 
 
 def run_pipeline(
@@ -303,10 +278,11 @@ def annotate_video(
         frames = mirrored(frames) if mirror else frames
         video_writer = jsonl_file = None
         if output is not None:
-            temp = stack.enter_context(atomic_path(output))
+            temp = stack.enter_context(atomic_path(output, keep_on_interrupt=True))
             video_writer = stack.enter_context(open_video_writer(temp, info.fps))
         if jsonl is not None:
-            jsonl_file = stack.enter_context(open(stack.enter_context(atomic_path(jsonl)), "w", encoding="utf-8"))
+            temp_jsonl = stack.enter_context(atomic_path(jsonl, keep_on_interrupt=True))
+            jsonl_file = stack.enter_context(open(temp_jsonl, "w", encoding="utf-8"))
         bar = stack.enter_context(
             tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None)
         )
