@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
+
+from posenet_onnx.stderr import captured_stderr
 
 _NOISY_LOGGERS = ("tensorflow", "tf2onnx", "absl", "h5py", "onnxruntime", "onnxruntime.quantization")
 
@@ -32,31 +32,15 @@ def quiet() -> Iterator[None]:
     logging.getLogger().addHandler(root_handler)
     root_level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)
-    with tempfile.TemporaryFile(mode="w+b") as captured, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
+    try:
+        with captured_stderr(replay_on_error=True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             yield
-        except BaseException:
-            _restore(saved)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        else:
-            _restore(saved)
-        finally:
-            os.close(saved)
-            for name, level in levels.items():
-                logging.getLogger(name).setLevel(level)
-            logging.getLogger().removeHandler(root_handler)
-            logging.getLogger().setLevel(root_level)
-
-
-def _restore(saved: int) -> None:
-    sys.stderr.flush()
-    os.dup2(saved, 2)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        logging.getLogger().removeHandler(root_handler)
+        logging.getLogger().setLevel(root_level)
 
 
 def import_tensorflow() -> ModuleType:

@@ -7,15 +7,13 @@ session is created with descriptor 2 captured, and `session.get_providers()` tel
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnxruntime as ort
+
+from posenet_onnx.stderr import captured_stderr
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
@@ -68,14 +66,13 @@ def create_session(
     """An inference session for `path` (`options` default: `session_options()`); `device="cuda"` raises
     RuntimeError when CUDA is not usable."""
     requested = requested_providers(device, providers)
-    with _captured_stderr() as captured:
+    with captured_stderr() as log:
         session = ort.InferenceSession(str(path), options or session_options(), providers=requested)
-        log = captured.read()
     if providers is None and device == "cuda" and CUDA not in session.get_providers():
         raise RuntimeError(
             "device='cuda' was requested but CUDA is not usable here (onnxruntime fell back to "
             f"{', '.join(session.get_providers())}); use device='auto' or 'cpu'. onnxruntime said: "
-            + _first_error(log)
+            + _first_error(log.text)
         )
     return session
 
@@ -85,27 +82,3 @@ def _first_error(log: str) -> str:
     lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", log).splitlines() if line.strip()]
     failures = [line for line in lines if "fail" in line.lower()]
     return (failures or lines or ["(nothing)"])[0][-400:]
-
-
-class _Capture:
-    def __init__(self, handle) -> None:
-        self._handle = handle
-
-    def read(self) -> str:
-        self._handle.seek(0)
-        return self._handle.read().decode(errors="replace")
-
-
-@contextlib.contextmanager
-def _captured_stderr() -> Iterator[_Capture]:
-    """Send file descriptor 2 (where onnxruntime's C++ logger writes) to a temporary file for the block."""
-    with tempfile.TemporaryFile() as handle:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(handle.fileno(), 2)
-        try:
-            yield _Capture(handle)
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
