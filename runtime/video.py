@@ -26,8 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from posenet_onnx.atomic import atomic_path
-from posenet_onnx.models import MULTIPLIERS, OUTPUT_STRIDES
-from posenet_onnx.runtime.providers import DEVICES
+from posenet_onnx.runtime.cli import add_model_options, estimator_from_args, load_from_args
 from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, PoseSmoother
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
@@ -318,20 +317,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--single", action="store_true", help="one pose per frame")
     mode.add_argument("--multi", action="store_true", help="several poses per frame (the default)")
-    model = parser.add_argument_group("model (as for `estimate`)")
-    model.add_argument("--multiplier", type=float, default=1.01, choices=MULTIPLIERS, help="model width (default 1.01)")
-    model.add_argument("--output-stride", type=int, default=16, choices=OUTPUT_STRIDES, help="default 16")
-    model.add_argument("--scale", type=float, default=0.5, help="image scale factor in [0.2, 1.0] (default 0.5)")
-    model.add_argument("--flip", action="store_true", help="mirror the frames first (webcam selfie view)")
-    model.add_argument("--max-poses", type=int, default=5, help="multi-pose: most poses per frame (default 5)")
-    model.add_argument(
-        "--score-threshold", type=float, default=0.5, help="multi-pose: root part score threshold (default 0.5)"
-    )
-    model.add_argument("--nms-radius", type=float, default=20, help="multi-pose: in model-input pixels (default 20)")
-    model.add_argument(
-        "--model-dir", type=Path, help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)"
-    )
-    model.add_argument("--device", choices=DEVICES, default="auto", help="default auto: CUDA if usable, else CPU")
+    add_model_options(parser)
     smoothing = parser.add_argument_group("temporal smoothing (off by default)")
     smoothing.add_argument("--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter)")
     smoothing.add_argument(
@@ -353,16 +339,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """The `video` subcommand: estimate, draw and write; print a one-line summary."""
-    from posenet_onnx.runtime.posenet import load
-
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
-    net = load(args.multiplier, device=args.device, model_dir=args.model_dir)
-    if args.single:
-        estimate = lambda image: [net.estimate_single_pose(image, args.scale, False, args.output_stride)]  # noqa: E731
-    else:
-        estimate = lambda image: net.estimate_multiple_poses(  # noqa: E731
-            image, args.scale, False, args.output_stride, args.max_poses, args.score_threshold, args.nms_radius
-        )
+    net = load_from_args(args)
+    # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
+    estimate = estimator_from_args(net, args, multi=not args.single, flip=False)
     try:
         count = annotate_video(
             args.input, estimate, output=args.output, jsonl=args.jsonl, mirror=args.flip, smoother=smoother

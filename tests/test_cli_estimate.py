@@ -15,6 +15,7 @@ from PIL import Image
 
 import posenet_onnx
 from posenet_onnx.cli import main
+from posenet_onnx.models import model_filename
 from posenet_onnx.runtime.images import load_image
 
 
@@ -74,6 +75,18 @@ def test_multiplier_selects_the_graph(capsys, monkeypatch, tmp_path, photos) -> 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else find_spec(name, *a))
     assert main(["estimate", str(photos[0]), "--multiplier", "0.75", "--model-dir", str(tmp_path)]) == 2
     assert "posenet-onnx export --multiplier 0.75 --output-stride 16" in capsys.readouterr().err
+
+
+def test_checkpoint_dir_exports_a_missing_graph(capsys, monkeypatch, checkpoint_dir, tmp_path, photos, net) -> None:
+    """An empty model folder: the graph is exported from --checkpoint-dir (no cache, no download), then used."""
+    monkeypatch.delenv("POSENET_ONNX_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setenv("POSENET_ONNX_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("POSENET_ONNX_CHECKPOINT_URL", "http://127.0.0.1:9/")  # a download attempt fails at once
+    models = tmp_path / "models"
+    argv = ["estimate", str(photos[0]), "--multiplier", "0.5", "--model-dir", str(models), "--device", "cpu"]
+    assert main([*argv, "--checkpoint-dir", str(checkpoint_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["poses"] == [net.estimate_single_pose(photos[0]).to_dict()]
+    assert [p.name for p in models.iterdir()] == [model_filename(0.5, 16)]
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="CUDA works here")
