@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 MULTIPLIER ?= 0.50
 IMAGE ?= ../shared/posenet/images/couple.jpg
 OUT ?= out
+# An offline checkpoint mirror, used when present (this repository's ../shared data); else the download.
+CHECKPOINT_DIR ?= $(wildcard ../shared/posenet/checkpoints)
 
 .PHONY: setup jsref run test clean
 
@@ -17,7 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/posenet-onnx estimate $(IMAGE) --multi --multiplier $(MULTIPLIER) --draw $(OUT) --json $(OUT)/poses.json
+	$(BIN)/posenet-onnx estimate $(IMAGE) --multi --multiplier $(MULTIPLIER) --draw $(OUT) --json $(OUT)/poses.json \
+		$(if $(CHECKPOINT_DIR),--checkpoint-dir $(CHECKPOINT_DIR))
 
 # The original JavaScript package (Node), the reference of the parity tests.
 jsref: scripts/jsref/node_modules/.installed
