@@ -329,11 +329,10 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
     from posenet_onnx.runtime.draw import draw_poses
     from posenet_onnx.runtime.video import annotate_video, open_video, open_video_writer
 
-    nets = {"": posenet_onnx.load(0.50, device="cpu", model_dir=model_dir)}
-    with sessions_without_spinning():
-        nets[", onnxruntime idle spinning off"] = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir)
-        nets[", onnxruntime idle spinning off"].providers  # opens the stride-16 session now, with these options
-    net = nets[""]
+    nets = {
+        "": posenet_onnx.load(0.50, device="cpu", model_dir=model_dir),
+        ", onnxruntime idle spinning off": posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=False),
+    }
     times: dict[str, list[float]] = {}
 
     def clock(name: str, run: Callable[[], object]) -> object:
@@ -353,7 +352,11 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
 
     for _ in range(rounds):
         images = clock("read (decode video) alone", read)
-        poses = clock("estimate (multi-pose) alone", lambda: [net.estimate_multiple_poses(i, SCALE) for i in images])
+        for suffix, each in nets.items():
+            poses = clock(
+                f"estimate (multi-pose) alone{suffix}",
+                lambda each=each: [each.estimate_multiple_poses(i, SCALE) for i in images],
+            )
         clock("draw + encode alone", draw_and_encode)
         for suffix, each in nets.items():
             clock(
@@ -367,9 +370,10 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
                 ),
             )
     medians = {name: statistics.median(values) for name, values in times.items()}
-    stages = list(medians.items())[:3]
-    medians_in_order = stages + [("the three one after another (sum)", sum(t for _, t in stages))]
-    medians_in_order += list(medians.items())[3:]
+    stages = ["read (decode video) alone", "estimate (multi-pose) alone", "draw + encode alone"]
+    medians_in_order = [(name, medians.pop(name)) for name in stages]
+    medians_in_order += [("the three one after another (sum)", sum(t for _, t in medians_in_order))]
+    medians_in_order += list(medians.items())
     count, (height, width) = len(images), images[0].shape[:2]
     print(f"\n### Video: {video.name} ({count} frames, {width}x{height}), 0.50 s16 multi-pose, scale 0.5")
     print(f"(medians of {rounds} interleaved rounds)\n")
@@ -377,26 +381,6 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
     print("|---|---:|---:|")
     for name, seconds in medians_in_order:
         print(f"| {name} | {seconds:.2f} | {count / seconds:.0f} |", flush=True)
-
-
-@contextlib.contextmanager
-def sessions_without_spinning() -> Iterator[None]:
-    """Sessions created in the block keep onnxruntime's pool threads from spinning idle after each call
-    (an experiment: the runtime's own options keep spinning on)."""
-    import posenet_onnx.runtime.providers as providers
-
-    original = providers.session_options
-
-    def without_spinning() -> ort.SessionOptions:
-        options = original()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return options
-
-    providers.session_options = without_spinning
-    try:
-        yield
-    finally:
-        providers.session_options = original
 
 
 def summary(results: dict[tuple[float, int], dict]) -> None:
