@@ -143,7 +143,9 @@ class PoseNet:
         results: list[list[Pose]] = [[] for _ in images]
         for indices in _same_size_groups(images).values():
             group = [images[i] for i in indices]
-            decoded, scale_y, scale_x = self._run(session, config, order, group, image_scale_factor, bool(flip_horizontal), multi)
+            decoded, scale_y, scale_x = self._run(
+                session, config, order, group, image_scale_factor, bool(flip_horizontal), multi
+            )
             for i, poses in zip(indices, decoded):
                 results[i] = _to_poses(poses, scale_y, scale_x, config.part_names)
         return results

@@ -330,8 +330,8 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
     from posenet_onnx.runtime.video import annotate_video, open_video, open_video_writer
 
     nets = {
-        "": posenet_onnx.load(0.50, device="cpu", model_dir=model_dir),
-        ", onnxruntime idle spinning off": posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=False),
+        suffix: posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=spinning)
+        for suffix, spinning in (("", True), (", onnxruntime idle spinning off", False))
     }
     times: dict[str, list[float]] = {}
 

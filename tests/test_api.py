@@ -170,7 +170,7 @@ def test_defaults_are_upstreams(net, images) -> None:
         ({"nms_radius": "20"}, r"nms_radius must be a number > 0"),
     ],
 )
-def test_bad_parameters_raise_upstreams_errors_before_the_network_runs(net, images, kwargs, message, monkeypatch) -> None:
+def test_bad_parameters_raise_before_the_network_runs(net, images, kwargs, message, monkeypatch) -> None:
     net.estimate_single_pose(images["couple.jpg"])  # the stride-16 session is open: only the run is left
     calls = []
     run = ort.InferenceSession.run
@@ -190,7 +190,7 @@ def test_bad_load_arguments_raise_clear_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="providers must be a non-empty list"):
         posenet_onnx.load(0.5, providers="CPUExecutionProvider")
     for threads in (0, 1.5, True, "2"):
-        with pytest.raises(ValueError, match=r"intra_op_threads must be None \(onnxruntime's choice\) or an integer >= 1"):
+        with pytest.raises(ValueError, match=r"intra_op_threads must be None \(.*\) or an integer >= 1; got "):
             posenet_onnx.load(0.5, intra_op_threads=threads)
     with pytest.raises(ValueError, match="allow_spinning must be True or False; got 0"):
         posenet_onnx.load(0.5, allow_spinning=0)
@@ -327,9 +327,9 @@ def test_pose_values_arrays_and_json_shape(net, images) -> None:
     assert all(list(k["position"]) == ["x", "y"] for k in as_dict["keypoints"])
     assert as_dict["keypoints"][9]["position"]["x"] == pose.keypoints[9].position.x
     # The fast construction gives the same value objects as their constructors: equal, hashable, frozen, plain floats.
-    built = posenet_onnx.Pose(
-        pose.score, tuple(posenet_onnx.Keypoint(k.score, k.part, posenet_onnx.Position(k.position.x, k.position.y)) for k in pose.keypoints)
-    )
+    position = posenet_onnx.Position
+    keypoints = [posenet_onnx.Keypoint(k.score, k.part, position(k.position.x, k.position.y)) for k in pose.keypoints]
+    built = posenet_onnx.Pose(pose.score, tuple(keypoints))
     assert pose == built and hash(pose) == hash(built) and repr(pose) == repr(built)
     assert {type(pose.score), type(pose.keypoints[0].score), type(pose.keypoints[0].position.y)} == {float}
     with pytest.raises(dataclasses.FrozenInstanceError):
