@@ -340,7 +340,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     """The `video` subcommand: estimate, draw and write; print a one-line summary."""
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
-    net = load_from_args(args)
+    # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down.
+    net = load_from_args(args, allow_spinning=False)
     # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
     estimate = estimator_from_args(net, args, multi=not args.single, flip=False)
     try:

@@ -34,3 +34,11 @@ def real_model_dir(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactor
     for output_stride in (8, 16):
         export_model(0.50, output_stride, model_dir, checkpoint_dir=checkpoint_dir)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def net(real_model_dir: Path):
+    """The real 0.50 PoseNet on the CPU, over the session's exported graphs."""
+    import posenet_onnx
+
+    return posenet_onnx.load(0.50, model_dir=real_model_dir, device="cpu")

@@ -39,11 +39,6 @@ BODY_TOLERANCE = 30
 
 
 @pytest.fixture(scope="module")
-def net(real_model_dir: Path) -> posenet_onnx.PoseNet:
-    return posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu")
-
-
-@pytest.fixture(scope="module")
 def images(shared: Path) -> dict[str, np.ndarray]:
     return {name: load_image(shared / "images" / name) for name in ("astronaut.png", "couple.jpg", "pose.jpg")}
 

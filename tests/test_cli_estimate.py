@@ -20,11 +20,6 @@ from posenet_onnx.runtime.images import load_image
 
 
 @pytest.fixture(scope="module")
-def net(real_model_dir: Path) -> posenet_onnx.PoseNet:
-    return posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu")
-
-
-@pytest.fixture(scope="module")
 def photos(shared: Path) -> list[Path]:
     return [shared / "images" / "couple.jpg", shared / "images" / "pose.jpg"]
 

@@ -15,11 +15,6 @@ FPS = 5.0  # the squats clip's frame rate
 
 
 @pytest.fixture(scope="module")
-def net(real_model_dir: Path) -> posenet_onnx.PoseNet:
-    return posenet_onnx.load(0.50, device="cpu", model_dir=real_model_dir)
-
-
-@pytest.fixture(scope="module")
 def squat_poses(shared: Path, net) -> list[posenet_onnx.Pose]:
     """The single pose of each of the clip's 65 frames."""
     reader = import_imageio().get_reader(shared / "images" / "pose_squats.mp4", format="FFMPEG")

@@ -17,6 +17,7 @@ from imageio.core.util import Array
 
 import posenet_onnx
 from posenet_onnx.cli import main
+from posenet_onnx.runtime.cli import load_from_args
 from posenet_onnx.runtime.video import _frames, annotate_video, import_imageio, parse_source
 
 SQUATS_FRAMES = 65
@@ -27,11 +28,6 @@ AQUA = np.array([0, 255, 255])  # the drawing colour of draw_poses
 @pytest.fixture(scope="module")
 def squats(shared: Path) -> Path:
     return shared / "images" / "pose_squats.mp4"
-
-
-@pytest.fixture(scope="module")
-def net(real_model_dir: Path) -> posenet_onnx.PoseNet:
-    return posenet_onnx.load(0.50, device="cpu", model_dir=real_model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +267,21 @@ def test_a_camera_s_repeated_latest_frame_is_skipped(squats: Path) -> None:
     assert [f.index for f in frames] == [0, 1, 2]
     assert all(np.array_equal(f.image, image) for f, image in zip(frames, images))
     assert frames[0].timestamp < frames[1].timestamp < frames[2].timestamp
+
+
+def test_video_command_turns_onnxruntime_spinning_off(squats: Path, real_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """The pipeline's reader and writer threads share the cores, so the command's sessions must not spin."""
+    import posenet_onnx.runtime.video as video
+
+    nets = []
+
+    def recording_load(args, **extra):
+        nets.append(load_from_args(args, **extra))
+        return nets[-1]
+
+    monkeypatch.setattr(video, "load_from_args", recording_load)
+    argv = ["video", str(squats), "--jsonl", str(tmp_path / "poses.jsonl"), "--multiplier", "0.5"]
+    assert main(argv + ["--model-dir", str(real_model_dir), "--device", "cpu", "--single"]) == 0
+    (net,) = nets
+    session = net._graph(16)[0]
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
