@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
 import os
+import pkgutil
 import statistics
 import subprocess
 import sys
@@ -29,18 +31,18 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+import posenet_onnx.decode
 from posenet_onnx.decode import (
     decode_multiple_poses,
     decode_multiple_poses_batch,
     decode_single_pose,
 )
-from posenet_onnx.decode import argmax2d, candidates, decode_pose, max_heap, multi_pose, single_pose
+from posenet_onnx.decode import multi_pose
 from posenet_onnx.decode.decode_pose import REFINEMENT_V1
 from posenet_onnx.keypoints import NUM_KEYPOINTS, POSE_CHAIN_IDS
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")
-KERNEL_MODULES = (argmax2d, candidates, decode_pose, max_heap, multi_pose, single_pose)
 FIRST_CALL = """
 import time, numpy as np
 t0 = time.perf_counter()
@@ -100,9 +102,15 @@ def interleaved_medians_us(first: Callable[[], object], second: Callable[[], obj
 
 @contextlib.contextmanager
 def plain_python() -> Iterator[None]:
-    """Swap every jitted function the kernels call for its Python source (the ``.py_func`` baseline)."""
+    """Run the decoder as plain Python (the ``.py_func`` baseline): every jitted function in every
+    posenet_onnx.decode module is swapped for its Python source, so their callers reach the Python
+    versions too (the typed layer included)."""
+    modules = [posenet_onnx.decode] + [
+        importlib.import_module(f"posenet_onnx.decode.{info.name}")
+        for info in pkgutil.iter_modules(posenet_onnx.decode.__path__)
+    ]
     swapped = []
-    for module in KERNEL_MODULES:
+    for module in modules:
         for name, value in list(vars(module).items()):
             if isinstance(value, CPUDispatcher):
                 swapped.append((module, name, value))

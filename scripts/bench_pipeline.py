@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
-import pkgutil
 import platform
 import statistics
 import sys
@@ -46,6 +44,9 @@ from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, VALID_MODELS, checkpoi
 from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.providers import create_session
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_decode import plain_python  # noqa: E402  (the decoder's plain-Python baseline, one definition)
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 0.5
@@ -120,27 +121,6 @@ def stage_clocks() -> Iterator[dict[str, float]]:
     finally:
         for owner, name, original in originals:
             setattr(owner, name, original)
-
-
-@contextlib.contextmanager
-def plain_python() -> Iterator[None]:
-    """Run the decoder as plain Python: every Numba function in posenet_onnx.decode replaced by its `.py_func`
-    in every decode module, so the jitted functions' callers reach the Python versions too."""
-    modules = [posenet_onnx.decode] + [
-        importlib.import_module(f"posenet_onnx.decode.{info.name}")
-        for info in pkgutil.iter_modules(posenet_onnx.decode.__path__)
-    ]
-    swapped = []
-    for module in modules:
-        for name, value in list(vars(module).items()):
-            if isinstance(value, numba.core.registry.CPUDispatcher):
-                swapped.append((module, name, value))
-                setattr(module, name, value.py_func)
-    try:
-        yield
-    finally:
-        for module, name, value in swapped:
-            setattr(module, name, value)
 
 
 def prepare_models(shared: Path, model_dir: Path, scratch: Path) -> dict[float, Path]:
