@@ -5,12 +5,13 @@ C-contiguous float32, allocate the outputs and wrap them in DecodedPoses.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from numbers import Real
 
 import numpy as np
 
 from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
-from posenet_onnx.models import validate_output_stride
+from posenet_onnx.models import OUTPUT_STRIDES, validate_output_stride
 
 from .decode_pose import REFINEMENT_V1, REFINEMENT_V2
 from .multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_into
@@ -123,6 +124,11 @@ def decode_single_pose_batch(heatmap_scores: np.ndarray, offsets: np.ndarray, ou
     """decode_single_pose for N images (N x H' x W' x C arrays), decoded in parallel."""
     output_stride = validate_output_stride(output_stride)
     scores, offsets = _tensors(4, _SINGLE, (heatmap_scores, offsets))
+    return _single_pose_batch(scores, offsets, output_stride)
+
+
+def _single_pose_batch(scores: np.ndarray, offsets: np.ndarray, output_stride: int) -> list[DecodedPoses]:
+    """Allocate the outputs, run the kernel (the serial one for one image) and wrap the results."""
     count = scores.shape[0]
     keypoints = np.empty((count, 1, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((count, 1, NUM_KEYPOINTS))
@@ -183,23 +189,76 @@ def decode_multiple_poses_batch(
         max_pose_detections, score_threshold, nms_radius, refinement
     )
     scores, offsets, fwd, bwd = _tensors(4, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
+    return _multiple_poses_batch(scores, offsets, fwd, bwd, output_stride, max_poses, threshold, radius, mode)
+
+
+def _multiple_poses_batch(
+    scores: np.ndarray,
+    offsets: np.ndarray,
+    fwd: np.ndarray,
+    bwd: np.ndarray,
+    output_stride: int,
+    max_poses: int,
+    threshold: float,
+    radius: float,
+    mode: int,
+) -> list[DecodedPoses]:
+    """Allocate the outputs, run the kernel (the serial one for one image) and wrap the results."""
     count = scores.shape[0]
     keypoints = np.empty((count, max_poses, NUM_KEYPOINTS, 2))
     keypoint_scores = np.empty((count, max_poses, NUM_KEYPOINTS))
     pose_scores = np.empty((count, max_poses))
-    counts = np.empty(count, dtype=np.int64)
     if count == 1:  # one image: the serial kernel, without waking the parallel worker threads
-        counts[0] = decode_multiple_poses_into(
+        found = decode_multiple_poses_into(
             scores[0], offsets[0], fwd[0], bwd[0], POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
             keypoints[0], keypoint_scores[0], pose_scores[0],
         )
-    else:
-        with _PARALLEL_LAUNCH:
-            decode_multiple_poses_batch_into(
-                scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
-                keypoints, keypoint_scores, pose_scores, counts,
-            )
+        return [DecodedPoses(pose_scores[0, :found], keypoint_scores[0, :found], keypoints[0, :found])]
+    counts = np.empty(count, dtype=np.int64)
+    with _PARALLEL_LAUNCH:
+        decode_multiple_poses_batch_into(
+            scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
+            keypoints, keypoint_scores, pose_scores, counts,
+        )
     return [
         DecodedPoses(pose_scores[n, : counts[n]], keypoint_scores[n, : counts[n]], keypoints[n, : counts[n]])
         for n in range(count)
     ]
+
+
+def decode_network_outputs(
+    outputs: Sequence[np.ndarray], output_stride: int, multi_pose: tuple[int, float, float, int] | None = None
+) -> list[DecodedPoses]:
+    """Decode a batch of a graph's outputs, in OUTPUT_NAMES order (N x H' x W' x C each): the runtime's hot path.
+
+    ``multi_pose`` is what validate_multi_pose_parameters returned (checked once, before the network ran);
+    None selects single-pose decoding. Outputs as onnxruntime returns them (C-contiguous float32) pass one
+    cheap check; anything else gets the public functions' conversion and checks.
+    """
+    if output_stride not in OUTPUT_STRIDES:
+        output_stride = validate_output_stride(output_stride)
+    names = _SINGLE if multi_pose is None else _MULTI
+    tensors = outputs[: len(names)]
+    if not _is_ready_batch(tensors, names):
+        tensors = _tensors(4, names, tuple(tensors))
+    if multi_pose is None:
+        return _single_pose_batch(*tensors, output_stride)
+    return _multiple_poses_batch(*tensors, output_stride, *multi_pose)
+
+
+def _is_ready_batch(arrays: Sequence[np.ndarray], names: tuple[str, ...]) -> bool:
+    """True when the arrays are C-contiguous float32 N x H' x W' x C tensors with their channels and one shared,
+    non-empty grid: the kernels can take them as they are."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.ndim != 4 or first.shape[1] < 1 or first.shape[2] < 1:
+        return False
+    height, width = first.shape[1:3]
+    for name, array in zip(names, arrays):
+        if (
+            type(array) is not np.ndarray
+            or array.dtype is not _FLOAT32
+            or not array.flags.c_contiguous
+            or array.shape != (first.shape[0], height, width, _CHANNELS[name])
+        ):
+            return False
+    return True

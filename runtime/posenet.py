@@ -16,12 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from posenet_onnx.decode import (
-    DecodedPoses,
-    decode_multiple_poses_batch,
-    decode_single_pose_batch,
-    validate_multi_pose_parameters,
-)
+from posenet_onnx.decode import DecodedPoses, decode_network_outputs, validate_multi_pose_parameters
 from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, default_model_dir, validate_model, validate_multiplier
 from posenet_onnx.runtime.graphs import GraphConfig, check_config, ensure_graph, read_config
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
@@ -137,14 +132,14 @@ class PoseNet:
         """Poses per image; `multi` holds the multi-pose parameters, None selects single-pose decoding."""
         image_scale_factor = validate_scale_factor(image_scale_factor)
         output_stride = validate_model(self.multiplier, output_stride)[1]
-        if multi is not None:  # a bad parameter fails before the network runs, not after
-            multi = validate_multi_pose_parameters(*multi)[:3]
+        # A bad parameter fails before the network runs, not after; the decoder then takes them as they are.
+        multi_pose = validate_multi_pose_parameters(*multi) if multi is not None else None
         session, config, order = self._graph(output_stride)
         results: list[list[Pose]] = [[] for _ in images]
         for indices in _same_size_groups(images).values():
             group = [images[i] for i in indices]
             decoded, scale_y, scale_x = self._run(
-                session, config, order, group, image_scale_factor, bool(flip_horizontal), multi
+                session, config, order, group, image_scale_factor, bool(flip_horizontal), multi_pose
             )
             for i, poses in zip(indices, decoded):
                 results[i] = _to_poses(poses, scale_y, scale_x, config.part_names)
@@ -158,9 +153,10 @@ class PoseNet:
         images: list[np.ndarray],
         image_scale_factor: float,
         flip_horizontal: bool,
-        multi: tuple[int, float, float] | None,
+        multi_pose: tuple[int, float, float, int] | None,
     ) -> tuple[list[DecodedPoses], float, float]:
-        """One session call and decode for same-size images; also the factors back to image pixels."""
+        """One session call and decode for same-size images (`multi_pose`: validated multi-pose parameters, None
+        for single pose); also the factors back to image pixels."""
         height, width = images[0].shape[:2]
         resized_height = valid_resolution(image_scale_factor, height, config.output_stride)
         resized_width = valid_resolution(image_scale_factor, width, config.output_stride)
@@ -170,7 +166,8 @@ class PoseNet:
         network_input = resize_bilinear(batch, resized_height, resized_width, flip_horizontal)
         results = session.run(None, {INPUT_NAME: network_input})
         outputs = [results[i] for i in order]
-        return _decode(outputs, config.output_stride, multi), height / resized_height, width / resized_width
+        decoded = decode_network_outputs(outputs, config.output_stride, multi_pose)
+        return decoded, height / resized_height, width / resized_width
 
     def _graph(self, output_stride: int) -> tuple[ort.InferenceSession, GraphConfig, list[int]]:
         """The session, checked configuration and OUTPUT_NAMES' positions among the session's outputs of the
@@ -218,13 +215,6 @@ def load(
         intra_op_threads=intra_op_threads,
         allow_spinning=allow_spinning,
     )
-
-
-def _decode(outputs: list[np.ndarray], output_stride: int, multi: tuple[int, float, float] | None) -> list[DecodedPoses]:
-    """Decode N images' outputs, given in OUTPUT_NAMES order; `multi` None selects single-pose decoding."""
-    if multi is None:
-        return decode_single_pose_batch(outputs[0], outputs[1], output_stride)
-    return decode_multiple_poses_batch(*outputs, output_stride, *multi)
 
 
 def _same_size_groups(images: list[np.ndarray]) -> dict[tuple[int, int], list[int]]:

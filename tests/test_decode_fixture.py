@@ -13,8 +13,10 @@ from posenet_onnx.decode import (
     DecodedPoses,
     decode_multiple_poses,
     decode_multiple_poses_batch,
+    decode_network_outputs,
     decode_single_pose,
     decode_single_pose_batch,
+    validate_multi_pose_parameters,
 )
 
 TOLERANCE = 1e-4
@@ -128,3 +130,36 @@ def test_any_float_dtype_and_layout_decodes_the_same(tennis):
         got = decode_multiple_poses(*arrays, 16)
         for field in ("scores", "keypoint_scores", "keypoints"):
             np.testing.assert_array_equal(getattr(got, field), getattr(expected, field), err_msg=label)
+
+
+@pytest.mark.parametrize("images", [4, 1])
+@pytest.mark.parametrize("layout", ["as onnxruntime returns them", "float64, Fortran order"])
+def test_network_outputs_path_equals_the_public_functions(tennis, images, layout):
+    """decode_network_outputs (the runtime's path, parameters validated beforehand) gives the same poses for
+    ready float32 tensors (its fast check) and for any other layout (the full conversion)."""
+    batch = _batch(tennis["tensors"])
+    arrays = [batch[name][-images:] for name in ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")]
+    if layout != "as onnxruntime returns them":
+        arrays = [np.asfortranarray(a, dtype=np.float64) for a in arrays]
+        assert not arrays[0].flags.c_contiguous
+    parameters = validate_multi_pose_parameters(10, 0.25, 20, "v2")
+    multi = decode_network_outputs(arrays, 16, parameters)
+    single = decode_network_outputs(arrays, 16, None)
+    expected_multi = decode_multiple_poses_batch(*arrays, 16, max_pose_detections=10, score_threshold=0.25, refinement="v2")
+    expected_single = decode_single_pose_batch(arrays[0], arrays[1], 16)
+    for ours, expected in [*zip(multi, expected_multi), *zip(single, expected_single)]:
+        assert len(ours) == len(expected) > 0
+        for field in ("scores", "keypoint_scores", "keypoints"):
+            np.testing.assert_array_equal(getattr(ours, field), getattr(expected, field))
+
+
+def test_network_outputs_path_still_checks_shapes_and_stride(tennis):
+    t = tennis["tensors"]
+    arrays = [t[name][np.newaxis] for name in ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")]
+    parameters = validate_multi_pose_parameters(5, 0.5, 20)
+    with pytest.raises(ValueError, match="output stride 12"):
+        decode_network_outputs(arrays, 12, parameters)
+    with pytest.raises(ValueError, match="offsets must have 34 channels"):
+        decode_network_outputs([arrays[0], arrays[1][..., :30], *arrays[2:]], 16, parameters)
+    with pytest.raises(ValueError, match="must share their batch and grid axes"):
+        decode_network_outputs([arrays[0], arrays[1][:, :-1], *arrays[2:]], 16, parameters)
