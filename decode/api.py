@@ -14,7 +14,7 @@ from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
 from posenet_onnx.models import OUTPUT_STRIDES, validate_output_stride
 
 from .decode_pose import REFINEMENT_V1, REFINEMENT_V2
-from .multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_into
+from .multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_image, decode_multiple_poses_into
 from .result import DecodedPoses
 from .single_pose import decode_single_pose_batch_into, decode_single_pose_into
 
@@ -232,11 +232,19 @@ def decode_network_outputs(
     """Decode a batch of a graph's outputs, in OUTPUT_NAMES order (N x H' x W' x C each): the runtime's hot path.
 
     ``multi_pose`` is what validate_multi_pose_parameters returned (checked once, before the network ran);
-    None selects single-pose decoding. Outputs as onnxruntime returns them (C-contiguous float32) pass one
-    cheap check; anything else gets the public functions' conversion and checks.
+    None selects single-pose decoding. One image's outputs as onnxruntime returns them (C-contiguous float32)
+    take one kernel call for multi-pose decoding, which checks them itself; other ready batches pass one cheap
+    check; anything else gets the public functions' conversion and checks.
     """
     if output_stride not in OUTPUT_STRIDES:
         output_stride = validate_output_stride(output_stride)
+    if multi_pose is not None:
+        try:
+            found, scores, keypoint_scores, keypoints = decode_multiple_poses_image(*outputs, output_stride, *multi_pose)
+        except TypeError:  # not four C-contiguous float32 N x H' x W' x C arrays
+            found = -1
+        if found >= 0:
+            return [DecodedPoses(scores, keypoint_scores, keypoints)]
     names = _SINGLE if multi_pose is None else _MULTI
     tensors = outputs[: len(names)]
     if not _is_ready_batch(tensors, names):

@@ -6,7 +6,9 @@ keypoints already claimed by earlier poses.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+
+from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
 
 from .candidates import build_part_queue
 from .decode_pose import decode_pose
@@ -82,6 +84,51 @@ def decode_multiple_poses_into(
         out_scores[num_poses] = instance_score(out_keypoints, out_keypoint_scores, num_poses, squared_nms_radius)
         num_poses += 1
     return num_poses
+
+
+# onnxruntime's outputs (C-contiguous float32 N x H' x W' x C): the only argument type the one-image kernel takes.
+_TENSOR = types.Array(types.float32, 4, "C")
+
+
+@njit(
+    [(_TENSOR, _TENSOR, _TENSOR, _TENSOR, types.int64, types.int64, types.float64, types.float64, types.int64)],
+    cache=True,
+    nogil=True,
+)
+def decode_multiple_poses_image(
+    scores: np.ndarray,
+    offsets: np.ndarray,
+    displacements_fwd: np.ndarray,
+    displacements_bwd: np.ndarray,
+    output_stride: int,
+    max_poses: int,
+    score_threshold: float,
+    nms_radius: float,
+    refinement: int,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """decode_multiple_poses_into for a batch of one image, in one call (the runtime's hot path): (P, scores,
+    keypoint_scores, keypoints) sized P, in fresh arrays; P == -1 (nothing decoded) unless the four tensors are
+    one image's, with a shared non-empty grid and their channels.
+
+    Numba's dispatcher rejects any other argument type with a TypeError.
+    """
+    images, height, width, channels = scores.shape
+    keypoints = np.empty((max_poses, NUM_KEYPOINTS, 2))
+    keypoint_scores = np.empty((max_poses, NUM_KEYPOINTS))
+    pose_scores = np.empty(max_poses)
+    grid = (images, height, width)
+    if not (
+        images == 1 and height > 0 and width > 0 and channels == NUM_KEYPOINTS
+        and offsets.shape == (*grid, 2 * NUM_KEYPOINTS)
+        and displacements_fwd.shape == (*grid, 2 * NUM_EDGES)
+        and displacements_bwd.shape == (*grid, 2 * NUM_EDGES)
+    ):
+        return -1, pose_scores, keypoint_scores, keypoints
+    found = decode_multiple_poses_into(
+        scores[0], offsets[0], displacements_fwd[0], displacements_bwd[0], POSE_CHAIN_IDS, output_stride,
+        score_threshold, nms_radius, refinement, keypoints, keypoint_scores, pose_scores,
+    )
+    return found, pose_scores[:found], keypoint_scores[:found], keypoints[:found]
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -155,12 +155,12 @@ def test_boundscheck_is_active():
 SECOND_PROCESS = """
 import numpy as np
 from posenet_onnx.decode import decode_multiple_poses_batch, decode_single_pose_batch
-from posenet_onnx.decode.multi_pose import decode_multiple_poses_batch_into
+from posenet_onnx.decode.multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_image
 from posenet_onnx.decode.single_pose import decode_single_pose_batch_into
 s, o, f, b = (np.zeros((2, 5, 5, c), np.float32) for c in (17, 34, 32, 32))
 decode_multiple_poses_batch(s, o, f, b, 16)
 decode_single_pose_batch(s, o, 16)
-for kernel in (decode_multiple_poses_batch_into, decode_single_pose_batch_into):
+for kernel in (decode_multiple_poses_batch_into, decode_single_pose_batch_into, decode_multiple_poses_image):
     assert not kernel.stats.cache_misses and sum(kernel.stats.cache_hits.values()) == 1, kernel.stats
 """
 
@@ -178,6 +178,6 @@ def test_under_numba_boundscheck(tmp_path):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "passed" in summary and "failed" not in summary and "error" not in summary, summary
     assert "1 skipped" in summary, summary  # only this test itself is skipped there
-    # cache=True: a second process finds the compiled batch kernels (and all they call) on disk.
+    # cache=True: a second process finds the compiled batch and one-image kernels (and all they call) on disk.
     second = subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert second.returncode == 0, second.stderr[-4000:]
