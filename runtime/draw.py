@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array
@@ -28,7 +29,10 @@ def draw_poses(
     Poses scoring below `min_pose_confidence` are skipped; within a pose, keypoints and skeleton lines
     whose parts score below `min_part_confidence` are skipped (the demo's thresholds are the defaults).
     """
-    canvas = Image.fromarray(to_rgb_array(image).clip(0, 255).astype("uint8"))
+    pixels = to_rgb_array(image)
+    if pixels.dtype != np.uint8:  # float input (already checked to lie in [0, 255]); uint8 frames are not copied
+        pixels = pixels.astype(np.uint8)
+    canvas = Image.fromarray(pixels)
     pen = ImageDraw.Draw(canvas)
     color = tuple(color)
     for pose in poses:
