@@ -10,8 +10,8 @@ from numbers import Real
 
 import numpy as np
 
-from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
-from posenet_onnx.models import OUTPUT_STRIDES, validate_output_stride
+from posenet_onnx.contract import OUTPUT_CHANNELS, OUTPUT_NAMES, OUTPUT_STRIDES, SINGLE_POSE_OUTPUTS, validate_output_stride
+from posenet_onnx.keypoints import NUM_KEYPOINTS, POSE_CHAIN_IDS
 
 from .decode_pose import REFINEMENT_V1, REFINEMENT_V2
 from .multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_image, decode_multiple_poses_into
@@ -20,15 +20,9 @@ from .single_pose import decode_single_pose_batch_into, decode_single_pose_into
 
 REFINEMENTS: dict[str, int] = {"v1": REFINEMENT_V1, "v2": REFINEMENT_V2}
 
-# Channels of each network output: heatmap scores, offsets (y then x), displacements (dy then dx).
-_CHANNELS: dict[str, int] = {
-    "heatmap_scores": NUM_KEYPOINTS,
-    "offsets": 2 * NUM_KEYPOINTS,
-    "displacement_fwd": 2 * NUM_EDGES,
-    "displacement_bwd": 2 * NUM_EDGES,
-}
-_SINGLE = ("heatmap_scores", "offsets")
-_MULTI = tuple(_CHANNELS)
+_CHANNELS = OUTPUT_CHANNELS
+_SINGLE = SINGLE_POSE_OUTPUTS
+_MULTI = OUTPUT_NAMES
 
 # One parallel (prange) launch at a time: Numba's fallback "workqueue" threading layer aborts the process
 # on concurrent launches from several threads, and each launch already uses every core.

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posenet_onnx.keypoints import PART_NAMES
 
 
 @dataclass(frozen=True)
@@ -23,20 +22,3 @@ class DecodedPoses:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
-
-    def to_dicts(self) -> list[dict]:
-        """The poses in upstream's JavaScript structure: ``[{score, keypoints: [{part, score, position: {x, y}}]}]``."""
-        return [
-            {
-                "score": float(self.scores[p]),
-                "keypoints": [
-                    {
-                        "part": name,
-                        "score": float(self.keypoint_scores[p, k]),
-                        "position": {"x": float(self.keypoints[p, k, 0]), "y": float(self.keypoints[p, k, 1])},
-                    }
-                    for k, name in enumerate(PART_NAMES)
-                ],
-            }
-            for p in range(len(self))
-        ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from posenet_onnx.models import validate_model
+from posenet_onnx.contract import validate_model
 
 CONV2D = "conv2d"
 SEPARABLE = "separable"

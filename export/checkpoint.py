@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from posenet_onnx.contract import OUTPUT_CHANNELS
 from posenet_onnx.export.architecture import NUM_BLOCKS
 
 MANIFEST = "manifest.json"
+# The checkpoint's output heads, in the contract's output order (heatmap_2 -> heatmap_scores, ...).
 HEADS: tuple[str, ...] = ("heatmap_2", "offset_2", "displacement_fwd_2", "displacement_bwd_2")
-HEAD_CHANNELS: dict[str, int] = {"heatmap_2": 17, "offset_2": 34, "displacement_fwd_2": 32, "displacement_bwd_2": 32}
+HEAD_CHANNELS: dict[str, int] = dict(zip(HEADS, OUTPUT_CHANNELS.values()))
 
 
 class CheckpointError(ValueError):

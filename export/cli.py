@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from posenet_onnx.models import MULTIPLIERS, OUTPUT_STRIDES, PRECISIONS, VALID_MODELS, default_model_dir
+from posenet_onnx.contract import MULTIPLIERS, OUTPUT_STRIDES, PRECISIONS, VALID_MODELS, default_model_dir
 
 
 def register(commands: argparse._SubParsersAction) -> None:

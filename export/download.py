@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from posenet_onnx.atomic import atomic_file, write_bytes_atomic
 from posenet_onnx.export.checkpoint import MANIFEST, CheckpointError, ManifestEntry, parse_manifest
-from posenet_onnx.models import ENV_CHECKPOINT_DIR, cache_dir, checkpoint_name, validate_multiplier
+from posenet_onnx.contract import ENV_CHECKPOINT_DIR, cache_dir, checkpoint_name, validate_multiplier
 
 BASE_URL = "https://storage.googleapis.com/tfjs-models/weights/posenet/"
 ENV_BASE_URL = "POSENET_ONNX_CHECKPOINT_URL"

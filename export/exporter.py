@@ -17,7 +17,7 @@ from posenet_onnx.export.graph import posenet_function
 from posenet_onnx.export.metadata import model_metadata
 from posenet_onnx.export.precision import apply_precision, calibration_images
 from posenet_onnx.export.quiet import import_tensorflow, quiet
-from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, checkpoint_name, model_filename, validate_model
+from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, checkpoint_name, model_filename, validate_model
 
 if TYPE_CHECKING:
     import onnx

@@ -5,7 +5,7 @@ the valid input sizes, `(size - 1) % output_stride == 0`) and dilated depthwise 
 native op's `dilations`, so tf2onnx emits plain Conv nodes with explicit pads and dilations: no
 SpaceToBatchND rewrite and no `auto_pad=SAME_*`, which onnxruntime's CPU Conv rejects with dilation > 1.
 This function is a conversion vehicle: TensorFlow itself runs a dilated DepthwiseConv2dNative only with
-oneDNN, and its grappler remapper aborts on these explicit paddings. reference.py is the runnable form.
+oneDNN, and its grappler remapper aborts on these explicit paddings. tests/support/reference.py is the runnable form.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from posenet_onnx.export.architecture import CONV2D, Block
 from posenet_onnx.export.checkpoint import HEADS, Checkpoint, block_variables, head_variables
-from posenet_onnx.models import INPUT_NAME
+from posenet_onnx.contract import INPUT_NAME
 
 
 def input_signature(tf: ModuleType) -> list[Any]:
@@ -45,7 +45,7 @@ def posenet_function(tf: ModuleType, checkpoint: Checkpoint, blocks: tuple[Block
             dilations=[1, dilation, dilation, 1],
         )
 
-    @tf.function(input_signature=input_signature(tf))
+    @tf.function(input_signature=input_signature(tf), autograph=False)  # plain tracing: the loops are over Python data
     def posenet(image: Any) -> tuple[Any, Any, Any, Any]:
         x = image / np.float32(127.5) - np.float32(1.0)
         for block in blocks:

@@ -1,4 +1,4 @@
-"""The self-description stored in every exported graph's metadata_props (keys models.META_*)."""
+"""The self-description stored in every exported graph's metadata_props (keys contract.META_*)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from posenet_onnx import __version__
 from posenet_onnx.export.checkpoint import Checkpoint
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.models import (
+from posenet_onnx.contract import (
     INPUT_NAME,
     META_CHECKPOINT,
     META_EXPORTER,
@@ -17,14 +17,15 @@ from posenet_onnx.models import (
     META_OUTPUTS,
     META_PART_NAMES,
     META_PRECISION,
+    OUTPUT_CHANNELS,
     OUTPUT_NAMES,
 )
 
-_OUTPUT_CONTENT: dict[str, tuple[int, str]] = {
-    "heatmap_scores": (17, "keypoint confidence per cell, sigmoid applied, channel = part id"),
-    "offsets": (34, "input pixels; channel k = dy, channel k + 17 = dx of part k from the cell's position"),
-    "displacement_fwd": (32, "input pixels; channel e = dy, e + 16 = dx along pose-chain edge e, parent -> child"),
-    "displacement_bwd": (32, "input pixels; channel e = dy, e + 16 = dx along pose-chain edge e, child -> parent"),
+_OUTPUT_CONTENT: dict[str, str] = {
+    "heatmap_scores": "keypoint confidence per cell, sigmoid applied, channel = part id",
+    "offsets": "input pixels; channel k = dy, channel k + 17 = dx of part k from the cell's position",
+    "displacement_fwd": "input pixels; channel e = dy, e + 16 = dx along pose-chain edge e, parent -> child",
+    "displacement_bwd": "input pixels; channel e = dy, e + 16 = dx along pose-chain edge e, child -> parent",
 }
 
 
@@ -52,9 +53,9 @@ def model_metadata(
             "name": name,
             "dtype": "float32",
             "layout": "NHWC",
-            "channels": _OUTPUT_CONTENT[name][0],
+            "channels": OUTPUT_CHANNELS[name],
             "grid": f"(size - 1) / {output_stride} + 1",
-            "content": _OUTPUT_CONTENT[name][1],
+            "content": _OUTPUT_CONTENT[name],
         }
         for name in OUTPUT_NAMES
     ]

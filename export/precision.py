@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from posenet_onnx.export.quiet import quiet
-from posenet_onnx.models import INPUT_NAME, PRECISIONS
+from posenet_onnx.contract import INPUT_NAME, PRECISIONS
 
 if TYPE_CHECKING:
     import onnx

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posenet_onnx.atomic import write_bytes_atomic
-from posenet_onnx.models import MULTIPLIERS, OUTPUT_STRIDES
+from posenet_onnx.contract import MULTIPLIERS, OUTPUT_STRIDES
 from posenet_onnx.runtime.providers import DEVICES
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The exported graphs a PoseNet runs: found in the model folder (exported there when missing) and checked.
 
-A graph carries its own configuration in its ONNX metadata (keys models.META_*); the runtime reads the
+A graph carries its own configuration in its ONNX metadata (keys contract.META_*); the runtime reads the
 multiplier, output stride and part names from there and refuses a file that is not what it was asked for.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.models import (
+from posenet_onnx.contract import (
     INPUT_NAME,
     META_MULTIPLIER,
     META_OUTPUT_STRIDE,

@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from posenet_onnx.decode import DecodedPoses, decode_network_outputs, validate_multi_pose_parameters
-from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, default_model_dir, validate_model, validate_multiplier
+from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, default_model_dir, validate_model, validate_multiplier
 from posenet_onnx.runtime.graphs import GraphConfig, check_config, ensure_graph, read_config
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.pose import Pose

@@ -3,7 +3,7 @@
 
 For each of the 10 graphs, in one process: the time export_model takes (TensorFlow already imported),
 then the median inference time of the same network and input in TensorFlow (upstream's formulation,
-export/reference.py: the explicit-padding function that is converted needs oneDNN to run in TensorFlow)
+tests/support/reference.py: the explicit-padding function that is converted needs oneDNN to run in TensorFlow)
 and in onnxruntime's CPU provider, at 257x257 and 513x513, and their ratio.
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes (same cost).
 
@@ -26,9 +26,11 @@ import onnxruntime as ort
 from posenet_onnx.export import export_model
 from posenet_onnx.export.checkpoint import load_checkpoint
 from posenet_onnx.export.quiet import import_tensorflow
-from posenet_onnx.export.reference import upstream_function
-from posenet_onnx.export.synthetic import write_synthetic_checkpoint
-from posenet_onnx.models import INPUT_NAME, VALID_MODELS, checkpoint_name
+from posenet_onnx.contract import INPUT_NAME, VALID_MODELS, checkpoint_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support, not installed
+from support.reference import upstream_function  # noqa: E402
+from support.synthetic import write_synthetic_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC_SHAPES = {0.75: "mobilenet_v1_075.json", 1.00: "mobilenet_v1_100.json", 1.01: "mobilenet_v1_100.json"}

@@ -13,7 +13,7 @@ In one process, on a real 640x480 photo (couple.jpg, two people) at image scale 
    onnxruntime's idle spinning off).
 Timings: the median and the fastest of interleaved calls (ratios compare calls made side by side).
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes
-(export.synthetic): the same network cost, but their decoding times are not representative.
+(tests/support/synthetic.py): the same network cost, but their decoding times are not representative.
 
     python scripts/bench_pipeline.py [--shared ../shared/posenet] [--seconds 2.0] [--model-dir DIR]
 """
@@ -40,12 +40,13 @@ import posenet_onnx
 import posenet_onnx.decode
 import posenet_onnx.runtime.posenet as runtime_posenet
 from posenet_onnx.decode import decode_multiple_poses, decode_single_pose
-from posenet_onnx.models import INPUT_NAME, OUTPUT_NAMES, VALID_MODELS, checkpoint_name, model_filename
+from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, VALID_MODELS, checkpoint_name, model_filename
 from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.providers import create_session
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support: reference and synthetic nets
 from bench_decode import plain_python  # noqa: E402  (the decoder's plain-Python baseline, one definition)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,7 +127,7 @@ def stage_clocks() -> Iterator[dict[str, float]]:
 def prepare_models(shared: Path, model_dir: Path, scratch: Path) -> dict[float, Path]:
     """Export every valid graph into `model_dir` (kept if already there); return each multiplier's checkpoint folder."""
     from posenet_onnx.export import export_model
-    from posenet_onnx.export.synthetic import write_synthetic_checkpoint
+    from support.synthetic import write_synthetic_checkpoint
 
     synthetic = scratch / "checkpoints"
     for seed, (multiplier, manifest) in enumerate(SYNTHETIC_SHAPES.items()):
@@ -250,11 +251,11 @@ def onnxruntime_vs_tensorflow(
     image: np.ndarray, model_dir: Path, checkpoints: dict[float, Path], seconds: float
 ) -> None:
     """Section 4: the same network in onnxruntime (the package's session) and in TensorFlow as upstream writes
-    it (export/reference.py; the explicit-padding function that is converted needs oneDNN in TensorFlow);
+    it (tests/support/reference.py; the explicit-padding function that is converted needs oneDNN in TensorFlow);
     then end to end against a TensorFlow port: that network plus the decoder as plain Python."""
     from posenet_onnx.export.checkpoint import load_checkpoint
     from posenet_onnx.export.quiet import import_tensorflow
-    from posenet_onnx.export.reference import upstream_function
+    from support.reference import upstream_function
 
     tf = import_tensorflow()
     print("\n### Network: onnxruntime vs TensorFlow, same network and input, median (fastest call)\n")

@@ -29,7 +29,7 @@ from PIL import Image
 
 from posenet_onnx.decode import DecodedPoses, decode_multiple_poses, decode_single_pose
 from posenet_onnx.export import export_model
-from posenet_onnx.models import INPUT_NAME
+from posenet_onnx.contract import INPUT_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("fp32", "fp16", "int8")

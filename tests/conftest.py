@@ -2,13 +2,68 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("POSENET_SHARED_DIR", REPO.parent / "shared" / "posenet"))
+JSREF = REPO / "scripts" / "jsref"
+
+
+def _module(name: str) -> Callable[[], str | None]:
+    return lambda: None if importlib.util.find_spec(name) is not None else f"the Python package {name} is not installed"
+
+
+def _node() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not on PATH"
+    if not (JSREF / "node_modules" / ".installed").is_file():
+        return "the JavaScript reference is not installed: run `make jsref`"
+    return None
+
+
+def _gpu() -> str | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "onnxruntime is not installed"
+    if "CUDAExecutionProvider" not in ort.get_available_providers() or shutil.which("nvidia-smi") is None:
+        return "no CUDA GPU here"
+    return "no CUDA GPU here" if subprocess.run(["nvidia-smi"], capture_output=True).returncode else None
+
+
+# marker -> why its tests cannot run here (None: they can). CI must have every one but the GPU.
+REQUIREMENTS: dict[str, Callable[[], str | None]] = {
+    "needs_node": _node,
+    "needs_tensorflow": _module("tensorflow"),
+    "needs_ray": _module("ray"),
+    "needs_openvino": _module("openvino"),
+    "needs_gpu": _gpu,
+}
+NOT_IN_CI = {"needs_gpu"}
+
+
+def require(marker: str) -> None:
+    """Skip (in CI: fail) the calling test or fixture unless the tool behind `marker` is here."""
+    reason = REQUIREMENTS[marker]()
+    if reason is None:
+        return
+    if os.environ.get("CI") and marker not in NOT_IN_CI:
+        pytest.fail(f"CI must have every tool the tests need, but {reason} ({marker})", pytrace=False)
+    pytest.skip(f"{reason} ({marker})")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test whose tool is missing, with the reason; in CI ($CI set) a missing tool fails it instead."""
+    for marker in item.iter_markers():
+        if marker.name in REQUIREMENTS:
+            require(marker.name)
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +83,7 @@ def checkpoint_dir(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_model_dir(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real 0.50 checkpoint exported (fp32) at output strides 8 and 16, once per test session."""
+    require("needs_tensorflow")
     from posenet_onnx.export import export_model
 
     model_dir = tmp_path_factory.mktemp("models")

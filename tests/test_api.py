@@ -16,7 +16,7 @@ from PIL import Image
 import posenet_onnx
 from posenet_onnx.decode import decode_multiple_poses, decode_single_pose
 from posenet_onnx.keypoints import PART_IDS, PART_NAMES
-from posenet_onnx.models import INPUT_NAME, model_filename
+from posenet_onnx.contract import INPUT_NAME, model_filename
 from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 import posenet_onnx
 from posenet_onnx.cli import main
-from posenet_onnx.models import model_filename
+from posenet_onnx.contract import model_filename
 from posenet_onnx.runtime.images import load_image
 
 

@@ -19,6 +19,7 @@ from posenet_onnx.decode import decode_multiple_poses, decode_single_pose
 from posenet_onnx.keypoints import PART_NAMES
 
 JSREF = Path(__file__).resolve().parents[1] / "scripts" / "jsref"
+pytestmark = pytest.mark.needs_node
 NAMES = ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")
 
 DECODE_JS = r"""
@@ -108,8 +109,6 @@ def _cases(shared: Path) -> list[dict]:
 def javascript(shared: Path, tmp_path_factory: pytest.TempPathFactory):
     """The cases and what the original decoders return for them."""
     node = shutil.which("node")
-    if node is None or not (JSREF / "node_modules" / "@tensorflow-models" / "posenet").is_dir():
-        pytest.skip("the JavaScript reference is not installed: run `make jsref` (needs node and npm)")
     folder = tmp_path_factory.mktemp("jsdecode")
     cases = _cases(shared)
     request = []

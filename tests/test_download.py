@@ -17,7 +17,7 @@ import pytest
 from posenet_onnx.export import export_model
 from posenet_onnx.export.checkpoint import CheckpointError, load_checkpoint, required_variables
 from posenet_onnx.export.download import DownloadError, download_checkpoint
-from posenet_onnx.models import model_filename
+from posenet_onnx.contract import model_filename
 
 NAME = "mobilenet_v1_050"
 # Mangles a served body: (file name, gzip-encoded body) -> bytes to send; None sends it unchanged.

@@ -2,7 +2,7 @@
 
 Every valid (multiplier, output stride) graph is exported once per session, by `posenet-onnx export --all`,
 from the real 0.50 checkpoint and synthetic checkpoints in the real 0.75 / 1.00 shapes with He-scaled
-random weights (export/synthetic.py).
+random weights (tests/support/synthetic.py).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from posenet_onnx.export.architecture import backbone, final_stride
 from posenet_onnx.export.cli import register
 from posenet_onnx.export.checkpoint import load_checkpoint
 from posenet_onnx.export.quiet import import_tensorflow
-from posenet_onnx.export.reference import upstream_function
-from posenet_onnx.export.synthetic import write_synthetic_checkpoint
+from support.reference import upstream_function
+from support.synthetic import write_synthetic_checkpoint
 from posenet_onnx.keypoints import PART_IDS, PART_NAMES
-from posenet_onnx.models import (
+from posenet_onnx.contract import (
     INPUT_NAME,
     META_CHECKPOINT,
     META_EXPORTER,

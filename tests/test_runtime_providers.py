@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 import posenet_onnx
-from posenet_onnx.models import model_filename
+from posenet_onnx.contract import model_filename
 from posenet_onnx.runtime.providers import CPU, CUDA, create_session
 
 # onnxruntime-gpu lists CUDA even where it cannot create it; a usable GPU needs the NVIDIA driver.
@@ -46,7 +46,7 @@ def test_cuda_fails_loudly_without_a_usable_gpu(graph, real_model_dir, capfd) ->
     assert capfd.readouterr().err == ""
 
 
-@pytest.mark.skipif(not HAS_GPU, reason="needs a GPU")
+@pytest.mark.needs_gpu
 def test_cuda_runs_on_the_gpu(graph) -> None:
     assert create_session(graph, "cuda").get_providers()[0] == CUDA
 

@@ -1,12 +1,15 @@
-"""The PoseNet model family: multipliers, output strides, file names, cache folders, metadata keys.
+"""The graph contract: the model family, the graph's input and outputs, its metadata keys and file names.
 
-Shared by the exporter (which writes the files) and the runtime (which finds and reads them).
+The one place that says what an exported PoseNet graph is: the exporter writes it, the runtime and the
+decoder read it, and none of them spells any of it out itself.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS
 
 # multiplier -> checkpoint folder name on the official server.
 CHECKPOINTS: dict[float, str] = {
@@ -39,8 +42,19 @@ META_PART_NAMES = "posenet.part_names"  # JSON list of the 17 part names
 META_CHECKPOINT = "posenet.checkpoint"  # JSON: name, url, sha256 of the weights
 META_EXPORTER = "posenet.exporter"  # JSON: posenet-onnx, tensorflow and tf2onnx versions
 
-INPUT_NAME = "image"
-OUTPUT_NAMES: tuple[str, ...] = ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")
+INPUT_NAME = "image"  # float32 NHWC RGB in [0, 255]; the graph normalises to [-1, 1] itself
+
+# The four outputs in graph order, each N x H' x W' x channels (float32, NHWC): heatmap scores (sigmoid
+# applied, channel = part id), offsets (channel k = dy, k + 17 = dx of part k), displacements along the pose
+# chain's edges (channel e = dy, e + 16 = dx; forward parent -> child, backward child -> parent).
+OUTPUT_CHANNELS: dict[str, int] = {
+    "heatmap_scores": NUM_KEYPOINTS,
+    "offsets": 2 * NUM_KEYPOINTS,
+    "displacement_fwd": 2 * NUM_EDGES,
+    "displacement_bwd": 2 * NUM_EDGES,
+}
+OUTPUT_NAMES: tuple[str, ...] = tuple(OUTPUT_CHANNELS)
+SINGLE_POSE_OUTPUTS: tuple[str, ...] = OUTPUT_NAMES[:2]  # what single-pose decoding reads
 
 
 def validate_multiplier(multiplier: float) -> float:
@@ -93,11 +107,6 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "posenet-onnx"
 
 
-def default_checkpoint_dir() -> Path:
-    """Where checkpoints are read from: $POSENET_ONNX_CHECKPOINT_DIR, else the download cache."""
-    if os.environ.get(ENV_CHECKPOINT_DIR):
-        return Path(os.environ[ENV_CHECKPOINT_DIR]).expanduser()
-    return cache_dir() / "checkpoints"
 
 
 def default_model_dir() -> Path:
