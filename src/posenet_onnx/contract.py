@@ -41,6 +41,9 @@ META_OUTPUTS = "posenet.outputs"  # JSON: output names in order, layouts, units
 META_PART_NAMES = "posenet.part_names"  # JSON list of the 17 part names
 META_CHECKPOINT = "posenet.checkpoint"  # JSON: name, url, sha256 of the weights
 META_EXPORTER = "posenet.exporter"  # JSON: posenet-onnx, tensorflow and tf2onnx versions
+META_INPUT_SIZE = "posenet.input_size"  # "HxW" of a fixed-shape graph (e.g. "257x257"); absent: any valid size
+META_BATCH = "posenet.batch"  # "N" of a fixed-batch graph; absent: any batch
+META_DECODER = "posenet.decoder"  # "single" for a self-contained single-pose graph; absent: the four outputs
 
 INPUT_NAME = "image"  # float32 NHWC RGB in [0, 255]; the graph normalises to [-1, 1] itself
 
