@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from posenet_onnx.atomic import atomic_file, write_bytes_atomic
+from posenet_onnx.outputs import atomic_file, write_bytes_atomic
 from posenet_onnx.export.checkpoint import MANIFEST, CheckpointError, ManifestEntry, parse_manifest
 from posenet_onnx.contract import ENV_CHECKPOINT_DIR, cache_dir, checkpoint_name, validate_multiplier
 

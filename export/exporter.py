@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posenet_onnx.atomic import write_bytes_atomic
+from posenet_onnx.outputs import write_bytes_atomic
 from posenet_onnx.export.architecture import backbone
 from posenet_onnx.export.checkpoint import Checkpoint, load_checkpoint
 from posenet_onnx.export.download import BASE_URL, locate_checkpoint

@@ -2,30 +2,34 @@
 
 Same names, defaults and semantics as the original: height and width scaled independently to a valid
 resolution, the image mirrored before inference when `flip_horizontal`, positions in original image pixels.
+The estimate path reads like upstream's posenet_model.ts: resize, predict, decode, scale.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from itertools import repeat
 from collections.abc import Sequence
+from itertools import repeat
 from numbers import Real
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from posenet_onnx.contract import PRECISIONS, default_model_dir, validate_model, validate_multiplier
 from posenet_onnx.decode import DecodedPoses, decode_network_outputs, validate_multi_pose_parameters
-from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, default_model_dir, validate_model, validate_multiplier
-from posenet_onnx.runtime.graphs import GraphConfig, check_config, ensure_graph, read_config
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
+from posenet_onnx.runtime.model_files import can_export, export_command, export_graph, graph_file
+from posenet_onnx.runtime.network import InvalidGraphError, Network, check_config, open_network
 from posenet_onnx.runtime.pose import Pose
-from posenet_onnx.runtime.providers import create_session, requested_providers, session_options
+from posenet_onnx.runtime.providers import requested_providers, resolve_providers, session_options
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 
 MIN_SCALE_FACTOR = 0.2
 MAX_SCALE_FACTOR = 1.0
+DEFAULT_OUTPUT_STRIDE = 16
+
+MultiPose = tuple[int, float, float, int]  # validate_multi_pose_parameters' result
 
 
 def validate_scale_factor(image_scale_factor: float) -> float:
@@ -37,13 +41,21 @@ def validate_scale_factor(image_scale_factor: float) -> float:
     return float(image_scale_factor)
 
 
+def validate_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"Invalid precision {precision!r}; expected one of {', '.join(PRECISIONS)}.")
+    return precision
+
+
 class PoseNet:
-    """A PoseNet model of one multiplier; its graphs (one per output stride) are opened on first use."""
+    """A PoseNet model: one multiplier and precision, its graphs (one per output stride) opened on first use;
+    or one graph file, whose metadata says its multiplier, output stride and precision."""
 
     def __init__(
         self,
-        multiplier: float = 1.01,
+        multiplier: float | str | os.PathLike = 1.01,
         *,
+        precision: str = "fp32",
         device: str = "auto",
         providers: Sequence[str] | None = None,
         model_dir: str | os.PathLike | None = None,
@@ -51,33 +63,57 @@ class PoseNet:
         intra_op_threads: int | None = None,
         allow_spinning: bool = True,
     ) -> None:
-        self.multiplier = validate_multiplier(multiplier)
-        self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        requested_providers(device, providers)  # reject a bad device or provider list now, not at first use
         self._device = device
+        requested_providers(device, providers)  # reject a bad device or provider list now, not at first use
         self._providers = list(providers) if providers is not None else None
         self._options = session_options(intra_op_threads, allow_spinning)  # checked now, shared by every graph
-        self._graphs: dict[int, tuple[ort.InferenceSession, GraphConfig, list[int]]] = {}
+        self._networks: dict[int, Network] = {}
         self._lock = threading.Lock()
+        self._resolved: list[str] | None = None
+        if isinstance(multiplier, (str, os.PathLike)):
+            self.model_file: Path | None = Path(multiplier)
+            if not self.model_file.is_file():
+                raise FileNotFoundError(f"No model file {self.model_file}; give an exported .onnx graph.")
+            network = self._open(self.model_file)
+            config = network.config
+            self.multiplier, self.precision, self.output_stride = config.multiplier, config.precision, config.output_stride
+            self._networks[config.output_stride] = network
+            self.model_dir = self.model_file.parent
+            self.checkpoint_dir = None
+        else:
+            self.model_file = None
+            self.multiplier = validate_multiplier(multiplier)
+            self.precision = validate_precision(precision)
+            self.output_stride = DEFAULT_OUTPUT_STRIDE
+            if model_dir is not None and os.fspath(model_dir) == "":
+                raise ValueError("model_dir is empty; give a folder, or None for the default (the per-user cache).")
+            self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+            self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
     def __repr__(self) -> str:
-        return f"PoseNet(multiplier={self.multiplier:.2f}, model_dir={str(self.model_dir)!r}, device={self._device!r})"
+        where = f"model_file={str(self.model_file)!r}" if self.model_file else f"model_dir={str(self.model_dir)!r}"
+        return f"PoseNet(multiplier={self.multiplier:.2f}, precision={self.precision!r}, {where}, device={self._device!r})"
 
     @property
     def providers(self) -> list[str]:
-        """The execution providers the sessions really run on (opens the stride-16 graph if none is open)."""
-        graphs = self._graphs or {16: self._graph(16)}
-        return next(iter(graphs.values()))[0].get_providers()
+        """The execution providers the sessions really run on (RuntimeError for device="cuda" without CUDA)."""
+        return self._real_providers()
+
+    def check_parameters(self, image_scale_factor: float, output_stride: int | None, multi_pose: tuple | None) -> None:
+        """Raise ValueError for a bad parameter, as an estimate would (for callers that check before any work)."""
+        self._parameters(image_scale_factor, output_stride, multi_pose)
 
     def estimate_single_pose(
         self,
         image: ImageLike,
         image_scale_factor: float = 0.5,
         flip_horizontal: bool = False,
-        output_stride: int = 16,
+        output_stride: int | None = None,
     ) -> Pose:
-        """The single best pose in `image` (numpy H x W x 3 RGB, PIL image or file path), in image pixels."""
+        """The single best pose in `image` (numpy H x W x 3 RGB, PIL image or file path), in image pixels.
+
+        `output_stride` None means 16 (upstream's default), or the stride of a graph loaded from its file.
+        """
         return self._estimate([to_rgb_array(image)], image_scale_factor, flip_horizontal, output_stride, None)[0][0]
 
     def estimate_multiple_poses(
@@ -85,7 +121,7 @@ class PoseNet:
         image: ImageLike,
         image_scale_factor: float = 0.5,
         flip_horizontal: bool = False,
-        output_stride: int = 16,
+        output_stride: int | None = None,
         max_pose_detections: int = 5,
         score_threshold: float = 0.5,
         nms_radius: float = 20,
@@ -102,17 +138,18 @@ class PoseNet:
         images: Sequence[ImageLike] | np.ndarray,
         image_scale_factor: float = 0.5,
         flip_horizontal: bool = False,
-        output_stride: int = 16,
+        output_stride: int | None = None,
     ) -> list[Pose]:
         """estimate_single_pose for many images: one session call per distinct image size, results in input order."""
-        return [poses[0] for poses in self._estimate(to_rgb_batch(images), image_scale_factor, flip_horizontal, output_stride, None)]
+        batch = to_rgb_batch(images)
+        return [poses[0] for poses in self._estimate(batch, image_scale_factor, flip_horizontal, output_stride, None)]
 
     def estimate_multiple_poses_batch(
         self,
         images: Sequence[ImageLike] | np.ndarray,
         image_scale_factor: float = 0.5,
         flip_horizontal: bool = False,
-        output_stride: int = 16,
+        output_stride: int | None = None,
         max_pose_detections: int = 5,
         score_threshold: float = 0.5,
         nms_radius: float = 20,
@@ -126,68 +163,101 @@ class PoseNet:
         images: list[np.ndarray],
         image_scale_factor: float,
         flip_horizontal: bool,
-        output_stride: int,
+        output_stride: int | None,
         multi: tuple[int, float, float] | None,
     ) -> list[list[Pose]]:
         """Poses per image; `multi` holds the multi-pose parameters, None selects single-pose decoding."""
-        image_scale_factor = validate_scale_factor(image_scale_factor)
-        output_stride = validate_model(self.multiplier, output_stride)[1]
-        # A bad parameter fails before the network runs, not after; the decoder then takes them as they are.
-        multi_pose = validate_multi_pose_parameters(*multi) if multi is not None else None
-        session, config, order = self._graph(output_stride)
+        scale, stride, multi_pose = self._parameters(image_scale_factor, output_stride, multi)
+        network = self._network(stride)
         results: list[list[Pose]] = [[] for _ in images]
         for indices in _same_size_groups(images).values():
             group = [images[i] for i in indices]
-            decoded, scale_y, scale_x = self._run(
-                session, config, order, group, image_scale_factor, bool(flip_horizontal), multi_pose
-            )
-            for i, poses in zip(indices, decoded):
-                results[i] = _to_poses(poses, scale_y, scale_x, config.part_names)
+            for i, poses in zip(indices, estimate_same_size(network, group, scale, bool(flip_horizontal), multi_pose)):
+                results[i] = poses
         return results
 
-    @staticmethod
-    def _run(
-        session: ort.InferenceSession,
-        config: GraphConfig,
-        order: list[int],
-        images: list[np.ndarray],
-        image_scale_factor: float,
-        flip_horizontal: bool,
-        multi_pose: tuple[int, float, float, int] | None,
-    ) -> tuple[list[DecodedPoses], float, float]:
-        """One session call and decode for same-size images (`multi_pose`: validated multi-pose parameters, None
-        for single pose); also the factors back to image pixels."""
-        height, width = images[0].shape[:2]
-        resized_height = valid_resolution(image_scale_factor, height, config.output_stride)
-        resized_width = valid_resolution(image_scale_factor, width, config.output_stride)
-        batch = images[0][np.newaxis] if len(images) == 1 else np.stack(images)
-        if batch.dtype != np.uint8:
-            batch = batch.astype(np.float32, copy=False)
-        network_input = resize_bilinear(batch, resized_height, resized_width, flip_horizontal)
-        results = session.run(None, {INPUT_NAME: network_input})
-        outputs = [results[i] for i in order]
-        decoded = decode_network_outputs(outputs, config.output_stride, multi_pose)
-        return decoded, height / resized_height, width / resized_width
+    def _parameters(
+        self, image_scale_factor: float, output_stride: int | None, multi: tuple | None
+    ) -> tuple[float, int, MultiPose | None]:
+        """Every estimate parameter checked once, before the network runs; the inner steps trust them."""
+        scale = validate_scale_factor(image_scale_factor)
+        stride = self.output_stride if output_stride is None else validate_model(self.multiplier, output_stride)[1]
+        if self.model_file is not None and stride != self.output_stride:
+            raise ValueError(f"{self.model_file} runs at output stride {self.output_stride} only; got {stride}.")
+        return scale, stride, validate_multi_pose_parameters(*multi) if multi is not None else None
 
-    def _graph(self, output_stride: int) -> tuple[ort.InferenceSession, GraphConfig, list[int]]:
-        """The session, checked configuration and OUTPUT_NAMES' positions among the session's outputs of the
-        stride's graph, opened (and exported if missing) once."""
+    def _network(self, output_stride: int) -> Network:
+        """The stride's graph, opened once: found in the model folder (exported there if missing)."""
         with self._lock:
-            if output_stride not in self._graphs:
-                path = ensure_graph(self.multiplier, output_stride, self.model_dir, self.checkpoint_dir)
-                session = create_session(path, self._device, self._providers, self._options)
-                config = read_config(session, path)
-                check_config(config, self.multiplier, output_stride, path)
-                # Later graphs go straight to what this one really got (no second failed CUDA attempt).
-                self._providers = self._providers or session.get_providers()
-                names = [output.name for output in session.get_outputs()]
-                self._graphs[output_stride] = (session, config, [names.index(name) for name in OUTPUT_NAMES])
-            return self._graphs[output_stride]
+            if output_stride not in self._networks:
+                args = (self.multiplier, output_stride, self.precision, self.model_dir, self.checkpoint_dir)
+                path = graph_file(*args)
+                try:
+                    network = self._open(path)
+                except InvalidGraphError as exc:
+                    if not can_export(self.precision):
+                        raise InvalidGraphError(
+                            f"{exc}; re-export it with `{export_command(*args[:4])}`"
+                        ) from None
+                    network = self._open(export_graph(*args))  # a damaged file in the cache is replaced
+                check_config(network.config, self.multiplier, output_stride, self.precision, path)
+                self._networks[output_stride] = network
+            return self._networks[output_stride]
+
+    def _open(self, path: Path) -> Network:
+        return open_network(path, self._real_providers(), self._options)
+
+    def _real_providers(self) -> list[str]:
+        if self._resolved is None:
+            self._resolved = resolve_providers(self._device, self._providers)
+        return self._resolved
+
+
+def estimate_same_size(
+    network: Network, images: list[np.ndarray], image_scale_factor: float, flip_horizontal: bool, multi_pose: MultiPose | None
+) -> list[list[Pose]]:
+    """Same-size images through one graph: resize to the network input, predict, decode, scale to image pixels."""
+    height, width = images[0].shape[:2]
+    resized_height, resized_width = network_input_size(network, height, width, image_scale_factor)
+    batch = images[0][np.newaxis] if len(images) == 1 else np.stack(images)
+    network_input = resize_bilinear(batch, resized_height, resized_width, flip_horizontal)
+    decoded = [pose for chunk in _fixed_batches(network, network_input) for pose in _predict_and_decode(network, chunk, multi_pose)]
+    decoded = decoded[: len(images)]
+    parts = network.config.part_names
+    return [_to_poses(poses, height / resized_height, width / resized_width, parts) for poses in decoded]
+
+
+def network_input_size(network: Network, height: int, width: int, image_scale_factor: float) -> tuple[int, int]:
+    """Upstream's valid resolution of the scaled image; a fixed-shape graph's own size (the image is resized
+    to it whatever the scale factor)."""
+    if network.config.input_size is not None:
+        return network.config.input_size
+    stride = network.config.output_stride
+    return valid_resolution(image_scale_factor, height, stride), valid_resolution(image_scale_factor, width, stride)
+
+
+def _fixed_batches(network: Network, network_input: np.ndarray) -> list[np.ndarray]:
+    """The input as the graph takes it: whole, or in chunks of a fixed-batch graph's size (the last padded)."""
+    size = network.config.batch
+    if size is None or len(network_input) == size:
+        return [network_input]
+    chunks = []
+    for start in range(0, len(network_input), size):
+        chunk = network_input[start : start + size]
+        if len(chunk) < size:
+            chunk = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        chunks.append(chunk)
+    return chunks
+
+
+def _predict_and_decode(network: Network, network_input: np.ndarray, multi_pose: MultiPose | None) -> list[DecodedPoses]:
+    return decode_network_outputs(network.run(network_input), network.config.output_stride, multi_pose)
 
 
 def load(
-    multiplier: float = 1.01,
+    multiplier: float | str | os.PathLike = 1.01,
     *,
+    precision: str = "fp32",
     device: str = "auto",
     providers: Sequence[str] | None = None,
     model_dir: str | os.PathLike | None = None,
@@ -195,19 +265,22 @@ def load(
     intra_op_threads: int | None = None,
     allow_spinning: bool = True,
 ) -> PoseNet:
-    """A PoseNet for `multiplier` (0.50, 0.75, 1.00 or 1.01), like upstream's `posenet.load`.
+    """A PoseNet for `multiplier` (0.50, 0.75, 1.00 or 1.01), like upstream's `posenet.load`, or for one
+    exported graph file (a path: its metadata says multiplier, output stride and precision).
 
-    `model_dir` (default $POSENET_ONNX_MODEL_DIR, else the per-user cache) holds the exported graphs;
-    a missing one is exported on first use when the export extra is installed, from `checkpoint_dir`
-    (default $POSENET_ONNX_CHECKPOINT_DIR, else downloaded). `device` is "auto" (CUDA when it really
-    works, else CPU), "cpu" or "cuda" (RuntimeError when CUDA is not usable); `providers` overrides it
-    with an explicit onnxruntime provider list. `net.providers` tells what the sessions really run on.
-    `intra_op_threads` (default: onnxruntime's choice, the physical cores) sets the threads of one inference;
-    `allow_spinning=False` stops onnxruntime's idle threads from spinning between calls (better when other
-    work shares the CPU, e.g. video decoding and encoding; slower for back-to-back single images).
+    `precision` is "fp32" (default), "fp16" or "int8" (int8 graphs need calibration photos to export, so a
+    missing one is an error naming the command). `model_dir` (default $POSENET_ONNX_MODEL_DIR, else the
+    per-user cache) holds the exported graphs; a missing fp32/fp16 one is exported on first use when the export
+    extra is installed, from `checkpoint_dir` (default $POSENET_ONNX_CHECKPOINT_DIR, else downloaded).
+    `device` is "auto" (CUDA when it really works, else CPU), "cpu" or "cuda" (RuntimeError when CUDA is not
+    usable); `providers` overrides it with an explicit onnxruntime provider list. `net.providers` tells what
+    the sessions really run on. `intra_op_threads` (default: onnxruntime's choice, the physical cores) sets
+    the threads of one inference; `allow_spinning=False` stops onnxruntime's idle threads from spinning
+    between calls (better when other work shares the CPU; slower for back-to-back single images).
     """
     return PoseNet(
         multiplier,
+        precision=precision,
         device=device,
         providers=providers,
         model_dir=model_dir,

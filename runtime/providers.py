@@ -7,6 +7,7 @@ session is created with descriptor 2 captured, and `session.get_providers()` tel
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,24 +58,37 @@ def session_options(intra_op_threads: int | None = None, allow_spinning: bool = 
     return options
 
 
-def create_session(
-    path: str | Path,
-    device: str = "auto",
-    providers: Sequence[str] | None = None,
-    options: ort.SessionOptions | None = None,
-) -> ort.InferenceSession:
-    """An inference session for `path` (`options` default: `session_options()`); `device="cuda"` raises
-    RuntimeError when CUDA is not usable."""
+# A one-node ONNX graph (Identity, opset 17): creating a session on it tells which providers really work,
+# without any PoseNet file (and so without exporting one).
+_PROBE = base64.b64decode("CAg6OwoQCgF4EgF5IghJZGVudGl0eRIFcHJvYmVaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR")
+
+
+def resolve_providers(device: str = "auto", providers: Sequence[str] | None = None) -> list[str]:
+    """The providers sessions really get for `device` (or an explicit `providers` list, taken as given).
+
+    `device="cuda"` raises RuntimeError when CUDA is not usable; "auto" falls back to CPU quietly.
+    """
     requested = requested_providers(device, providers)
+    if providers is not None or requested == [CPU]:
+        return requested
     with captured_stderr() as log:
-        session = ort.InferenceSession(str(path), options or session_options(), providers=requested)
-    if providers is None and device == "cuda" and CUDA not in session.get_providers():
+        got = ort.InferenceSession(_PROBE, session_options(), providers=requested).get_providers()
+    if device == "cuda" and CUDA not in got:
         raise RuntimeError(
             "device='cuda' was requested but CUDA is not usable here (onnxruntime fell back to "
-            f"{', '.join(session.get_providers())}); use device='auto' or 'cpu'. onnxruntime said: "
-            + _first_error(log.text)
+            f"{', '.join(got)}); use device='auto' or 'cpu'. onnxruntime said: " + _first_error(log.text)
         )
-    return session
+    return got
+
+
+def create_session(
+    path: str | Path, device: str = "auto", providers: Sequence[str] | None = None, options: ort.SessionOptions | None = None
+) -> ort.InferenceSession:
+    """An inference session for `path` on the providers that really work (see `resolve_providers`), with
+    onnxruntime's log kept off the terminal; `options` default: `session_options()`."""
+    resolved = resolve_providers(device, providers)
+    with captured_stderr():
+        return ort.InferenceSession(str(path), options or session_options(), providers=resolved)
 
 
 def _first_error(log: str) -> str:

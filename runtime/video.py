@@ -1,17 +1,15 @@
-"""Poses in video files and camera streams, and the `posenet-onnx video` subcommand.
+"""Poses in video files and camera streams: a pipeline library (the `video` command is one user of it).
 
 Three stages overlap so that the slowest one sets the pace: a reader thread decodes frames (ffmpeg),
 the calling thread estimates poses (ONNX Runtime and the decoder release the GIL), and a writer thread
 draws the skeletons, encodes the output video (ffmpeg) and writes one JSON line per frame. Bounded queues
 between the stages keep memory flat. Ctrl-C stops reading; the frames already estimated are still written,
 and the outputs, written under temporary names, are finalised and renamed: a playable video and complete
-JSON lines.
+JSON lines; a second Ctrl-C while they are finalised is held back until they are complete.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import queue
 import threading
@@ -25,9 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from posenet_onnx.atomic import atomic_path
-from posenet_onnx.runtime.cli import add_model_options, estimator_from_args, load_from_args
-from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, PoseSmoother
+from posenet_onnx.outputs import Output, OutputPlan, interrupts_deferred, json_text, keep_whole_lines
+from posenet_onnx.runtime.smoothing import PoseSmoother
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
 QUEUE_SIZE = 8  # frames buffered between two stages
@@ -77,14 +74,33 @@ def parse_source(source: str | int | os.PathLike) -> str | int:
     return path
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """The output video path, checked: a known container suffix in an existing folder."""
-    path = Path(path)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ValueError(f"Invalid output video {str(path)!r}; expected a name ending in {', '.join(VIDEO_SUFFIXES)}.")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"No folder {str(path.parent)!r} for the output video {str(path)!r}.")
-    return path
+@dataclass(frozen=True)
+class VideoOutputs:
+    """A video job's source and its checked outputs (see `check_video_outputs`)."""
+
+    source: str | int
+    video: Output | None
+    jsonl: Output | None
+    plan: OutputPlan
+
+
+def check_video_outputs(
+    source: str | int | os.PathLike, output: str | os.PathLike | None, jsonl: str | os.PathLike | None
+) -> VideoOutputs:
+    """Check a job's source and outputs before any work: at least one output, a video name with a known
+    container suffix (a regular file: the container is finalised by seeking), neither output the source
+    nor both the same file."""
+    if output is None and jsonl is None:
+        raise ValueError("Nothing to write: give an output video, a JSON lines file, or both.")
+    source = parse_source(source)
+    plan = OutputPlan([source] if isinstance(source, str) else [])
+    video = None
+    if output is not None:
+        if Path(output).suffix.lower() not in VIDEO_SUFFIXES:
+            raise ValueError(f"Invalid output video {os.fspath(output)!r}; expected a name ending in {', '.join(VIDEO_SUFFIXES)}.")
+        video = plan.add(output, "output video", regular_only=True)
+    lines = None if jsonl is None else plan.add(jsonl, "JSON lines output")
+    return VideoOutputs(source, video, lines, plan)
 
 
 @contextmanager
@@ -179,10 +195,11 @@ def run_pipeline(
             writer.check()
             outbox.put((item, result))
     finally:
-        stop.set()
-        outbox.put(_END)
-        writer.join()
-        reader.join()
+        with interrupts_deferred():  # drain: the frames already estimated are written, whatever comes
+            stop.set()
+            outbox.put(_END)
+            writer.join()
+            reader.join()
     writer.check()
     return writer.count
 
@@ -240,7 +257,7 @@ def frame_record(frame: Frame, poses: list) -> dict:
 
 
 def annotate_video(
-    source: str | int | os.PathLike,
+    source: str | int | os.PathLike | VideoOutputs,
     estimate: Callable[[np.ndarray], list],
     *,
     output: str | os.PathLike | None = None,
@@ -253,103 +270,44 @@ def annotate_video(
 
     `estimate(image) -> list of Pose` runs on each RGB frame (e.g. a bound `PoseNet.estimate_multiple_poses`).
     `output` receives the video with the skeletons drawn, at the source's frame rate; `jsonl` one line per
-    frame (`frame_record`). `mirror` flips each frame left to right before anything else: the video shows
-    the mirrored frames and the poses are the mirrored person's, like upstream's `flip_horizontal`
-    (estimate must then not flip again). `smoother` smooths keypoints across frames. Ctrl-C keeps what was
-    done so far: both files are complete and the KeyboardInterrupt propagates.
+    frame (`frame_record`). `source` may instead be the `VideoOutputs` that `check_video_outputs` returned
+    (a command checks them before it loads the model). `mirror` flips each frame left to right before
+    anything else: the video shows the mirrored frames and the poses are the mirrored person's, like
+    upstream's `flip_horizontal` (estimate must then not flip again). `smoother` smooths keypoints across
+    frames. Ctrl-C keeps what was done so far: both files are finalised (a second Ctrl-C waits for that),
+    renamed into place, listed in `plan.kept`, and the KeyboardInterrupt propagates.
     """
-    if output is None and jsonl is None:
-        raise ValueError("Nothing to write: give an output video, a JSON lines file, or both.")
-    source = parse_source(source)
-    output = None if output is None else check_output_path(output)
-    jsonl = None if jsonl is None else _check_jsonl_path(jsonl)
-    for path in (output, jsonl):
-        if path is not None and isinstance(source, str) and path.resolve() == Path(source).resolve():
-            raise ValueError(f"The output {str(path)!r} is the input video; write to another file.")
+    job = source if isinstance(source, VideoOutputs) else check_video_outputs(source, output, jsonl)
     from posenet_onnx.runtime.draw import draw_poses
 
     def estimate_frame(frame: Frame) -> list:
         poses = estimate(frame.image)
         return poses if smoother is None else smoother(poses, frame.timestamp)
 
+    finalised = False
     with ExitStack() as stack:
-        info, frames = stack.enter_context(open_video(source))
+        info, frames = stack.enter_context(open_video(job.source))
         frames = mirrored(frames) if mirror else frames
-        video_writer = jsonl_file = None
-        if output is not None:
-            temp = stack.enter_context(atomic_path(output, keep_on_interrupt=True))
-            video_writer = stack.enter_context(open_video_writer(temp, info.fps))
-        if jsonl is not None:
-            temp_jsonl = stack.enter_context(atomic_path(jsonl, keep_on_interrupt=True))
-            jsonl_file = stack.enter_context(open(temp_jsonl, "w", encoding="utf-8"))
-        bar = stack.enter_context(
-            tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None)
-        )
+        video_writer = lines = None
+        if job.video is not None:
+            temp = stack.enter_context(job.video.staged(keep_on_interrupt=lambda _: finalised))
+            video_writer = open_video_writer(temp, info.fps)
+        if job.jsonl is not None:
+            lines = stack.enter_context(job.jsonl.open(keep_on_interrupt=keep_whole_lines))
+        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None))
 
         def consume(frame: Frame, poses: list) -> None:
             if video_writer is not None:
                 video_writer.append_data(np.asarray(draw_poses(frame.image, poses)))
-            if jsonl_file is not None:
-                jsonl_file.write(json.dumps(frame_record(frame, poses)) + "\n")
+            if lines is not None:
+                lines.write((json_text(frame_record(frame, poses)) + "\n").encode())
+                lines.flush()
             bar.update()
 
-        return run_pipeline(frames, estimate_frame, consume)
-
-
-def _check_jsonl_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"No folder {str(path.parent)!r} for the JSON lines file {str(path)!r}.")
-    return path
-
-
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add the `video` subcommand to the `posenet-onnx` parser."""
-    parser = commands.add_parser(
-        "video",
-        help="estimate poses in a video file or camera stream",
-        description="Estimate poses in every frame of a video file or camera: a video with the skeletons drawn "
-        "and/or one JSON line per frame. Ctrl-C stops early and keeps both files complete.",
-    )
-    parser.add_argument("input", help="video file, or camera index (0 for the first camera)")
-    parser.add_argument("-o", "--output", help="output video with the skeletons drawn (.mp4, .mkv or .mov)")
-    parser.add_argument("--jsonl", help="write one JSON line per frame: frame index, timestamp (s), poses")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--single", action="store_true", help="one pose per frame")
-    mode.add_argument("--multi", action="store_true", help="several poses per frame (the default)")
-    add_model_options(parser)
-    smoothing = parser.add_argument_group("temporal smoothing (off by default)")
-    smoothing.add_argument("--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter)")
-    smoothing.add_argument(
-        "--smooth-min-cutoff",
-        type=float,
-        default=DEFAULT_MIN_CUTOFF,
-        metavar="HZ",
-        help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})",
-    )
-    smoothing.add_argument(
-        "--smooth-beta",
-        type=float,
-        default=DEFAULT_BETA,
-        metavar="BETA",
-        help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
-    )
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    """The `video` subcommand: estimate, draw and write; print a one-line summary."""
-    smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
-    # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down.
-    net = load_from_args(args, allow_spinning=False)
-    # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
-    estimate = estimator_from_args(net, args, multi=not args.single, flip=False)
-    try:
-        count = annotate_video(
-            args.input, estimate, output=args.output, jsonl=args.jsonl, mirror=args.flip, smoother=smoother
-        )
-    except ImportError as exc:
-        raise RuntimeError(str(exc)) from exc
-    written = " and ".join(str(path) for path in (args.output, args.jsonl) if path)
-    print(f"{count} frames -> {written}")
-    return 0
+        try:
+            return run_pipeline(frames, estimate_frame, consume)
+        finally:
+            with interrupts_deferred():  # finalise the container: a Ctrl-C now would leave it unplayable
+                if video_writer is not None:
+                    video_writer.close()
+                finalised = True

@@ -51,9 +51,9 @@ def test_json_file_and_drawings(capsys, real_model_dir, photos, net, tmp_path) -
     assert capsys.readouterr().out == ""
     records = json.loads((out / "poses.json").read_text())
     assert records[1]["poses"] == [pose.to_dict() for pose in net.estimate_multiple_poses(photos[1])]
-    assert sorted(p.name for p in out.iterdir()) == ["couple.png", "pose.png", "poses.json"]  # nothing half-written
+    assert sorted(p.name for p in out.iterdir()) == ["couple.poses.png", "pose.poses.png", "poses.json"]  # nothing half-written
     for photo in photos:
-        drawn = np.asarray(Image.open(out / f"{photo.stem}.png"))
+        drawn = np.asarray(Image.open(out / f"{photo.stem}.poses.png"))
         expected = np.asarray(posenet_onnx.draw_poses(photo, net.estimate_multiple_poses(photo)))
         np.testing.assert_array_equal(drawn, expected)
 
@@ -62,7 +62,7 @@ def test_flipped_poses_are_drawn_on_the_mirrored_image(capsys, real_model_dir, p
     _estimate(capsys, real_model_dir, str(photos[1]), "--flip", "--draw", str(tmp_path))
     mirrored = np.ascontiguousarray(load_image(photos[1])[:, ::-1])
     expected = posenet_onnx.draw_poses(mirrored, [net.estimate_single_pose(photos[1], flip_horizontal=True)])
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "pose.png")), np.asarray(expected))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "pose.poses.png")), np.asarray(expected))
 
 
 def test_multiplier_selects_the_graph(capsys, monkeypatch, tmp_path, photos) -> None:

@@ -1,42 +1,169 @@
-"""The `posenet-onnx` console command; each stage registers its own subcommand."""
+"""The `posenet-onnx` command: every subcommand's arguments, parsed here in one shape.
+
+Each subcommand has one function below that declares its arguments; its work is `run(args)` in
+`posenet_onnx.commands.<name>`, imported only when that subcommand runs. Every user error ends with
+exit status 2 and one line on stderr that names the problem; Ctrl-C ends with 130 and says what was kept.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from posenet_onnx.contract import MULTIPLIERS, OUTPUT_STRIDES, PRECISIONS, VALID_MODELS
+
+DEVICES = ("auto", "cpu", "cuda")
+ENV_DEBUG = "POSENET_ONNX_DEBUG"  # set to show a traceback instead of the one-line error
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _export(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="export PoseNet checkpoints to ONNX graphs (needs the export extra)",
+        description="Convert PoseNet 1.x checkpoints (downloaded once, or from --checkpoint-dir) to ONNX graphs.",
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--multiplier", type=float, choices=MULTIPLIERS, help="MobileNet width multiplier")
+    which.add_argument("--all", action="store_true", help=f"export all {len(VALID_MODELS)} valid graphs")
+    parser.add_argument("--output-stride", type=int, choices=OUTPUT_STRIDES, default=16, help="default: 16")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), fp16 for GPUs, int8 for CPUs")
+    parser.add_argument("--calibration-dir", type=Path, default=None, help="folder of photos of people to calibrate int8 on")
+    parser.add_argument("-o", "--output-dir", type=Path, default=None, help="folder for the .onnx files (default: the model cache)")
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="offline folder of mobilenet_v1_XXX/ checkpoints (default: $POSENET_ONNX_CHECKPOINT_DIR, else download)",
+    )
+
+
+def _estimate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "estimate",
+        help="estimate poses in images",
+        description="Estimate poses in image files and print them as JSON (upstream's pose structure), "
+        "optionally drawing them.",
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument("--multi", action="store_true", help="multi-pose decoding (default: single pose)")
+    _model_options(parser)
+    parser.add_argument("--json", metavar="OUT", help="write the JSON to OUT (a file, or - for standard output)")
+    parser.add_argument(
+        "--draw", type=Path, metavar="DIR", help="write each image with its poses drawn to DIR/<name>.poses.png"
+    )
+
+
+def _video(commands: argparse._SubParsersAction) -> None:
+    from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+
+    parser = commands.add_parser(
+        "video",
+        help="estimate poses in a video file or camera stream",
+        description="Estimate poses in every frame of a video file or camera: a video with the skeletons drawn "
+        "and/or one JSON line per frame. Ctrl-C stops early and keeps both files complete.",
+    )
+    parser.add_argument("input", help="video file, or camera index (0 for the first camera)")
+    parser.add_argument("-o", "--output", help="output video with the skeletons drawn (.mp4, .mkv or .mov)")
+    parser.add_argument("--jsonl", help="write one JSON line per frame: frame index, timestamp (s), poses")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--single", action="store_true", help="one pose per frame")
+    mode.add_argument("--multi", action="store_true", help="several poses per frame (the default)")
+    _model_options(parser)
+    smoothing = parser.add_argument_group("temporal smoothing (off by default)")
+    smoothing.add_argument("--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter)")
+    smoothing.add_argument(
+        "--smooth-min-cutoff",
+        type=float,
+        default=DEFAULT_MIN_CUTOFF,
+        metavar="HZ",
+        help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})",
+    )
+    smoothing.add_argument(
+        "--smooth-beta",
+        type=float,
+        default=DEFAULT_BETA,
+        metavar="BETA",
+        help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
+    )
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the model and how it estimates, shared by the commands that estimate."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--multiplier", type=float, default=1.01, choices=MULTIPLIERS, help="model width (default 1.01)")
+    model.add_argument("--output-stride", type=int, default=None, choices=OUTPUT_STRIDES, help="default 16 (a --model file: its own)")
+    model.add_argument("--precision", choices=PRECISIONS, default="fp32", help="graph precision (default fp32)")
+    model.add_argument("--model", metavar="FILE", help="an exported .onnx graph to run (its metadata says the rest)")
+    model.add_argument("--scale", type=float, default=0.5, help="image scale factor in [0.2, 1.0] (default 0.5)")
+    model.add_argument("--flip", action="store_true", help="mirror the input left to right first (a selfie view)")
+    model.add_argument("--max-poses", type=int, default=5, help="multi-pose: most poses per image (default 5)")
+    model.add_argument("--score-threshold", type=float, default=0.5, help="multi-pose: root part score threshold (default 0.5)")
+    model.add_argument("--nms-radius", type=float, default=20, help="multi-pose: in model-input pixels (default 20)")
+    model.add_argument("--model-dir", type=Path, metavar="DIR", help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)")
+    model.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        metavar="DIR",
+        help="offline folder of mobilenet_v1_XXX/ checkpoints, used when a missing graph is exported "
+        "(default $POSENET_ONNX_CHECKPOINT_DIR, else download)",
+    )
+    model.add_argument("--device", choices=DEVICES, default="auto", help="default auto: CUDA if usable, else CPU")
+
+
+COMMANDS = {"export": _export, "estimate": _estimate, "video": _video}
 
 
 def build_parser() -> argparse.ArgumentParser:
     from posenet_onnx import __version__
-    from posenet_onnx.export.cli import register as register_export
-    from posenet_onnx.runtime.cli import register as register_runtime
-    from posenet_onnx.runtime.video import register as register_video
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="posenet-onnx",
         description="PoseNet pose estimation on ONNX Runtime: export the models, estimate poses in images and video.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    register_export(commands)
-    register_runtime(commands)
-    register_video(commands)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for declare in COMMANDS.values():
+        declare(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen subcommand; user errors exit with status 2 and one line."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    prefix = f"posenet-onnx {args.command}"
+    from posenet_onnx.outputs import describe_os_error
+
+    kept: list[str] = []
     try:
-        return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"posenet-onnx {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        command = importlib.import_module(f"posenet_onnx.commands.{args.command}")
+        return int(command.run(args, kept) or 0)
     except KeyboardInterrupt:
-        print(f"posenet-onnx {args.command}: interrupted", file=sys.stderr)
+        note = f"; kept complete: {', '.join(kept)}" if kept else ""
+        print(f"{prefix}: interrupted{note}", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 (every failure is one line; POSENET_ONNX_DEBUG shows the traceback)
+        if os.environ.get(ENV_DEBUG):
+            raise
+        if isinstance(exc, OSError):
+            message = describe_os_error(exc)
+        elif isinstance(exc, ImportError):
+            message = str(exc)
+        else:
+            message = str(exc) or type(exc).__name__
+        print(f"{prefix}: error: {' '.join(message.split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

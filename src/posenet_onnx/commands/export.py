@@ -1,0 +1,33 @@
+"""`posenet-onnx export`: write one graph, or all ten, as ONNX files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from posenet_onnx.contract import VALID_MODELS, default_model_dir, validate_model
+from posenet_onnx.outputs import check_writable_folder
+
+
+def run(args: argparse.Namespace, kept: list[str]) -> int:
+    """Export the requested graphs, printing each file written; the output folder is checked first."""
+    models = VALID_MODELS if args.all else [validate_model(args.multiplier, args.output_stride)]
+    out_dir = check_writable_folder(args.output_dir or default_model_dir(), "output folder")
+    from posenet_onnx.export import export_model
+
+    for number, (multiplier, output_stride) in enumerate(models, 1):
+        print(
+            f"[{number}/{len(models)}] exporting multiplier {multiplier:.2f}, output stride {output_stride} ({args.precision})",
+            file=sys.stderr,
+            flush=True,
+        )
+        path = export_model(
+            multiplier,
+            output_stride,
+            out_dir,
+            checkpoint_dir=args.checkpoint_dir,
+            precision=args.precision,
+            calibration_dir=args.calibration_dir,
+        )
+        print(path, flush=True)
+    return 0

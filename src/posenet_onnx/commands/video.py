@@ -1,0 +1,27 @@
+"""`posenet-onnx video`: poses in every frame of a video file or camera, drawn and/or as JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+
+from posenet_onnx.runtime.smoothing import PoseSmoother
+from posenet_onnx.runtime.video import annotate_video, check_video_outputs
+
+
+def run(args: argparse.Namespace, kept: list[str]) -> int:
+    """Check the outputs, load the model, run the pipeline; print a one-line summary."""
+    from posenet_onnx.commands.model import estimator_from_args, load_from_args
+
+    job = check_video_outputs(args.input, args.output, args.jsonl)
+    smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
+    # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down.
+    net = load_from_args(args, allow_spinning=False)
+    # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
+    estimate = estimator_from_args(net, args, multi=not args.single, flip=False)
+    try:
+        count = annotate_video(job, estimate, mirror=args.flip, smoother=smoother)
+    finally:
+        kept.extend(job.plan.kept)
+    written = " and ".join(str(path) for path in (args.output, args.jsonl) if path)
+    print(f"{count} frames -> {written}")
+    return 0
