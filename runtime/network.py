@@ -31,6 +31,11 @@ from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.runtime.providers import create_session
 
 
+_ORT = ort.capi.onnxruntime_pybind11_state
+# What onnxruntime raises for a file it cannot load (truncated, empty, not ONNX, a folder).
+_LOAD_ERRORS = (_ORT.Fail, _ORT.InvalidArgument, _ORT.InvalidProtobuf, _ORT.InvalidGraph, _ORT.NoSuchFile, _ORT.NoModel)
+
+
 class InvalidGraphError(ValueError):
     """A file that onnxruntime cannot load as a graph (truncated, empty, not ONNX)."""
 
@@ -69,8 +74,7 @@ def open_network(path: Path, providers: Sequence[str], options: ort.SessionOptio
     """Open `path` on `providers` (already resolved) and check it against the posenet-onnx contract."""
     try:
         session = create_session(path, providers=providers, options=options)
-    except (ort.capi.onnxruntime_pybind11_state.InvalidProtobuf, ort.capi.onnxruntime_pybind11_state.Fail,
-            ort.capi.onnxruntime_pybind11_state.InvalidGraph, ort.capi.onnxruntime_pybind11_state.NoSuchFile) as exc:
+    except _LOAD_ERRORS as exc:
         reason = " ".join(str(exc).split())[-200:]
         raise InvalidGraphError(f"{path} is not a valid ONNX graph (onnxruntime: {reason})") from None
     config = read_config(session, path)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -150,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = importlib.import_module(f"posenet_onnx.commands.{args.command}")
         return int(command.run(args, kept) or 0)
     except KeyboardInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping anyway: a further Ctrl-C changes nothing
         note = f"; kept complete: {', '.join(kept)}" if kept else ""
         print(f"{prefix}: interrupted{note}", file=sys.stderr)
         return 130
