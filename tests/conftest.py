@@ -98,3 +98,17 @@ def net(real_model_dir: Path):
     import posenet_onnx
 
     return posenet_onnx.load(0.50, model_dir=real_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def precision_model_dir(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 0.50 checkpoint exported at output stride 16 in fp16 and int8 (calibrated on shared/images,
+    none of which is among the annotated photos)."""
+    require("needs_tensorflow")
+    from posenet_onnx.export import export_model
+
+    model_dir = tmp_path_factory.mktemp("precision_models")
+    for precision in ("fp16", "int8"):
+        export_model(0.50, 16, model_dir, checkpoint_dir=checkpoint_dir, precision=precision,
+                     calibration_dir=shared / "images", progress=False)
+    return model_dir
