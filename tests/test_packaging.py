@@ -21,8 +21,9 @@ def test_wheel_installs_only_posenet_onnx_and_imports(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"posenet_onnx"}
-    for package in SUBPACKAGES:
+    for package in (*SUBPACKAGES, "posenet_onnx.commands"):
         assert package.replace(".", "/") + "/__init__.py" in names
+    assert not [n for n in names if "reference" in n or "synthetic" in n]  # test-only helpers stay in tests/
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "posenet-onnx = posenet_onnx.cli:main" in entry_points
 
