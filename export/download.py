@@ -48,13 +48,14 @@ def locate_checkpoint(
     `mobilenet_v1_XXX/` checkpoints, used as is; without either, the checkpoint is downloaded
     into the per-user cache (or reused from it).
     """
+    multiplier = validate_multiplier(multiplier)
     name = checkpoint_name(multiplier)
     offline = checkpoint_dir if checkpoint_dir is not None else os.environ.get(ENV_CHECKPOINT_DIR)
     if offline:
         folder = Path(offline).expanduser() / name
         if not (folder / MANIFEST).is_file():
             raise CheckpointError(
-                f"No checkpoint for multiplier {validate_multiplier(multiplier):.2f} in {Path(offline)}: "
+                f"No checkpoint for multiplier {multiplier:.2f} in {Path(offline)}: "
                 f"expected {folder / MANIFEST} (a {name}/ folder as served by {BASE_URL})."
             )
         return folder
@@ -65,7 +66,7 @@ def download_checkpoint(
     multiplier: float, root: str | Path, *, base_url: str | None = None, progress: bool = True
 ) -> Path:
     """Download (or complete) the checkpoint for `multiplier` into `root/mobilenet_v1_XXX/` and return that folder."""
-    folder = Path(root).expanduser() / checkpoint_name(multiplier)
+    folder = Path(root).expanduser() / checkpoint_name(validate_multiplier(multiplier))
     if (folder / MANIFEST).is_file():
         return folder
     url = checkpoint_url(multiplier, base_url)

@@ -17,7 +17,7 @@ from posenet_onnx.export.graph import posenet_function
 from posenet_onnx.export.metadata import model_metadata
 from posenet_onnx.export.precision import apply_precision, calibration_images
 from posenet_onnx.export.quiet import import_tensorflow, quiet
-from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, checkpoint_name, model_filename, validate_model
+from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, checkpoint_name, model_filename, validate_model, validate_precision
 
 if TYPE_CHECKING:
     import onnx
@@ -45,6 +45,7 @@ def export_model(
     import onnx
 
     multiplier, output_stride = validate_model(multiplier, output_stride)
+    validate_precision(precision)
     path = Path(out_dir) / model_filename(multiplier, output_stride, precision)
     # Read the calibration photos first: a bad folder fails before the slow conversion.
     calibration = calibration_images(calibration_dir) if precision == "int8" else None

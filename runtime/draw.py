@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array
 from posenet_onnx.runtime.pose import Pose
-from posenet_onnx.runtime.util import get_adjacent_keypoints
+from posenet_onnx.runtime.pose_geometry import get_adjacent_keypoints
 
 AQUA = (0, 255, 255)  # upstream demo's colour
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_onnx.contract import PRECISIONS, default_model_dir, validate_model, validate_multiplier
+from posenet_onnx.contract import default_model_dir, validate_multiplier, validate_output_stride_for, validate_precision
 from posenet_onnx.decode import DecodedPoses, decode_network_outputs, validate_multi_pose_parameters
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.model_files import can_export, export_command, export_graph, graph_file
@@ -39,12 +39,6 @@ def validate_scale_factor(image_scale_factor: float) -> float:
     ):
         raise ValueError(f"image_scale_factor must be a number in [0.2, 1.0]; got {image_scale_factor!r}.")
     return float(image_scale_factor)
-
-
-def validate_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"Invalid precision {precision!r}; expected one of {', '.join(PRECISIONS)}.")
-    return precision
 
 
 class PoseNet:
@@ -181,7 +175,7 @@ class PoseNet:
     ) -> tuple[float, int, MultiPose | None]:
         """Every estimate parameter checked once, before the network runs; the inner steps trust them."""
         scale = validate_scale_factor(image_scale_factor)
-        stride = self.output_stride if output_stride is None else validate_model(self.multiplier, output_stride)[1]
+        stride = self.output_stride if output_stride is None else validate_output_stride_for(self.multiplier, output_stride)
         if self.model_file is not None and stride != self.output_stride:
             raise ValueError(f"{self.model_file} runs at output stride {self.output_stride} only; got {stride}.")
         return scale, stride, validate_multi_pose_parameters(*multi) if multi is not None else None

@@ -7,7 +7,6 @@ random weights (tests/support/synthetic.py).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
@@ -24,7 +23,7 @@ from PIL import Image
 
 from posenet_onnx.export import export_model
 from posenet_onnx.export.architecture import backbone, final_stride
-from posenet_onnx.export.cli import register
+from posenet_onnx.cli import main
 from posenet_onnx.export.checkpoint import load_checkpoint
 from posenet_onnx.export.quiet import import_tensorflow
 from support.reference import upstream_function
@@ -72,12 +71,9 @@ def mirror(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def exported(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[float, int], Path]:
     """All 10 valid graphs, exported once by the real `posenet-onnx export --all` command handler."""
     out_dir = tmp_path_factory.mktemp("all_models")
-    parser = argparse.ArgumentParser(prog="posenet-onnx")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["export", "--all", "-o", str(out_dir), "--checkpoint-dir", str(mirror)])
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        assert args.handler(args) == 0
+        assert main(["export", "--all", "-o", str(out_dir), "--checkpoint-dir", str(mirror)]) == 0
     paths = {model: out_dir / model_filename(*model) for model in VALID_MODELS}
     assert stdout.getvalue().splitlines() == [str(path) for path in paths.values()]
     assert sorted(out_dir.iterdir()) == sorted(paths.values())

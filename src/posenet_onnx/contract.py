@@ -79,25 +79,33 @@ def validate_output_stride(output_stride: int) -> int:
 def validate_model(multiplier: float, output_stride: int) -> tuple[float, int]:
     """Validate a (multiplier, output stride) pair; refuse the pairs the network cannot reach."""
     multiplier = validate_multiplier(multiplier)
+    return multiplier, validate_output_stride_for(multiplier, output_stride)
+
+
+def validate_output_stride_for(multiplier: float, output_stride: int) -> int:
+    """The output stride, checked for a multiplier that is already valid (0.50 and 0.75 stop at 16)."""
     output_stride = validate_output_stride(output_stride)
     if (multiplier, output_stride) in UNSUPPORTED:
         raise ValueError(
             f"Multiplier {multiplier:.2f} cannot run at output stride 32 (its backbone stops at 16); "
             "use output stride 8 or 16, or multiplier 1.00 or 1.01 for stride 32."
         )
-    return multiplier, output_stride
+    return output_stride
 
 
 def checkpoint_name(multiplier: float) -> str:
-    """Checkpoint folder name for a multiplier, e.g. 0.5 -> 'mobilenet_v1_050'."""
-    return CHECKPOINTS[validate_multiplier(multiplier)]
+    """Checkpoint folder name for a valid multiplier, e.g. 0.5 -> 'mobilenet_v1_050'."""
+    return CHECKPOINTS[multiplier]
+
+
+def validate_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"Invalid precision {precision!r}; expected one of {', '.join(PRECISIONS)}.")
+    return precision
 
 
 def model_filename(multiplier: float, output_stride: int, precision: str = "fp32") -> str:
-    """File name of an exported graph, e.g. 'mobilenet_v1_050_stride16.onnx' (fp16/int8 get a suffix)."""
-    multiplier, output_stride = validate_model(multiplier, output_stride)
-    if precision not in PRECISIONS:
-        raise ValueError(f"Invalid precision {precision!r}; expected one of {', '.join(PRECISIONS)}.")
+    """File name of the graph of a valid model, e.g. 'mobilenet_v1_050_stride16.onnx' (fp16/int8 get a suffix)."""
     suffix = "" if precision == "fp32" else f"_{precision}"
     return f"{CHECKPOINTS[multiplier]}_stride{output_stride}{suffix}.onnx"
 

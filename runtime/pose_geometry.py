@@ -1,4 +1,4 @@
-"""Upstream's pose utilities (posenet's util.ts): skeleton pairs, bounding boxes, scaling."""
+"""Upstream's pose utilities (posenet's util.ts): skeleton pairs, bounding boxes, scaling: the geometry of poses."""
 
 from __future__ import annotations
 
