@@ -50,14 +50,14 @@ def unpack(revision: str, into: Path) -> Path:
     """The revision's tree under `into/tree`, and an import folder `into/site` mapping its packages."""
     archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], check=True, capture_output=True).stdout
     tree = into / "tree"
-    tree.mkdir()
+    tree.mkdir(parents=True)
     with tempfile.TemporaryFile() as handle:
         handle.write(archive)
         handle.seek(0)
         with tarfile.open(fileobj=handle) as tar:
             tar.extractall(tree, filter="data")
     site = into / "site" / "posenet_onnx"
-    site.parent.mkdir()
+    site.parent.mkdir(parents=True)
     os.symlink(tree / "src" / "posenet_onnx", site)
     for stage in ("export", "runtime", "decode"):
         if not (tree / "src" / "posenet_onnx" / stage).exists():
