@@ -2,8 +2,9 @@
 
 Per-frame PoseNet keypoints jitter by a few pixels even when a person stands still. The One Euro filter
 (Casiez, Roussel and Vogel, CHI 2012) is a low-pass filter whose cutoff rises with speed: strong smoothing
-when a keypoint is still, little lag when it moves fast. Poses are matched to the previous frame's
-people by nearest mean keypoint distance, so each person keeps its own filter. Scores are not changed.
+when a keypoint is still, little lag when it moves fast. Each person keeps their own filter: given person
+IDs (a `PoseTracker`'s), the filter follows the ID; without them, poses are matched to the previous frame's
+people by nearest mean keypoint distance. Scores are not changed.
 """
 
 from __future__ import annotations
@@ -99,9 +100,10 @@ def match_nearest(previous: Sequence[np.ndarray], current: Sequence[np.ndarray],
 class PoseSmoother:
     """Smooths the keypoint positions of the people in consecutive frames, one One Euro filter per person.
 
-    Call it once per frame with the frame's poses and timestamp (seconds, increasing); it returns the
-    poses in the same order with smoothed positions (scores unchanged). People are tracked by
-    `match_nearest`; a person not seen in a frame loses their filter, and a new person starts unfiltered.
+    Call it once per frame with the frame's poses and timestamp (seconds, increasing), and optionally
+    their person IDs; it returns the poses in the same order with smoothed positions (scores unchanged).
+    People are followed by their IDs, else by `match_nearest`; a person not seen in a frame loses their
+    filter, and a new person starts unfiltered.
     """
 
     def __init__(
@@ -115,17 +117,25 @@ class PoseSmoother:
         _check_parameter("max_shift", max_shift, positive=True)
         self._parameters = (min_cutoff, beta, d_cutoff)
         self.max_shift = float(max_shift)
-        self._tracks: list[tuple[np.ndarray, OneEuroFilter]] = []  # (last smoothed positions, filter)
+        # This frame's people: (smoothed positions, filter, person ID or None).
+        self._tracks: list[tuple[np.ndarray, OneEuroFilter, int | None]] = []
 
-    def __call__(self, poses: Sequence[Pose], timestamp: float) -> list[Pose]:
-        """This frame's poses with smoothed positions, in the order given."""
+    def __call__(self, poses: Sequence[Pose], timestamp: float, ids: Sequence[int] | None = None) -> list[Pose]:
+        """This frame's poses with smoothed positions, in the order given; `ids`: their person IDs, one each."""
         raw = [pose.positions for pose in poses]
-        matches = match_nearest([last for last, _ in self._tracks], raw, self.max_shift)
+        if ids is None:
+            matches = match_nearest([last for last, _, _ in self._tracks], raw, self.max_shift)
+            filters = [self._tracks[matches[i]][1] if i in matches else None for i in range(len(poses))]
+        elif len(ids) != len(poses):
+            raise ValueError(f"Invalid ids: {len(ids)} for {len(poses)} poses; expected one per pose.")
+        else:
+            by_id = {key: track for _, track, key in self._tracks if key is not None}
+            filters = [by_id.get(key) for key in ids]
         tracks, smoothed = [], []
-        for i, (pose, positions) in enumerate(zip(poses, raw)):
-            track = self._tracks[matches[i]][1] if i in matches else OneEuroFilter(*self._parameters)
+        for i, (pose, positions, track) in enumerate(zip(poses, raw, filters)):
+            track = OneEuroFilter(*self._parameters) if track is None else track
             positions = track(positions, timestamp, float(pose_size(positions)))
-            tracks.append((positions, track))
+            tracks.append((positions, track, None if ids is None else ids[i]))
             smoothed.append(Pose.from_arrays(pose.score, pose.scores, positions, PART_NAMES))
         self._tracks = tracks
         return smoothed
