@@ -46,7 +46,7 @@ def draw_poses(
     Poses scoring below `min_pose_confidence` are skipped; within a pose, keypoints and skeleton lines
     whose parts score below `min_part_confidence` are skipped (the demo's thresholds are the defaults).
     `ids` (one per pose, e.g. a `PoseTracker`'s) draws each pose in its ID's colour (`ID_COLORS`) instead
-    of `color`, with the ID written above its top-left keypoint.
+    of `color`, with the ID written above its highest keypoint.
     """
     if ids is not None and len(ids) != len(poses):
         raise ValueError(f"Invalid ids: {len(ids)} for {len(poses)} poses; expected one per pose.")
@@ -71,13 +71,11 @@ def draw_poses(
 
 
 def _draw_label(pen: ImageDraw.ImageDraw, pose: Pose, text: str, color: tuple[int, int, int], min_score: float) -> None:
-    """Write `text` just above the top-left corner of the pose's confident keypoints, outlined in black."""
-    points = [(k.position.x, k.position.y) for k in pose.keypoints if k.score >= min_score]
-    if not points:
-        return
-    x = min(p[0] for p in points)
-    y = min(p[1] for p in points) - LABEL_SIZE - 4
-    pen.text((x, y), text, fill=color, font=_label_font(), stroke_width=2, stroke_fill=(0, 0, 0))
+    """Write `text` just above the pose's highest drawn keypoint (usually the head), outlined in black."""
+    drawn = [k.position for k in pose.keypoints if k.score >= min_score]
+    if drawn:
+        top = min(drawn, key=lambda p: p.y)
+        pen.text((top.x, top.y - 4), text, fill=color, font=_label_font(), anchor="mb", stroke_width=2, stroke_fill=(0, 0, 0))
 
 
 @functools.cache

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from posenet_onnx.outputs import Output, OutputPlan, interrupts_deferred, json_text, keep_whole_lines
 from posenet_onnx.runtime.smoothing import PoseSmoother
+from posenet_onnx.runtime.tracking import PoseTracker
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
 QUEUE_SIZE = 8  # frames buffered between two stages
@@ -251,9 +252,13 @@ class _WriteStage(threading.Thread):
             raise self.error
 
 
-def frame_record(frame: Frame, poses: list) -> dict:
-    """One JSON line: the frame's index, its timestamp in seconds and its poses in the package's JSON shape."""
-    return {"frame": frame.index, "timestamp": round(frame.timestamp, 6), "poses": [pose.to_dict() for pose in poses]}
+def frame_record(frame: Frame, poses: list, ids: Sequence[int] | None = None) -> dict:
+    """One JSON line: the frame's index, its timestamp in seconds and its poses in the package's JSON shape;
+    with `ids` (one per pose, a `PoseTracker`'s), each pose's person ID first, as `"id"`."""
+    records = [pose.to_dict() for pose in poses] if ids is None else [
+        {"id": key, **pose.to_dict()} for key, pose in zip(ids, poses, strict=True)
+    ]
+    return {"frame": frame.index, "timestamp": round(frame.timestamp, 6), "poses": records}
 
 
 def annotate_video(
@@ -264,6 +269,7 @@ def annotate_video(
     jsonl: str | os.PathLike | None = None,
     mirror: bool = False,
     smoother: PoseSmoother | None = None,
+    tracker: PoseTracker | None = None,
     progress: bool = True,
 ) -> int:
     """Estimate the poses in every frame of a video file or camera; return the number of frames done.
@@ -273,16 +279,18 @@ def annotate_video(
     frame (`frame_record`). `source` may instead be the `VideoOutputs` that `check_video_outputs` returned
     (a command checks them before it loads the model). `mirror` flips each frame left to right before
     anything else: the video shows the mirrored frames and the poses are the mirrored person's, like
-    upstream's `flip_horizontal` (estimate must then not flip again). `smoother` smooths keypoints across
-    frames. Ctrl-C keeps what was done so far: both files are finalised (a second Ctrl-C waits for that),
+    upstream's `flip_horizontal` (estimate must then not flip again). `tracker` gives each pose a person
+    ID: the JSON lines carry it and the video draws each person in their ID's colour with the ID beside
+    them. `smoother` smooths keypoints across frames (per person ID with a tracker). Ctrl-C keeps what was done so far: both files are finalised (a second Ctrl-C waits for that),
     renamed into place, listed in `plan.kept`, and the KeyboardInterrupt propagates.
     """
     job = source if isinstance(source, VideoOutputs) else check_video_outputs(source, output, jsonl)
     from posenet_onnx.runtime.draw import draw_poses
 
-    def estimate_frame(frame: Frame) -> list:
+    def estimate_frame(frame: Frame) -> tuple[list, list[int] | None]:
         poses = estimate(frame.image)
-        return poses if smoother is None else smoother(poses, frame.timestamp)
+        ids = None if tracker is None else tracker(poses)
+        return (poses if smoother is None else smoother(poses, frame.timestamp, ids)), ids
 
     finalised = False
     with ExitStack() as stack:
@@ -296,11 +304,12 @@ def annotate_video(
             lines = stack.enter_context(job.jsonl.open(keep_on_interrupt=keep_whole_lines))
         bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None))
 
-        def consume(frame: Frame, poses: list) -> None:
+        def consume(frame: Frame, result: tuple[list, list[int] | None]) -> None:
+            poses, ids = result
             if video_writer is not None:
-                video_writer.append_data(np.asarray(draw_poses(frame.image, poses)))
+                video_writer.append_data(np.asarray(draw_poses(frame.image, poses, ids=ids)))
             if lines is not None:
-                lines.write((json_text(frame_record(frame, poses)) + "\n").encode())
+                lines.write((json_text(frame_record(frame, poses, ids)) + "\n").encode())
                 lines.flush()
             bar.update()
 

@@ -69,6 +69,7 @@ def _estimate(commands: argparse._SubParsersAction) -> None:
 
 def _video(commands: argparse._SubParsersAction) -> None:
     from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+    from posenet_onnx.runtime.tracking import DEFAULT_MAX_AGE
 
     parser = commands.add_parser(
         "video",
@@ -83,8 +84,23 @@ def _video(commands: argparse._SubParsersAction) -> None:
     mode.add_argument("--single", action="store_true", help="one pose per frame")
     mode.add_argument("--multi", action="store_true", help="several poses per frame (the default)")
     _model_options(parser)
+    tracking = parser.add_argument_group("person tracking (off by default)")
+    tracking.add_argument(
+        "--track",
+        action="store_true",
+        help='stable person IDs across frames: "id" in each JSON pose, skeletons drawn in their ID\'s colour',
+    )
+    tracking.add_argument(
+        "--track-max-age",
+        type=int,
+        default=DEFAULT_MAX_AGE,
+        metavar="FRAMES",
+        help=f"frames a person may go unseen and keep their ID (default {DEFAULT_MAX_AGE})",
+    )
     smoothing = parser.add_argument_group("temporal smoothing (off by default)")
-    smoothing.add_argument("--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter)")
+    smoothing.add_argument(
+        "--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter; per person with --track)"
+    )
     smoothing.add_argument(
         "--smooth-min-cutoff",
         type=float,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from posenet_onnx.runtime.smoothing import PoseSmoother
+from posenet_onnx.runtime.tracking import PoseTracker
 from posenet_onnx.runtime.video import annotate_video, check_video_outputs
 
 
@@ -14,12 +15,13 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
 
     job = check_video_outputs(args.input, args.output, args.jsonl)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
+    tracker = PoseTracker(max_age=args.track_max_age) if args.track else None
     # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down.
     net = load_from_args(args, allow_spinning=False)
     # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
     estimate = estimator_from_args(net, args, multi=not args.single, flip=False)
     try:
-        count = annotate_video(job, estimate, mirror=args.flip, smoother=smoother)
+        count = annotate_video(job, estimate, mirror=args.flip, smoother=smoother, tracker=tracker)
     finally:
         kept.extend(job.plan.kept)
     written = " and ".join(str(path) for path in (args.output, args.jsonl) if path)
