@@ -255,9 +255,10 @@ class _WriteStage(threading.Thread):
 def frame_record(frame: Frame, poses: list, ids: Sequence[int] | None = None) -> dict:
     """One JSON line: the frame's index, its timestamp in seconds and its poses in the package's JSON shape;
     with `ids` (one per pose, a `PoseTracker`'s), each pose's person ID first, as `"id"`."""
-    records = [pose.to_dict() for pose in poses] if ids is None else [
-        {"id": key, **pose.to_dict()} for key, pose in zip(ids, poses, strict=True)
-    ]
+    if ids is None:
+        records = [pose.to_dict() for pose in poses]
+    else:
+        records = [{"id": key, **pose.to_dict()} for key, pose in zip(ids, poses, strict=True)]
     return {"frame": frame.index, "timestamp": round(frame.timestamp, 6), "poses": records}
 
 
@@ -281,8 +282,9 @@ def annotate_video(
     anything else: the video shows the mirrored frames and the poses are the mirrored person's, like
     upstream's `flip_horizontal` (estimate must then not flip again). `tracker` gives each pose a person
     ID: the JSON lines carry it and the video draws each person in their ID's colour with the ID beside
-    them. `smoother` smooths keypoints across frames (per person ID with a tracker). Ctrl-C keeps what was done so far: both files are finalised (a second Ctrl-C waits for that),
-    renamed into place, listed in `plan.kept`, and the KeyboardInterrupt propagates.
+    them. `smoother` smooths keypoints across frames (per person ID with a tracker). Ctrl-C keeps what
+    was done so far: both files are finalised (a second Ctrl-C waits for that), renamed into place,
+    listed in `plan.kept`, and the KeyboardInterrupt propagates.
     """
     job = source if isinstance(source, VideoOutputs) else check_video_outputs(source, output, jsonl)
     from posenet_onnx.runtime.draw import draw_poses

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import posenet_onnx
 from posenet_onnx.runtime.tracking import PoseTracker
@@ -85,27 +83,17 @@ def tracking(net: posenet_onnx.PoseNet, shared: Path) -> None:
     sys.path.insert(0, str(REPO / "tests"))
     import test_tracking as t  # the clips and the measure, defined once (the tests')
 
-    coco = json.loads((shared / "photos" / "coco17_all.json").read_text())
     print(f"\n### Tracking: virtual-camera clips ({t.CLIP_FRAMES} frames, {t.CLIP_WIDTH} px wide, zoom 1-{t.MAX_ZOOM}x),"
           " default PoseTracker\n")
     print("| photo | people | matched person-frames | switches | fragments | switches / 100 | fragments / 100 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     total = t.Score()
-    for image in coco["images"]:
-        people = [a for a in coco["annotations"] if a["image_id"] == image["id"] and a["num_keypoints"] > 0]
-        if len(people) < t.MIN_PEOPLE:
-            continue
-        photo = Image.open(shared / "photos" / image["file_name"]).convert("RGB")
-        most = max(5, len(people) + 4)
-        frames = [
-            (net.estimate_multiple_poses(frame, 1.0, max_pose_detections=most), truth)
-            for frame, truth in t.camera_clip(photo, people, t.CLIP_FRAMES, t.CLIP_WIDTH)
-        ]
+    for name, people, frames in t.photo_clips(shared, net):
         score = t.score_tracks(frames, PoseTracker())
         for field in ("matched", "switches", "fragments"):
             setattr(total, field, getattr(total, field) + getattr(score, field))
         rates = " | ".join(f"{x:.2f}" for x in score.per_100()) if score.matched else "- | -"
-        print(f"| {image['file_name']} | {len(people)} | {score.matched} | {score.switches} | {score.fragments} | {rates} |",
+        print(f"| {name} | {people} | {score.matched} | {score.switches} | {score.fragments} | {rates} |",
               flush=True)
     rates = " | ".join(f"{x:.2f}" for x in total.per_100())
     print(f"| all | | {total.matched} | {total.switches} | {total.fragments} | {rates} |")

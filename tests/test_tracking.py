@@ -117,22 +117,26 @@ def score_tracks(frames: Sequence[tuple[list, list[Person]]], label: Callable[[l
     return score
 
 
-@pytest.fixture(scope="module")
-def clips(shared: Path, net) -> dict[str, list[tuple[list, list[Person]]]]:
-    """Each virtual-camera clip's poses per frame (multi-pose, scale 1.0) with its ground truth."""
+def photo_clips(shared: Path, net) -> Iterator[tuple[str, int, list[tuple[list, list[Person]]]]]:
+    """The virtual-camera clip of every shared photo of at least MIN_PEOPLE people: its file name, its
+    number of people and each frame's poses (multi-pose, scale 1.0) with the frame's ground truth."""
     coco = json.loads((shared / "photos" / "coco17_all.json").read_text())
-    clips = {}
     for image in coco["images"]:
         people = [a for a in coco["annotations"] if a["image_id"] == image["id"] and a["num_keypoints"] > 0]
         if len(people) < MIN_PEOPLE:
             continue
         photo = Image.open(shared / "photos" / image["file_name"]).convert("RGB")
         most = max(5, len(people) + 4)  # the CLI's default of 5 poses, more for a crowd
-        clips[image["file_name"]] = [
+        frames = [
             (net.estimate_multiple_poses(frame, 1.0, max_pose_detections=most), truth)
             for frame, truth in camera_clip(photo, people, CLIP_FRAMES, CLIP_WIDTH)
         ]
-    return clips
+        yield image["file_name"], len(people), frames
+
+
+@pytest.fixture(scope="module")
+def clips(shared: Path, net) -> dict[str, list[tuple[list, list[Person]]]]:
+    return {name: frames for name, _, frames in photo_clips(shared, net)}
 
 
 @pytest.fixture(scope="module")
