@@ -11,7 +11,8 @@
    per 100 matched person-frames on the virtual-camera clips of the shared multi-person photos, and the
    squatting woman's IDs.
 
-    python scripts/bench_video.py [--shared ../shared/posenet] [--rounds 5] [--model-dir DIR] [--skip-tracking]
+    python scripts/bench_video.py [--shared ../shared/posenet] [--rounds 5] [--model-dir DIR]
+                                  [--skip-tracking | --skip-throughput] [--clip-frames N]
 """
 
 from __future__ import annotations
@@ -78,18 +79,20 @@ def throughput(net: posenet_onnx.PoseNet, clip: Path, scratch: Path, rounds: int
           f"{verdict} the {TARGET_RATIO:.0%} target")
 
 
-def tracking(net: posenet_onnx.PoseNet, shared: Path) -> None:
+def tracking(net: posenet_onnx.PoseNet, shared: Path, frames: int | None) -> None:
     """Section 2: the tests' virtual-camera clips and identity scores, one row per clip."""
     sys.path.insert(0, str(REPO / "tests"))
     import test_tracking as t  # the clips and the measure, defined once (the tests')
 
-    print(f"\n### Tracking: virtual-camera clips ({t.CLIP_FRAMES} frames, {t.CLIP_WIDTH} px wide, zoom 1-{t.MAX_ZOOM}x),"
+    frames = frames or t.CLIP_FRAMES
+
+    print(f"\n### Tracking: virtual-camera clips ({frames} frames, {t.CLIP_WIDTH} px wide, zoom 1-{t.MAX_ZOOM}x),"
           " default PoseTracker\n")
     print("| photo | people | matched person-frames | switches | fragments | switches / 100 | fragments / 100 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     total = t.Score()
-    for name, people, frames in t.photo_clips(shared, net):
-        score = t.score_tracks(frames, PoseTracker())
+    for name, people, clip in t.photo_clips(shared, net, frames):
+        score = t.score_tracks(clip, PoseTracker())
         for field in ("matched", "switches", "fragments"):
             setattr(total, field, getattr(total, field) + getattr(score, field))
         rates = " | ".join(f"{x:.2f}" for x in score.per_100()) if score.matched else "- | -"
@@ -117,6 +120,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model-dir", type=Path, help="folder with the exported 0.50 graph (default: export one)")
     parser.add_argument("--skip-tracking", action="store_true", help="only the throughput section")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the tracking section")
+    parser.add_argument("--clip-frames", type=int, help="frames of each virtual-camera clip (default: the tests')")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-video-") as scratch:
         scratch = Path(scratch)
@@ -128,9 +133,10 @@ def main() -> None:
             model_dir.mkdir()
             export_model(0.50, 16, model_dir, checkpoint_dir=args.shared / "checkpoints")
         net = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=False)
-        throughput(net, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
+        if not args.skip_throughput:
+            throughput(net, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
         if not args.skip_tracking:
-            tracking(net, args.shared)
+            tracking(net, args.shared, args.clip_frames)
 
 
 if __name__ == "__main__":

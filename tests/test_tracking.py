@@ -117,7 +117,7 @@ def score_tracks(frames: Sequence[tuple[list, list[Person]]], label: Callable[[l
     return score
 
 
-def photo_clips(shared: Path, net) -> Iterator[tuple[str, int, list[tuple[list, list[Person]]]]]:
+def photo_clips(shared: Path, net, frames: int = CLIP_FRAMES) -> Iterator[tuple[str, int, list[tuple[list, list[Person]]]]]:
     """The virtual-camera clip of every shared photo of at least MIN_PEOPLE people: its file name, its
     number of people and each frame's poses (multi-pose, scale 1.0) with the frame's ground truth."""
     coco = json.loads((shared / "photos" / "coco17_all.json").read_text())
@@ -127,11 +127,11 @@ def photo_clips(shared: Path, net) -> Iterator[tuple[str, int, list[tuple[list, 
             continue
         photo = Image.open(shared / "photos" / image["file_name"]).convert("RGB")
         most = max(5, len(people) + 4)  # the CLI's default of 5 poses, more for a crowd
-        frames = [
+        clip = [
             (net.estimate_multiple_poses(frame, 1.0, max_pose_detections=most), truth)
-            for frame, truth in camera_clip(photo, people, CLIP_FRAMES, CLIP_WIDTH)
+            for frame, truth in camera_clip(photo, people, frames, CLIP_WIDTH)
         ]
-        yield image["file_name"], len(people), frames
+        yield image["file_name"], len(people), clip
 
 
 @pytest.fixture(scope="module")
