@@ -15,14 +15,23 @@ from posenet_onnx.export.checkpoint import Checkpoint, load_checkpoint
 from posenet_onnx.export.download import BASE_URL, locate_checkpoint
 from posenet_onnx.export.graph import posenet_function
 from posenet_onnx.export.metadata import model_metadata
+from posenet_onnx.export.ort_format import to_ort_format
 from posenet_onnx.export.precision import apply_precision, calibration_images
 from posenet_onnx.export.quiet import import_tensorflow, quiet
-from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, checkpoint_name, model_filename, validate_model, validate_precision
+from posenet_onnx.export.simplify import simplify
+from posenet_onnx.export.single_pose import add_single_pose_decoder
+from posenet_onnx.contract import (
+    DEFAULT_OPSET,
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    checkpoint_name,
+    model_filename,
+    validate_graph_options,
+    validate_model,
+)
 
 if TYPE_CHECKING:
     import onnx
-
-OPSET = 17
 
 
 def export_model(
@@ -34,46 +43,73 @@ def export_model(
     precision: str = "fp32",
     calibration_dir: str | Path | None = None,
     progress: bool = True,
+    decoder: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    batch: int | None = None,
+    opset: int = DEFAULT_OPSET,
+    file_format: str = "onnx",
 ) -> Path:
     """Export the (multiplier, output stride) graph to `out_dir/model_filename(...)` and return its path.
 
     `checkpoint_dir` names an offline folder of `mobilenet_v1_XXX/` checkpoints; None means
     $POSENET_ONNX_CHECKPOINT_DIR if set, else a download into the per-user cache.
-    `precision` "fp16" converts the graph for GPUs; "int8" quantises it, calibrated on the photos
+    `precision` "fp16" converts the network for GPUs; "int8" quantises it, calibrated on the photos
     in `calibration_dir`. Input and outputs stay float32 at every precision.
+    `decoder` "single" appends the single-pose decoder (contract.SINGLE_GRAPH_OUTPUTS); `input_size`
+    (height, width) and `batch` fix the input's shape; `opset` is one of contract.OPSETS; `file_format`
+    "ort" writes onnxruntime's ORT format (for onnxruntime Mobile) instead of ONNX.
     """
     import onnx
 
     multiplier, output_stride = validate_model(multiplier, output_stride)
-    validate_precision(precision)
-    path = Path(out_dir) / model_filename(multiplier, output_stride, precision)
+    validate_graph_options(output_stride, precision, decoder, input_size, batch, file_format, opset)
+    name = model_filename(
+        multiplier, output_stride, precision, decoder=decoder, input_size=input_size, batch=batch,
+        file_format=file_format,
+    )
+    path = Path(out_dir) / name
     # Read the calibration photos first: a bad folder fails before the slow conversion.
     calibration = calibration_images(calibration_dir) if precision == "int8" else None
     checkpoint = load_checkpoint(locate_checkpoint(multiplier, checkpoint_dir, progress=progress))
-    model, versions = convert(checkpoint, multiplier, output_stride)
+    model, versions = convert(checkpoint, multiplier, output_stride, (batch, *(input_size or (None, None))), opset)
     model = apply_precision(model, precision, calibration)
+    if decoder is not None:
+        model = add_single_pose_decoder(model, output_stride, input_size, opset)
+    model = simplify(model)
     url = f"{BASE_URL}{checkpoint_name(multiplier)}/"
-    onnx.helper.set_model_props(model, model_metadata(multiplier, output_stride, precision, checkpoint, url, versions))
+    metadata = model_metadata(
+        multiplier, output_stride, precision, checkpoint, url, versions, decoder=decoder, input_size=input_size,
+        batch=batch,
+    )
+    onnx.helper.set_model_props(model, metadata)
     model.producer_name = "posenet-onnx"
-    return write_bytes_atomic(path, model.SerializeToString())
+    data = model.SerializeToString()
+    return write_bytes_atomic(path, to_ort_format(data) if file_format == "ort" else data)
 
 
-def convert(checkpoint: Checkpoint, multiplier: float, output_stride: int) -> tuple[onnx.ModelProto, dict[str, str]]:
-    """Build the TensorFlow graph of a checkpoint and convert it to fp32 ONNX; also return the tool versions."""
+def convert(
+    checkpoint: Checkpoint,
+    multiplier: float,
+    output_stride: int,
+    shape: tuple[int | None, int | None, int | None] = (None, None, None),
+    opset: int = DEFAULT_OPSET,
+) -> tuple[onnx.ModelProto, dict[str, str]]:
+    """Build the TensorFlow graph of a checkpoint and convert it to fp32 ONNX at `opset`, its input
+    (batch, height, width) fixed where `shape` says; also return the tool versions."""
     import onnx
 
     tf = import_tensorflow()
     with quiet():
         import tf2onnx
 
-        function = posenet_function(tf, checkpoint, backbone(multiplier, output_stride))
-        model, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+        function = posenet_function(tf, checkpoint, backbone(multiplier, output_stride), shape)
+        model, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=opset)
     _rename_io(model)
     versions = {
         "tensorflow": tf.__version__,
         "tf2onnx": tf2onnx.__version__,
         "onnx": onnx.__version__,
-        "opset": str(OPSET),
+        "opset": str(opset),
     }
     return model, versions
 
@@ -94,6 +130,7 @@ def _rename_io(model: onnx.ModelProto) -> None:
 
 
 def _name_dims(value: onnx.ValueInfoProto, names: tuple[str, ...]) -> None:
-    """Give the dynamic leading dimensions of an NHWC tensor readable names."""
+    """Give the dynamic leading dimensions of an NHWC tensor readable names (fixed ones keep their size)."""
     for dim, name in zip(value.type.tensor_type.shape.dim, names):
-        dim.dim_param = name
+        if not dim.HasField("dim_value"):
+            dim.dim_param = name

@@ -20,12 +20,17 @@ from posenet_onnx.export.checkpoint import HEADS, Checkpoint, block_variables, h
 from posenet_onnx.contract import INPUT_NAME
 
 
-def input_signature(tf: ModuleType) -> list[Any]:
-    """One float32 NHWC RGB image batch in [0, 255], with dynamic batch, height and width."""
-    return [tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)]
+def input_signature(tf: ModuleType, shape: tuple[int | None, int | None, int | None] = (None, None, None)) -> list[Any]:
+    """One float32 NHWC RGB image batch in [0, 255]; (batch, height, width) fixed where `shape` says, else dynamic."""
+    return [tf.TensorSpec([*shape, 3], tf.float32, name=INPUT_NAME)]
 
 
-def posenet_function(tf: ModuleType, checkpoint: Checkpoint, blocks: tuple[Block, ...]) -> Any:
+def posenet_function(
+    tf: ModuleType,
+    checkpoint: Checkpoint,
+    blocks: tuple[Block, ...],
+    shape: tuple[int | None, int | None, int | None] = (None, None, None),
+) -> Any:
     """A tf.function mapping an image batch to (heatmap scores, offsets, displacement fwd, displacement bwd)."""
     weights = checkpoint.variables  # NumPy arrays: traced into graph constants, not captured inputs
 
@@ -45,7 +50,7 @@ def posenet_function(tf: ModuleType, checkpoint: Checkpoint, blocks: tuple[Block
             dilations=[1, dilation, dilation, 1],
         )
 
-    @tf.function(input_signature=input_signature(tf), autograph=False)  # plain tracing: the loops are over Python data
+    @tf.function(input_signature=input_signature(tf, shape), autograph=False)  # plain tracing: the loops are over Python data
     def posenet(image: Any) -> tuple[Any, Any, Any, Any]:
         x = image / np.float32(127.5) - np.float32(1.0)
         for block in blocks:

@@ -9,9 +9,12 @@ from posenet_onnx.export.checkpoint import Checkpoint
 from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.contract import (
     INPUT_NAME,
+    META_BATCH,
     META_CHECKPOINT,
+    META_DECODER,
     META_EXPORTER,
     META_INPUT,
+    META_INPUT_SIZE,
     META_MULTIPLIER,
     META_OUTPUT_STRIDE,
     META_OUTPUTS,
@@ -19,6 +22,8 @@ from posenet_onnx.contract import (
     META_PRECISION,
     OUTPUT_CHANNELS,
     OUTPUT_NAMES,
+    SCALE_FACTOR_NAME,
+    SINGLE_GRAPH_OUTPUTS,
 )
 
 _OUTPUT_CONTENT: dict[str, str] = {
@@ -29,6 +34,16 @@ _OUTPUT_CONTENT: dict[str, str] = {
 }
 
 
+_SINGLE_OUTPUTS: list[dict[str, object]] = [
+    {"name": SINGLE_GRAPH_OUTPUTS[0], "dtype": "float32", "shape": ["batch", 17, 2],
+     "content": "x, y of each part in the input image's pixels, channel order = part id"},
+    {"name": SINGLE_GRAPH_OUTPUTS[1], "dtype": "float32", "shape": ["batch", 17],
+     "content": "each part's heatmap score at its position"},
+    {"name": SINGLE_GRAPH_OUTPUTS[2], "dtype": "float32", "shape": ["batch"],
+     "content": "pose score: the mean of the 17 part scores"},
+]
+
+
 def model_metadata(
     multiplier: float,
     output_stride: int,
@@ -36,30 +51,39 @@ def model_metadata(
     checkpoint: Checkpoint,
     url: str | None,
     versions: dict[str, str],
+    *,
+    decoder: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    batch: int | None = None,
 ) -> dict[str, str]:
-    """The metadata_props of a graph: strings, JSON where structured."""
-    image_input = {
-        "name": INPUT_NAME,
-        "dtype": "float32",
-        "layout": "NHWC",
-        "shape": ["batch", "height", "width", 3],
-        "colour_order": "RGB",
-        "value_range": [0, 255],
-        "normalisation": "x / 127.5 - 1, inside the graph",
-        "valid_sizes": f"(size - 1) % {output_stride} == 0 for height and width, e.g. 257, 353, 513",
-    }
-    outputs = [
-        {
-            "name": name,
-            "dtype": "float32",
-            "layout": "NHWC",
-            "channels": OUTPUT_CHANNELS[name],
-            "grid": f"(size - 1) / {output_stride} + 1",
-            "content": _OUTPUT_CONTENT[name],
-        }
-        for name in OUTPUT_NAMES
-    ]
+    """The metadata_props of a graph: strings, JSON where structured; the fixed-shape and decoder keys
+    only where the graph has them."""
+    shape = [batch or "batch", *(input_size or ("height", "width")), 3]
+    if decoder is None:
+        image_input = _network_input(output_stride, shape)
+        outputs = [
+            {
+                "name": name,
+                "dtype": "float32",
+                "layout": "NHWC",
+                "channels": OUTPUT_CHANNELS[name],
+                "grid": f"(size - 1) / {output_stride} + 1",
+                "content": _OUTPUT_CONTENT[name],
+            }
+            for name in OUTPUT_NAMES
+        ]
+    else:
+        image_input = _image_input(output_stride, shape, input_size is None)
+        outputs = _SINGLE_OUTPUTS
+    fixed = {}
+    if input_size is not None:
+        fixed[META_INPUT_SIZE] = "{}x{}".format(*input_size)
+    if batch is not None:
+        fixed[META_BATCH] = str(batch)
+    if decoder is not None:
+        fixed[META_DECODER] = decoder
     return {
+        **fixed,
         META_MULTIPLIER: f"{multiplier:.2f}",
         META_OUTPUT_STRIDE: str(output_stride),
         META_PRECISION: precision,
@@ -69,3 +93,40 @@ def model_metadata(
         META_CHECKPOINT: json.dumps({"name": checkpoint.name, "url": url, "sha256": checkpoint.sha256()}),
         META_EXPORTER: json.dumps({"posenet-onnx": __version__, **versions}),
     }
+
+
+def _network_input(output_stride: int, shape: list[object]) -> dict[str, object]:
+    """The network graph's input: float32 pixels at a valid resolution."""
+    return {
+        "name": INPUT_NAME,
+        "dtype": "float32",
+        "layout": "NHWC",
+        "shape": shape,
+        "colour_order": "RGB",
+        "value_range": [0, 255],
+        "normalisation": "x / 127.5 - 1, inside the graph",
+        "valid_sizes": f"(size - 1) % {output_stride} == 0 for height and width, e.g. 257, 353, 513",
+    }
+
+
+def _image_input(output_stride: int, shape: list[object], resizes: bool) -> dict[str, object]:
+    """The single-pose graph's input: uint8 pixels, resized inside the graph when it has a scale factor."""
+    described: dict[str, object] = {
+        "name": INPUT_NAME,
+        "dtype": "uint8",
+        "layout": "NHWC",
+        "shape": shape,
+        "colour_order": "RGB",
+        "value_range": [0, 255],
+    }
+    if resizes:
+        described["scale_factor"] = {
+            "name": SCALE_FACTOR_NAME, "dtype": "float32", "shape": [], "valid_range": [0.2, 1.0],
+        }
+        described["resize"] = (
+            f"inside the graph: to e - fmod(e, {output_stride}) + 1 with e = size * scale - 1 per side, "
+            "tfjs 1.x bilinear (no half-pixel centres)"
+        )
+    else:
+        described["resize"] = "none: the image is the network's input (a valid size)"
+    return described

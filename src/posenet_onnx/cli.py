@@ -17,7 +17,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from posenet_onnx.contract import MULTIPLIERS, OUTPUT_STRIDES, PRECISIONS, VALID_MODELS
+from posenet_onnx.contract import (
+    DECODERS,
+    DEFAULT_OPSET,
+    FORMATS,
+    MULTIPLIERS,
+    OPSETS,
+    OUTPUT_STRIDES,
+    PRECISIONS,
+    VALID_MODELS,
+    parse_input_size,
+)
 
 DEVICES = ("auto", "cpu", "cuda")
 ENV_DEBUG = "POSENET_ONNX_DEBUG"  # set to show a traceback instead of the one-line error
@@ -28,6 +38,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    """--input-size HxW (its validity for the output stride is checked with the other export options)."""
+    try:
+        return parse_input_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _export(commands: argparse._SubParsersAction) -> None:
@@ -42,6 +60,23 @@ def _export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-stride", type=int, choices=OUTPUT_STRIDES, default=16, help="default: 16")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), fp16 for GPUs, int8 for CPUs")
     parser.add_argument("--calibration-dir", type=Path, default=None, help="folder of photos of people to calibrate int8 on")
+    parser.add_argument(
+        "--decoder", choices=DECODERS, default=None,
+        help="single: a self-contained graph from a uint8 image and its scale factor to the single pose",
+    )
+    parser.add_argument(
+        "--input-size", type=_input_size, default=None, metavar="HxW",
+        help="fix the input's height and width (each k * output stride + 1, e.g. 257x257); default: any size",
+    )
+    parser.add_argument("--batch", type=int, default=None, metavar="N", help="fix the batch size (default: any)")
+    parser.add_argument(
+        "--opset", type=int, choices=OPSETS, default=DEFAULT_OPSET, metavar="N",
+        help=f"ONNX opset, {OPSETS[0]} to {OPSETS[-1]} (default: {DEFAULT_OPSET})",
+    )
+    parser.add_argument(
+        "--format", dest="file_format", choices=FORMATS, default="onnx",
+        help="onnx (default), or ort: onnxruntime's format for onnxruntime Mobile",
+    )
     parser.add_argument("-o", "--output-dir", type=Path, default=None, help="folder for the .onnx files (default: the model cache)")
     parser.add_argument(
         "--checkpoint-dir",

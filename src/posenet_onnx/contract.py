@@ -21,6 +21,10 @@ CHECKPOINTS: dict[float, str] = {
 MULTIPLIERS: tuple[float, ...] = tuple(CHECKPOINTS)
 OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+DECODERS: tuple[str, ...] = ("single",)  # in-graph decoders; None: the network's four outputs
+FORMATS: tuple[str, ...] = ("onnx", "ort")  # ort: onnxruntime's own format, for onnxruntime Mobile
+OPSETS: tuple[int, ...] = tuple(range(13, 19))  # ONNX opsets the exporter writes (tf2onnx 1.16+ reaches 18)
+DEFAULT_OPSET = 17
 
 # The 0.50 and 0.75 backbones have no fifth stride-2 layer, so they cannot reach output stride 32.
 UNSUPPORTED: frozenset[tuple[float, int]] = frozenset({(0.50, 32), (0.75, 32)})
@@ -46,6 +50,13 @@ META_BATCH = "posenet.batch"  # "N" of a fixed-batch graph; absent: any batch
 META_DECODER = "posenet.decoder"  # "single" for a self-contained single-pose graph; absent: the four outputs
 
 INPUT_NAME = "image"  # float32 NHWC RGB in [0, 255]; the graph normalises to [-1, 1] itself
+
+# The self-contained single-pose graph (decoder "single"): inputs `image`, uint8 N x H x W x 3 RGB of any
+# size, and `image_scale_factor`, a float32 scalar in [0.2, 1.0] (a fixed-shape variant takes `image` only, at
+# its fixed size, and runs the network on it unresized). Outputs: `keypoints` float32 N x 17 x 2 (x, y in the
+# input image's pixels), `keypoint_scores` N x 17, `scores` N (the mean keypoint score), as estimate_single_pose.
+SCALE_FACTOR_NAME = "image_scale_factor"
+SINGLE_GRAPH_OUTPUTS: tuple[str, ...] = ("keypoints", "keypoint_scores", "scores")
 
 # The four outputs in graph order, each N x H' x W' x channels (float32, NHWC): heatmap scores (sigmoid
 # applied, channel = part id), offsets (channel k = dy, k + 17 = dx of part k), displacements along the pose
@@ -104,10 +115,79 @@ def validate_precision(precision: str) -> str:
     return precision
 
 
-def model_filename(multiplier: float, output_stride: int, precision: str = "fp32") -> str:
-    """File name of the graph of a valid model, e.g. 'mobilenet_v1_050_stride16.onnx' (fp16/int8 get a suffix)."""
-    suffix = "" if precision == "fp32" else f"_{precision}"
-    return f"{CHECKPOINTS[multiplier]}_stride{output_stride}{suffix}.onnx"
+def validate_input_size(input_size: tuple[int, int], output_stride: int) -> tuple[int, int]:
+    """Return a fixed (height, width), or raise ValueError unless both are valid sizes for the stride."""
+    if len(input_size) != 2 or not all(isinstance(size, int) and not isinstance(size, bool) for size in input_size):
+        raise ValueError(f"Invalid input size {input_size!r}; expected (height, width) as two integers.")
+    for size in input_size:
+        if size <= output_stride or (size - 1) % output_stride:
+            raise ValueError(
+                f"Input size {size} is not a valid resolution for output stride {output_stride}; valid sizes are "
+                f"k * {output_stride} + 1 with k >= 1, e.g. {8 * output_stride + 1}, {16 * output_stride + 1}."
+            )
+    return input_size[0], input_size[1]
+
+
+def parse_input_size(text: str) -> tuple[int, int]:
+    """'257x353' -> (257, 353): the HxW spelling of a fixed input size (the CLI's and META_INPUT_SIZE's)."""
+    height, sep, width = text.lower().partition("x")
+    if not sep or not height.isdigit() or not width.isdigit():
+        raise ValueError(f"Invalid input size {text!r}; expected HxW, e.g. 257x257.")
+    return int(height), int(width)
+
+
+def validate_batch(batch: int) -> int:
+    """Return a fixed batch size, or raise ValueError unless it is a positive integer."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"Invalid batch size {batch!r}; expected a positive integer.")
+    return batch
+
+
+def validate_graph_options(
+    output_stride: int,
+    precision: str,
+    decoder: str | None,
+    input_size: tuple[int, int] | None,
+    batch: int | None,
+    file_format: str,
+    opset: int,
+) -> None:
+    """Check the export options of a graph at a valid output stride; ValueError names the first bad one."""
+    validate_precision(precision)
+    if decoder is not None and decoder not in DECODERS:
+        raise ValueError(f"Invalid decoder {decoder!r}; expected one of {', '.join(DECODERS)}.")
+    if input_size is not None:
+        validate_input_size(input_size, output_stride)
+    if batch is not None:
+        validate_batch(batch)
+    if file_format not in FORMATS:
+        raise ValueError(f"Invalid format {file_format!r}; expected one of {', '.join(FORMATS)}.")
+    if isinstance(opset, bool) or opset not in OPSETS:
+        raise ValueError(f"Invalid opset {opset!r}; the exporter writes opsets {OPSETS[0]} to {OPSETS[-1]}.")
+
+
+def model_filename(
+    multiplier: float,
+    output_stride: int,
+    precision: str = "fp32",
+    *,
+    decoder: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    batch: int | None = None,
+    file_format: str = "onnx",
+) -> str:
+    """File name of the graph of a valid model and options, e.g. 'mobilenet_v1_050_stride16.onnx'; each
+    non-default option adds a part: 'mobilenet_v1_050_stride16_single_257x257_batch1_int8.ort'."""
+    parts = [f"{CHECKPOINTS[multiplier]}_stride{output_stride}"]
+    if decoder is not None:
+        parts.append(decoder)
+    if input_size is not None:
+        parts.append("{}x{}".format(*input_size))
+    if batch is not None:
+        parts.append(f"batch{batch}")
+    if precision != "fp32":
+        parts.append(precision)
+    return "_".join(parts) + f".{file_format}"
 
 
 def cache_dir() -> Path:

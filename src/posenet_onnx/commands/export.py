@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from posenet_onnx.contract import VALID_MODELS, default_model_dir, validate_model
+from posenet_onnx.contract import VALID_MODELS, default_model_dir, validate_graph_options, validate_model
 from posenet_onnx.outputs import check_writable_folder
 
 
 def run(args: argparse.Namespace, kept: list[str]) -> int:
     """Export the requested graphs, printing each file written; the output folder is checked first."""
     models = VALID_MODELS if args.all else [validate_model(args.multiplier, args.output_stride)]
+    for _, output_stride in models:  # a bad size or batch fails before the first slow export
+        validate_graph_options(
+            output_stride, args.precision, args.decoder, args.input_size, args.batch, args.file_format, args.opset
+        )
     out_dir = check_writable_folder(args.output_dir or default_model_dir(), "output folder")
     from posenet_onnx.export import export_model
 
@@ -28,6 +32,11 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
             checkpoint_dir=args.checkpoint_dir,
             precision=args.precision,
             calibration_dir=args.calibration_dir,
+            decoder=args.decoder,
+            input_size=args.input_size,
+            batch=args.batch,
+            opset=args.opset,
+            file_format=args.file_format,
         )
         print(path, flush=True)
     return 0
