@@ -1,7 +1,7 @@
 """Faster variants of an fp32 graph: fp16 for GPUs, int8 (QDQ static quantisation) for CPUs.
 
 Both keep the contract's float32 input and outputs; only the inside changes. int8 is calibrated on real
-photos (a folder of images, resized to the calibration size) with onnxruntime.quantization.
+photos (a folder of images, with crops, mirrors and two scales) with onnxruntime.quantization.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     import onnx
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-CALIBRATION_SIZE = 513
+CALIBRATION_SCALES = (0.5, 1.0)  # image scale factors, as the runtime resizes
+CALIBRATION_STRIDE = 32  # sizes k * 32 + 1 are valid at every output stride
+CROP_FRACTION = 0.6  # the centre crop keeps this much of each side
 _FLOAT_STEM_CONVS = 2
 
 
@@ -44,12 +46,15 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return convert_float_to_float16(model, keep_io_types=True)
 
 
-def calibration_images(folder: str | Path | None, size: int = CALIBRATION_SIZE) -> list[np.ndarray]:
-    """The photos in `folder` and their mirror images, RGB float32 [1, size, size, 3] in [0, 255].
+def calibration_images(folder: str | Path | None) -> list[np.ndarray]:
+    """Network inputs for int8 calibration from the photos in `folder`: float32 [1, h, w, 3] in [0, 255].
 
-    Mirroring doubles the few calibration photos at no cost; people appear in both orientations.
+    Each photo gives eight inputs: the whole photo and its centre crop (people larger in the frame), each
+    mirrored, each at image scales 0.5 and 1.0 (the runtime's sizes and its tfjs bilinear resize), so the
+    activation ranges cover the scales and framings the graph will see. A file with an image suffix that
+    is no image is refused by name.
     """
-    from PIL import Image
+    from posenet_onnx.runtime.images import load_image
 
     if folder is None:
         raise ValueError(
@@ -61,13 +66,34 @@ def calibration_images(folder: str | Path | None, size: int = CALIBRATION_SIZE) 
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"Calibration folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-    images = []
+    inputs = []
     for path in paths:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB").resize((size, size), Image.BILINEAR)
-        image = np.asarray(rgb, dtype=np.float32)[None]
-        images += [image, np.ascontiguousarray(image[:, :, ::-1])]
-    return images
+        try:
+            photo = load_image(path)
+        except ValueError:
+            raise ValueError(
+                f"Calibration image {path} is not a readable image; the folder must hold only photos "
+                f"({', '.join(IMAGE_SUFFIXES)})."
+            ) from None
+        inputs += _views(photo)
+    return inputs
+
+
+def _views(photo: np.ndarray) -> list[np.ndarray]:
+    """The calibration inputs of one H x W x 3 photo: (whole, centre crop) x (as is, mirrored) x scales."""
+    from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
+
+    height, width = photo.shape[:2]
+    crop_h, crop_w = round(height * CROP_FRACTION), round(width * CROP_FRACTION)
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    framings = [photo, photo[top : top + crop_h, left : left + crop_w]]
+    views = []
+    for framing in framings:
+        batch = np.ascontiguousarray(framing)[None]
+        for scale in CALIBRATION_SCALES:
+            size = [valid_resolution(scale, side, CALIBRATION_STRIDE) for side in framing.shape[:2]]
+            views += [resize_bilinear(batch, *size, flip_horizontal=flip) for flip in (False, True)]
+    return views
 
 
 def to_int8(model: onnx.ModelProto, images: list[np.ndarray]) -> onnx.ModelProto:

@@ -1,143 +1,167 @@
 #!/usr/bin/env python
-"""Benchmark the fp16 and int8 graphs against fp32: CPU speed and the accuracy cost, at 513x513.
+"""Benchmark int8 (and fp16) against fp32 on the CPU: speed and OKS AP on the 28 annotated photos.
 
-In one process: the real 0.50 checkpoint exported at fp32, fp16 and int8 (int8 calibrated on the
-photos in <shared>/images), then
-- speed: median onnxruntime CPU time per 513x513 image, the three graphs interleaved, ratio to fp32;
-- accuracy on the held-out annotated photos in <shared>/photos (not used for calibration):
-  single-pose keypoint shift against fp32 (median / p95 pixels, all keypoints and those fp32 scores
-  >= 0.5), and multi-pose changes (upstream defaults: 5 poses, threshold 0.5, NMS radius 20; poses
-  scoring >= 0.15, the upstream demo's minimum): a pose changes if no pose of the other graph has its
-  keypoints within the NMS radius (20 px) on average.
+In one process, for the real 0.50 checkpoint at output strides 8 and 16:
+- int8 is calibrated on a folder built here from real images that are NOT the evaluation photos:
+  <shared>/images (3 photos) and every 8th frame of <shared>/images/pose_squats.mp4 (9 frames); the
+  exporter expands each into 8 inputs (whole + centre crop, mirrored, image scales 0.5 and 1.0);
+- speed: the network alone (onnxruntime session on the runtime's input for a 640x480 photo at scale 0.5)
+  and end to end (posenet_onnx `estimate_multiple_poses`, upstream defaults), fp32 and int8 interleaved
+  in blocks; the figures are the medians of the per-block time ratios fp32 / int8;
+- accuracy: OKS AP (pycocotools, COCO keypoints) of multi-pose estimation on <shared>/photos
+  (coco17_all.json; 28 photos, 67 people), image scales 0.5 and 1.0, fp32 vs int8 (and fp16).
 
-    python scripts/bench_precision.py [--shared ../shared/posenet] [--output-stride 16] [--repeats 20]
+    python scripts/bench_precision.py [--shared ../shared/posenet] [--blocks 15] [--block 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
-from posenet_onnx.decode import DecodedPoses, decode_multiple_poses, decode_single_pose
+import posenet_onnx
+from posenet_onnx.contract import INPUT_NAME, model_filename
 from posenet_onnx.export import export_model
-from posenet_onnx.contract import INPUT_NAME
+from posenet_onnx.runtime.images import load_image
+from posenet_onnx.runtime.providers import session_options
+from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 
 REPO = Path(__file__).resolve().parents[1]
-PRECISIONS = ("fp32", "fp16", "int8")
-SIZE = 513
-MIN_POSE_SCORE = 0.15
-NMS_RADIUS = 20.0  # upstream's default, model-input pixels
+STRIDES = (8, 16)
+SCALES = (0.5, 1.0)
+FRAME_STEP = 8
 
 
-def load(path: Path) -> np.ndarray:
-    image = Image.open(path).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)
-    return np.asarray(image, dtype=np.float32)[None]
+def calibration_folder(shared: Path, folder: Path) -> Path:
+    """<shared>/images' photos (linked) and every FRAME_STEP-th frame of the squats clip (PNG) in `folder`."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    folder.mkdir()
+    for photo in sorted((shared / "images").iterdir()):
+        if photo.suffix.lower() in (".jpg", ".png"):
+            (folder / photo.name).symlink_to(photo)
+    for index, frame in enumerate(iio.imiter(shared / "images" / "pose_squats.mp4")):
+        if index % FRAME_STEP == 0:
+            Image.fromarray(frame).save(folder / f"pose_squats_{index:03d}.png")
+    return folder
 
 
-def speed(sessions: dict[str, ort.InferenceSession], image: np.ndarray, repeats: int) -> dict[str, float]:
-    """Median seconds per run, the sessions interleaved so that all see the same machine load."""
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for repeat in range(repeats + 3):
-        for name, session in sessions.items():
+def interleaved_ratios(
+    runs: dict[str, Callable[[], object]], blocks: int, block: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median over blocks of (fp32 block time / each run's block time), and each run's median ms per call;
+    the runs alternate block by block, so all see the same machine load."""
+    for run in runs.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(blocks):
+        for name, run in runs.items():
             start = time.perf_counter()
-            session.run(None, {INPUT_NAME: image})
-            if repeat >= 3:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            for _ in range(block):
+                run()
+            times[name].append((time.perf_counter() - start) / block)
+    ratios = {name: statistics.median(b / t for b, t in zip(times["fp32"], series)) for name, series in times.items()}
+    return ratios, {name: statistics.median(series) * 1e3 for name, series in times.items()}
 
 
-def shown_poses(poses: DecodedPoses) -> np.ndarray:
-    """Keypoints [P, 17, 2] of the poses upstream's demo would draw (pose score >= MIN_POSE_SCORE)."""
-    return poses.keypoints[poses.scores >= MIN_POSE_SCORE]
+def oks_ap(net: posenet_onnx.PoseNet, photos: Path, scale: float, stride: int) -> float:
+    """COCO keypoint AP (OKS, IoU 0.50:0.95) of estimate_multiple_poses on the annotated photos."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
 
-
-def unmatched(poses: np.ndarray, others: np.ndarray, radius: float) -> int:
-    """How many of `poses` [P, 17, 2] have no pose in `others` within `radius` mean keypoint distance."""
-    return sum(not any(np.linalg.norm(pose - other, axis=1).mean() <= radius for other in others) for pose in poses)
-
-
-def cpu_options() -> ort.SessionOptions:
-    """Session options for timing: no idle spinning, so that one session's threads never slow the next."""
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(photos / "coco17_all.json"))
+    results = []
+    for record in truth.dataset["images"]:
+        for pose in net.estimate_multiple_poses(load_image(photos / record["file_name"]), scale, output_stride=stride):
+            keypoints = np.concatenate([pose.positions, pose.scores[:, None]], axis=1)
+            results.append(
+                {"image_id": record["id"], "category_id": 1, "keypoints": keypoints.ravel().tolist(), "score": pose.score}
+            )
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluation = COCOeval(truth, truth.loadRes(results), "keypoints")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return float(evaluation.stats[0])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
-    parser.add_argument("--output-stride", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--blocks", type=int, default=15)
+    parser.add_argument("--block", type=int, default=10, help="calls per timed block")
     args = parser.parse_args()
-    stride = args.output_stride
-
     photos = args.shared / "photos"
-    evaluation = [
-        photos / entry["file_name"] for entry in json.loads((photos / "coco17_all.json").read_text())["images"]
-    ]
+    photo = load_image(args.shared / "images" / "couple.jpg")  # 640x480; not an evaluation photo
+
     with tempfile.TemporaryDirectory() as scratch:
-        sessions = {}
-        for precision in PRECISIONS:
-            start = time.perf_counter()
-            path = export_model(
-                0.50,
-                stride,
-                scratch,
-                checkpoint_dir=args.shared / "checkpoints",
-                precision=precision,
-                calibration_dir=args.shared / "images",
-                progress=False,
-            )
-            print(f"exported {path.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-            sessions[precision] = ort.InferenceSession(str(path), cpu_options(), providers=["CPUExecutionProvider"])
-
-        seconds = speed(sessions, load(args.shared / "images" / "couple.jpg"), args.repeats)
-        shifts = {p: [] for p in PRECISIONS[1:]}
-        confident_shifts = {p: [] for p in PRECISIONS[1:]}
-        changed = {p: 0 for p in PRECISIONS[1:]}
-        total_poses = 0
-        for photo in evaluation:
-            outputs = {p: [o[0] for o in s.run(None, {INPUT_NAME: load(photo)})] for p, s in sessions.items()}
-            single = {p: decode_single_pose(o[0], o[1], stride) for p, o in outputs.items()}
-            multi = {
-                p: shown_poses(decode_multiple_poses(*o, stride, nms_radius=NMS_RADIUS)) for p, o in outputs.items()
-            }
-            total_poses += len(multi["fp32"])
-            confident = single["fp32"].keypoint_scores[0] >= 0.5
-            for p in PRECISIONS[1:]:
-                shift = np.linalg.norm(single[p].keypoints[0] - single["fp32"].keypoints[0], axis=1)
-                shifts[p].extend(shift)
-                confident_shifts[p].extend(shift[confident])
-                changed[p] += unmatched(multi["fp32"], multi[p], NMS_RADIUS) + unmatched(
-                    multi[p], multi["fp32"], NMS_RADIUS
+        calibration = calibration_folder(args.shared, Path(scratch) / "calibration")
+        models = Path(scratch) / "models"
+        for stride in STRIDES:
+            for precision in ("fp32", "fp16", "int8"):
+                start = time.perf_counter()
+                export_model(
+                    0.50, stride, models, checkpoint_dir=args.shared / "checkpoints", precision=precision,
+                    calibration_dir=calibration, progress=False,
                 )
+                print(f"exported stride {stride} {precision} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        nets = {
+            p: posenet_onnx.load(0.50, precision=p, model_dir=models, device="cpu", allow_spinning=False)
+            for p in ("fp32", "fp16", "int8")
+        }
 
-    print(
-        f"0.50 stride {stride}, {SIZE}x{SIZE}, onnxruntime {ort.__version__} CPU; "
-        f"accuracy on {len(evaluation)} held-out photos"
-    )
-    print(
-        "| precision | ms / image | speed vs fp32 | keypoint shift median / p95 px "
-        "| confident (>= 0.5) median / p95 px | poses changed |"
-    )
-    print("|---|---|---|---|---|---|")
-    print(f"| fp32 | {seconds['fp32'] * 1e3:.1f} | 1.00x | - | - | - ({total_poses} poses) |")
-    for p in PRECISIONS[1:]:
         print(
-            f"| {p} | {seconds[p] * 1e3:.1f} | {seconds['fp32'] / seconds[p]:.2f}x "
-            f"| {np.median(shifts[p]):.2f} / {np.percentile(shifts[p], 95):.1f} "
-            f"| {np.median(confident_shifts[p]):.2f} / {np.percentile(confident_shifts[p], 95):.1f} "
-            f"| {changed[p]} of {total_poses} |"
+            f"Load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} logical cores; onnxruntime {ort.__version__}; "
+            f"calibration: {len(list(calibration.iterdir()))} images x 8 views"
         )
+        print("\n| stride | network input | network int8 speed-up | end-to-end int8 speed-up | fp32 / int8 network ms |")
+        print("|---|---|---:|---:|---:|")
+        for stride in STRIDES:
+            size = [valid_resolution(0.5, side, stride) for side in photo.shape[:2]]
+            network_input = resize_bilinear(photo[None], *size)
+            sessions = {
+                p: ort.InferenceSession(
+                    str(models / model_filename(0.50, stride, p)), session_options(allow_spinning=False),
+                    providers=["CPUExecutionProvider"],
+                )
+                for p in ("fp32", "int8")
+            }
+            network, network_ms = interleaved_ratios(
+                {p: (lambda s=s: s.run(None, {INPUT_NAME: network_input})) for p, s in sessions.items()},
+                args.blocks, args.block,
+            )
+            end_to_end, _ = interleaved_ratios(
+                {p: (lambda n=nets[p]: n.estimate_multiple_poses(photo, 0.5, output_stride=stride)) for p in ("fp32", "int8")},
+                args.blocks, args.block,
+            )
+            print(
+                f"| {stride} | {size[0]}x{size[1]} | {network['int8']:.2f}x | {end_to_end['int8']:.2f}x "
+                f"| {network_ms['fp32']:.2f} / {network_ms['int8']:.2f} |"
+            )
+
+        print("\n| stride | image scale | OKS AP fp32 | OKS AP fp16 | OKS AP int8 | int8 - fp32 |")
+        print("|---|---|---:|---:|---:|---:|")
+        for stride in STRIDES:
+            for scale in SCALES:
+                ap = {p: oks_ap(net, photos, scale, stride) for p, net in nets.items()}
+                print(
+                    f"| {stride} | {scale} | {ap['fp32']:.3f} | {ap['fp16']:.3f} | {ap['int8']:.3f} "
+                    f"| {ap['int8'] - ap['fp32']:+.3f} |"
+                )
     return 0
 
 

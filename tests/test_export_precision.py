@@ -109,3 +109,40 @@ def test_cli_int8_export_is_quiet(checkpoint_dir: Path, shared: Path, tmp_path: 
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == ["[1/1] exporting multiplier 0.50, output stride 8 (int8)"]
     assert result.stdout.splitlines() == [str(tmp_path / model_filename(0.50, 8, "int8"))]
+
+
+def test_calibration_views_cover_crops_mirrors_and_scales(shared: Path):
+    """Eight inputs per photo: whole and centre crop, each as is and mirrored, at image scales 0.5 and 1.0,
+    at the runtime's valid sizes and resize; the mirrored inputs are resized from the mirrored photo."""
+    from posenet_onnx.export.precision import calibration_images
+    from posenet_onnx.runtime.images import load_image
+    from posenet_onnx.runtime.resize import resize_bilinear
+
+    inputs = calibration_images(shared / "images")
+    photos = sorted(p for p in (shared / "images").iterdir() if p.suffix in (".jpg", ".png"))
+    assert len(inputs) == 8 * len(photos)
+    astronaut = inputs[8 * [p.name for p in photos].index("astronaut.png") :][:8]  # 512 x 512
+    sizes = [x.shape[1:3] for x in astronaut]  # whole 512 at 0.5 and 1.0, then the 307-pixel crop
+    assert sizes == [(225, 225)] * 2 + [(481, 481)] * 2 + [(129, 129)] * 2 + [(289, 289)] * 2
+    photo = load_image(shared / "images" / "astronaut.png")
+    for index, size in ((0, (225, 225)), (2, (481, 481))):
+        np.testing.assert_array_equal(astronaut[index], resize_bilinear(photo[None], *size))
+        np.testing.assert_array_equal(astronaut[index + 1], resize_bilinear(photo[None, :, ::-1].copy(), *size))
+    assert all(x.dtype == np.float32 and x.min() >= 0 and x.max() <= 255 for x in inputs)
+
+
+def test_a_non_image_jpg_in_the_calibration_folder_is_named(checkpoint_dir: Path, shared: Path, tmp_path: Path):
+    """Issue 8: a `.jpg` that is not an image gives one line naming it, from the API and the CLI (status 2)."""
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    (folder / "good.png").symlink_to(shared / "images" / "astronaut.png")
+    (folder / "notes.jpg").write_text("not a photo\n")
+    with pytest.raises(ValueError, match=r"Calibration image .*notes\.jpg is not a readable image"):
+        export_model(0.50, 16, tmp_path / "out", checkpoint_dir=checkpoint_dir, precision="int8", calibration_dir=folder)
+    command = [sys.executable, "-m", "posenet_onnx.cli", "export", "--multiplier", "0.50", "--precision", "int8"]
+    command += ["--calibration-dir", str(folder), "-o", str(tmp_path / "out"), "--checkpoint-dir", str(checkpoint_dir)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "notes.jpg is not a readable image" in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
