@@ -7,7 +7,12 @@ tests/support/reference.py: the explicit-padding function that is converted need
 and in onnxruntime's CPU provider, at 257x257 and 513x513, and their ratio.
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes (same cost).
 
+With --nodes, instead: the node counts of the real 0.50 stride-16 graphs (network and single-pose, dynamic
+and fixed 257x257 batch 1) as tf2onnx writes them without its optimisers, with them, and as exported (after
+the onnxslim pass).
+
     python scripts/bench_export.py [--shared ../shared/posenet] [--repeats 20] [--threads 0] [--sizes 257 513]
+    python scripts/bench_export.py --nodes
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ import onnxruntime as ort
 
 from posenet_onnx.export import export_model
 from posenet_onnx.export.checkpoint import load_checkpoint
+from posenet_onnx.export.exporter import convert
+from posenet_onnx.export.simplify import simplify
+from posenet_onnx.export.single_pose import add_single_pose_decoder
 from posenet_onnx.export.quiet import import_tensorflow
 from posenet_onnx.contract import INPUT_NAME, VALID_MODELS, checkpoint_name
 
@@ -58,13 +66,43 @@ def cpu_options(threads: int) -> ort.SessionOptions:
     return options
 
 
+def node_counts(shared: Path) -> None:
+    """Print the node-count table of --nodes (the 0.50 stride-16 graphs, each step of the export)."""
+    import tf2onnx.convert
+
+    checkpoint = load_checkpoint(shared / "checkpoints" / "mobilenet_v1_050")
+    optimize_graph = tf2onnx.convert.optimizer.optimize_graph
+    print("| graph | tf2onnx, no optimisers | tf2onnx | exported (onnxslim) |")
+    print("|---|---:|---:|---:|")
+    for decoder in (None, "single"):
+        for size in (None, (257, 257)):
+            shape = (1, *size) if size else (None, None, None)
+            counts = []
+            for optimizers in ({}, None):
+                tf2onnx.convert.optimizer.optimize_graph = lambda g, catch, optimizers=None, o=optimizers: (
+                    optimize_graph(g, catch, optimizers=o)
+                )
+                model, _ = convert(checkpoint, 0.50, 16, shape)
+                if decoder:
+                    model = add_single_pose_decoder(model, 16, size, 17)
+                counts.append(len(model.graph.node))
+            counts.append(len(simplify(model).graph.node))
+            tf2onnx.convert.optimizer.optimize_graph = optimize_graph
+            name = f"{decoder or 'network'}, {'257x257 batch 1' if size else 'dynamic'}"
+            print(f"| {name} | " + " | ".join(map(str, counts)) + " |", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0, help="threads per framework (default 0: their own choice)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[257, 513])
+    parser.add_argument("--nodes", action="store_true", help="print the node counts of each export step instead")
     args = parser.parse_args()
+    if args.nodes:
+        node_counts(args.shared)
+        return 0
 
     start = time.perf_counter()
     tf = import_tensorflow()
