@@ -52,7 +52,7 @@ def calibration_folder(shared: Path, folder: Path) -> Path:
     folder.mkdir()
     for photo in sorted((shared / "images").iterdir()):
         if photo.suffix.lower() in (".jpg", ".png"):
-            (folder / photo.name).symlink_to(photo)
+            (folder / photo.name).symlink_to(photo.resolve())
     for index, frame in enumerate(iio.imiter(shared / "images" / "pose_squats.mp4")):
         if index % FRAME_STEP == 0:
             Image.fromarray(frame).save(folder / f"pose_squats_{index:03d}.png")
