@@ -40,6 +40,7 @@ class _Nodes:
         return f"single_pose/{op}_{self._count}"
 
     def const(self, value: np.ndarray | list | float, dtype: type = np.int64) -> str:
+        """A new constant (an initializer); returns its name."""
         import onnx
 
         name = self._name("const")
@@ -47,6 +48,7 @@ class _Nodes:
         return name
 
     def op(self, op_type: str, *inputs: str, output: str | None = None, **attributes: object) -> str:
+        """A new node with one output (named `output`, else after the node); returns the output's name."""
         import onnx
 
         name = self._name(op_type)
@@ -147,7 +149,8 @@ def _decode(nodes: _Nodes, output_stride: int, scale_xy: str | None) -> None:
     cell_pixels = nodes.op("Cast", nodes.op("Mul", cell_xy, nodes.const(output_stride)), to=TensorProto.FLOAT)
     offset_cells = nodes.op("Reshape", offsets, nodes.const([0, -1, 2 * NUM_KEYPOINTS]))
     both = nodes.op("Concat", best, best, axis=2)  # the cell index for dy (channel k) and dx (channel k + 17)
-    offset_dy_dx = nodes.op("Reshape", nodes.op("GatherElements", offset_cells, both, axis=1), nodes.const([0, 2, NUM_KEYPOINTS]))
+    offset_at_best = nodes.op("GatherElements", offset_cells, both, axis=1)  # N x 1 x 34
+    offset_dy_dx = nodes.op("Reshape", offset_at_best, nodes.const([0, 2, NUM_KEYPOINTS]))
     offset_xy = nodes.op("Gather", offset_dy_dx, nodes.const([1, 0]), axis=1)
     positions = nodes.op("Add", cell_pixels, offset_xy)
     if scale_xy is not None:  # network pixels -> image pixels in float64, as the runtime scales them
@@ -158,6 +161,7 @@ def _decode(nodes: _Nodes, output_stride: int, scale_xy: str | None) -> None:
 
 
 def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Make every node that reads `old` read `new`."""
     for node in graph.node:
         node.input[:] = [new if name == old else name for name in node.input]
 

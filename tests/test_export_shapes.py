@@ -126,9 +126,8 @@ def test_fixed_shape_graph_equals_the_dynamic_graph(checkpoint_dir, real_model_d
     assert back_to_back_transposes(model) == []
 
     image = photo(shared, *SIZE)[None].astype(np.float32)
-    for name, got, expected in zip(
-        OUTPUT_NAMES, fixed.run(list(OUTPUT_NAMES), {INPUT_NAME: image}), dynamic.run(list(OUTPUT_NAMES), {INPUT_NAME: image})
-    ):
+    got_outputs, expected_outputs = (s.run(list(OUTPUT_NAMES), {INPUT_NAME: image}) for s in (fixed, dynamic))
+    for name, got, expected in zip(OUTPUT_NAMES, got_outputs, expected_outputs):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, err_msg=name)
 
 

@@ -156,7 +156,9 @@ def test_fixed_shape_variant_matches_estimate_single_pose_at_scale_one(fixed_mod
 def test_fp16_single_pose_graph_keeps_its_contract_and_pose(checkpoint_dir, single_models, photos, tmp_path):
     """A precision applies to the network before the decoder is appended: uint8 in, float32 out, and the
     fp16 graph's confident keypoints where the fp32 graph's are."""
-    path = export_model(0.50, 16, tmp_path, checkpoint_dir=checkpoint_dir, decoder="single", precision="fp16", progress=False)
+    path = export_model(
+        0.50, 16, tmp_path, checkpoint_dir=checkpoint_dir, decoder="single", precision="fp16", progress=False
+    )
     assert path.name == "mobilenet_v1_050_stride16_single_fp16.onnx"
     fp16, fp32 = session(path), session(single_models[16])
     assert [i.type for i in fp16.get_inputs()] == ["tensor(uint8)", "tensor(float)"]
