@@ -9,7 +9,8 @@ In one process, for the real 0.50 checkpoint at output strides 8 and 16:
   and end to end (posenet_onnx `estimate_multiple_poses`, upstream defaults), fp32 and int8 interleaved
   in blocks; the figures are the medians of the per-block time ratios fp32 / int8;
 - accuracy: OKS AP (pycocotools, COCO keypoints) of multi-pose estimation on <shared>/photos
-  (coco17_all.json; 28 photos, 67 people), image scales 0.5 and 1.0, fp32 vs int8 (and fp16).
+  (coco17_all.json; 28 photos, 67 people), image scales 0.5 and 1.0, fp32 vs int8 (and fp16), with the
+  jackknife (leave one photo out) standard error of the int8 - fp32 difference.
 
     python scripts/bench_precision.py [--shared ../shared/posenet] [--blocks 15] [--block 10]
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import statistics
 import sys
@@ -76,26 +78,50 @@ def interleaved_ratios(
     return ratios, {name: statistics.median(series) * 1e3 for name, series in times.items()}
 
 
-def oks_ap(net: posenet_onnx.PoseNet, photos: Path, scale: float, stride: int) -> float:
-    """COCO keypoint AP (OKS, IoU 0.50:0.95) of estimate_multiple_poses on the annotated photos."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO(str(photos / "coco17_all.json"))
+def detections(net: posenet_onnx.PoseNet, photos: Path, scale: float, stride: int) -> list[dict[str, object]]:
+    """estimate_multiple_poses on every annotated photo, as COCO keypoint results."""
+    records = json.loads((photos / "coco17_all.json").read_text())["images"]
     results = []
-    for record in truth.dataset["images"]:
+    for record in records:
         for pose in net.estimate_multiple_poses(load_image(photos / record["file_name"]), scale, output_stride=stride):
             keypoints = np.concatenate([pose.positions, pose.scores[:, None]], axis=1)
             results.append(
                 {"image_id": record["id"], "category_id": 1, "keypoints": keypoints.ravel().tolist(), "score": pose.score}
             )
+    return results
+
+
+def oks_ap(truth: object, results: object, image_ids: list[int]) -> float:
+    """COCO keypoint AP (OKS 0.50:0.95) of loaded `results` over `image_ids` (pycocotools)."""
+    from pycocotools.cocoeval import COCOeval
+
     with contextlib.redirect_stdout(io.StringIO()):
-        evaluation = COCOeval(truth, truth.loadRes(results), "keypoints")
+        evaluation = COCOeval(truth, results, "keypoints")
+        evaluation.params.imgIds = image_ids
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
     return float(evaluation.stats[0])
+
+
+def ap_comparison(
+    nets: dict[str, posenet_onnx.PoseNet], photos: Path, scale: float, stride: int
+) -> tuple[dict[str, float], float]:
+    """AP per precision over all photos, and the jackknife standard error of AP(int8) - AP(fp32) (leave one
+    photo out): how far the difference moves with the photos chosen."""
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(photos / "coco17_all.json"))
+        loaded = {p: truth.loadRes(detections(net, photos, scale, stride)) for p, net in nets.items()}
+    ids = sorted(truth.getImgIds())
+    ap = {p: oks_ap(truth, results, ids) for p, results in loaded.items()}
+    left_out = [
+        oks_ap(truth, loaded["int8"], others) - oks_ap(truth, loaded["fp32"], others)
+        for others in ([i for i in ids if i != dropped] for dropped in ids)
+    ]
+    mean = statistics.fmean(left_out)
+    return ap, ((len(ids) - 1) / len(ids) * sum((d - mean) ** 2 for d in left_out)) ** 0.5
 
 
 def main() -> int:
@@ -152,14 +178,15 @@ def main() -> int:
                 f"| {network_ms['fp32']:.2f} / {network_ms['int8']:.2f} |"
             )
 
-        print("\n| stride | image scale | OKS AP fp32 | OKS AP fp16 | OKS AP int8 | int8 - fp32 |")
-        print("|---|---|---:|---:|---:|---:|")
+        print("\n| stride | image scale | OKS AP fp32 | OKS AP fp16 | OKS AP int8 | int8 - fp32 | jackknife SE |")
+        print("|---|---|---:|---:|---:|---:|---:|")
         for stride in STRIDES:
             for scale in SCALES:
-                ap = {p: oks_ap(net, photos, scale, stride) for p, net in nets.items()}
+                ap, standard_error = ap_comparison(nets, photos, scale, stride)
                 print(
                     f"| {stride} | {scale} | {ap['fp32']:.3f} | {ap['fp16']:.3f} | {ap['int8']:.3f} "
-                    f"| {ap['int8'] - ap['fp32']:+.3f} |"
+                    f"| {ap['int8'] - ap['fp32']:+.3f} | {standard_error:.3f} |",
+                    flush=True,
                 )
     return 0
 
