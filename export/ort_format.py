@@ -1,8 +1,8 @@
 """The ORT format: onnxruntime's own flatbuffer model file, what onnxruntime Mobile (minimal builds) loads.
 
-Converted by onnxruntime's converter (onnxruntime.tools.convert_onnx_models_to_ort) with its portable
-"fixed" optimisations: basic graph rewrites baked in, no CPU-specific NCHWc layout, so the file runs on
-ARM phones as on x86.
+Converted by onnxruntime's converter (onnxruntime.tools.convert_onnx_models_to_ort) in its "fixed"
+optimisation style: the graph optimisations baked in, except the x86-specific NCHWc layout, which the
+converter leaves out so the file runs on ARM phones as on x86.
 """
 
 from __future__ import annotations
