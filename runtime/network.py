@@ -25,6 +25,7 @@ from posenet_onnx.contract import (
     META_PART_NAMES,
     META_PRECISION,
     OUTPUT_NAMES,
+    parse_input_size,
     validate_model,
 )
 from posenet_onnx.keypoints import PART_NAMES
@@ -99,7 +100,7 @@ def read_config(session: ort.InferenceSession, path: Path) -> GraphConfig:
             output_stride=output_stride,
             precision=metadata.get(META_PRECISION, "fp32"),
             part_names=tuple(json.loads(metadata[META_PART_NAMES])),
-            input_size=tuple(int(v) for v in size.lower().split("x")) if size else None,  # type: ignore[arg-type]
+            input_size=parse_input_size(size) if size else None,
             batch=int(batch) if batch else None,
         )
     except (KeyError, ValueError, TypeError) as exc:

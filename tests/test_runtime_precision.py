@@ -103,3 +103,29 @@ def test_cli_precision_and_model_file(capsys, precision_model_dir, photo) -> Non
     for args in (["--precision", "int8", "--model-dir", str(precision_model_dir)], ["--model", str(precision_model_dir / model_filename(0.5, 16, "int8"))]):
         assert main(["estimate", str(photo), "--multi", "--multiplier", "0.5", "--device", "cpu", *args]) == 0
         assert json.loads(capsys.readouterr().out)[0]["poses"] == expected
+
+
+@pytest.fixture(scope="module")
+def fixed_graph(checkpoint_dir, tmp_path_factory) -> Path:
+    """The real 0.50 stride-16 graph at a fixed 257 x 353 input, batch 2."""
+    from posenet_onnx.export import export_model
+
+    return export_model(0.5, 16, tmp_path_factory.mktemp("fixed"), checkpoint_dir=checkpoint_dir,
+                        input_size=(257, 353), batch=2, progress=False)
+
+
+@pytest.mark.needs_tensorflow
+def test_a_fixed_shape_graph_maps_every_image_to_its_size(fixed_graph, real_model_dir, shared) -> None:
+    """Each image is resized to the graph's 257 x 353 (whatever the scale factor), fed in batches of 2 (the
+    last one padded), and its poses come back in image pixels: what the dynamic graph gives on that input."""
+    net = posenet_onnx.load(fixed_graph, device="cpu")
+    images = [load_image(shared / "images" / name) for name in ("couple.jpg", "pose.jpg", "astronaut.png")]
+    session = ort.InferenceSession(str(real_model_dir / model_filename(0.5, 16)), providers=["CPUExecutionProvider"])
+    got = net.estimate_multiple_poses_batch(images, 0.5)
+    for image, poses in zip(images, got):
+        height, width = image.shape[:2]
+        out = dict(zip([o.name for o in session.get_outputs()], session.run(None, {INPUT_NAME: resize_bilinear(image[None], 257, 353)})))
+        expected = decode_multiple_poses(*(out[name][0] for name in OUTPUT_NAMES), 16)
+        assert len(poses) == len(expected) >= 1
+        np.testing.assert_allclose(np.stack([p.positions for p in poses]), expected.keypoints * [width / 353, height / 257], atol=1e-3)
+    assert net.estimate_single_pose(images[0], 0.2) == net.estimate_single_pose(images[0], 1.0)  # the size is the graph's
