@@ -1,22 +1,27 @@
 #!/usr/bin/env python
 """Benchmark the network-input preprocessing: tfjs 1.x bilinear resize (+ mirror) into float32, one pass.
 
-In one process, on real photos at image scale 0.5 and 1.0 (stride 16): the median time of the Numba
-kernel (`runtime.resize.resize_bilinear`) against a vectorised NumPy implementation of the same tfjs
-formula (the baseline; its output is checked to be identical) and, for context only, Pillow's bilinear
-resize plus the float32 conversion (what ports usually do; it differs from tfjs by up to a pixel of content).
+In one process, on real photos at image scale 0.5 and 1.0 (stride 16), interleaved call by call: the median
+time of the kernel (`runtime.resize.resize_bilinear`: corners gathered per row, lerps over contiguous
+memory) against the previous kernel, kept here verbatim as the baseline (four scattered loads and the
+lerps per output value; its output is checked to be bit-identical), and, for context only, Pillow's
+bilinear resize plus the float32 conversion (what ports usually do; it differs from tfjs by up to a pixel
+of content).
 
-    python scripts/bench_resize.py [--shared ../shared/posenet] [--repeats 200]
+    python scripts/bench_resize.py [--shared ../shared/posenet] [--repeats 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numba
 import numpy as np
 from PIL import Image
 
@@ -27,22 +32,55 @@ REPO = Path(__file__).resolve().parents[1]
 PHOTOS = ("images/couple.jpg", "images/pose.jpg", "photos/mmpose_posetrack18/images/val/009473_mpii_test/000000.jpg")
 
 
-def numpy_resize(image: np.ndarray, height: int, width: int, flip: bool) -> np.ndarray:
-    """tfjs 1.x resizeBilinear(alignCorners=false), vectorised: float64 gathers and blends, float32 out."""
-    in_height, in_width = image.shape[:2]
-    rows = np.arange(height) * (in_height / height)
-    cols = np.arange(width) * (in_width / width)
-    top, left = np.floor(rows).astype(np.intp), np.floor(cols).astype(np.intp)
-    bottom = np.minimum(in_height - 1, np.ceil(rows).astype(np.intp))
-    right = np.minimum(in_width - 1, np.ceil(cols).astype(np.intp))
-    row_frac, col_frac = (rows - top)[:, None, None], (cols - left)[None, :, None]
-    if flip:
-        left, right = in_width - 1 - left, in_width - 1 - right
-    upper_rows, lower_rows = image[top].astype(np.float64), image[bottom].astype(np.float64)
-    upper_left, lower_left = upper_rows[:, left], lower_rows[:, left]
-    upper = upper_left + (upper_rows[:, right] - upper_left) * col_frac
-    lower = lower_left + (lower_rows[:, right] - lower_left) * col_frac
-    return (upper + (lower - upper) * row_frac).astype(np.float32)
+@numba.njit(cache=True, nogil=True)
+def _old_column_taps(in_width: int, out_width: int, flip_horizontal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ratio = in_width / out_width
+    left = np.empty(out_width, dtype=np.int64)
+    right = np.empty(out_width, dtype=np.int64)
+    frac = np.empty(out_width, dtype=np.float64)
+    for c in range(out_width):
+        source = ratio * c
+        floor = math.floor(source)
+        left[c] = min(in_width - 1, int(floor))
+        right[c] = min(in_width - 1, int(math.ceil(source)))
+        frac[c] = source - floor
+        if flip_horizontal:
+            left[c] = in_width - 1 - left[c]
+            right[c] = in_width - 1 - right[c]
+    return left, right, frac
+
+
+@numba.njit(cache=True, nogil=True)
+def _old_resize_bilinear_into(images: np.ndarray, flip_horizontal: bool, out: np.ndarray) -> None:
+    """The previous kernel (posenet-onnx before the gather/lerp split), unchanged."""
+    batch, in_height, in_width, channels = images.shape
+    out_height, out_width = out.shape[1], out.shape[2]
+    left, right, col_frac = _old_column_taps(in_width, out_width, flip_horizontal)
+    row_ratio = in_height / out_height
+    for b in range(batch):
+        for r in range(out_height):
+            source_row = row_ratio * r
+            floor = math.floor(source_row)
+            top = min(in_height - 1, int(floor))
+            bottom = min(in_height - 1, int(math.ceil(source_row)))
+            row_frac = source_row - floor
+            for c in range(out_width):
+                lc, rc, frac = left[c], right[c], col_frac[c]
+                for d in range(channels):
+                    top_left = float(images[b, top, lc, d])
+                    top_right = float(images[b, top, rc, d])
+                    bottom_left = float(images[b, bottom, lc, d])
+                    bottom_right = float(images[b, bottom, rc, d])
+                    upper = top_left + (top_right - top_left) * frac
+                    lower = bottom_left + (bottom_right - bottom_left) * frac
+                    out[b, r, c, d] = upper + (lower - upper) * row_frac
+
+
+def old_resize_bilinear(images: np.ndarray, height: int, width: int, flip_horizontal: bool = False) -> np.ndarray:
+    """The previous public wrapper around the previous kernel (same checks and allocation)."""
+    out = np.empty((images.shape[0], height, width, images.shape[3]), dtype=np.float32)
+    _old_resize_bilinear_into(np.ascontiguousarray(images), bool(flip_horizontal), out)
+    return out
 
 
 def pillow_resize(image: np.ndarray, height: int, width: int, flip: bool) -> np.ndarray:
@@ -50,37 +88,48 @@ def pillow_resize(image: np.ndarray, height: int, width: int, flip: bool) -> np.
     return np.asarray(picture.resize((width, height), Image.BILINEAR), dtype=np.float32)
 
 
-def median_ms(function: Callable[[], object], repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved_medians_ms(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median ms per function, timed call by call in turn so that load changes hit all alike."""
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=300)
     args = parser.parse_args()
 
-    print("| photo | network input | flip | Numba ms | NumPy (same formula) ms | speed-up | Pillow ms (not tfjs-exact) |")
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print("| photo | network input | flip | kernel ms | previous kernel ms | speed-up | Pillow ms (not tfjs-exact) |")
     print("|---|---|---|---|---|---|---|")
     for name in PHOTOS:
         image = load_image(args.shared / name)
+        batch = image[np.newaxis]
         for scale in (0.5, 1.0):
             size = (valid_resolution(scale, image.shape[0], 16), valid_resolution(scale, image.shape[1], 16))
             for flip in (False, True):
-                assert np.array_equal(resize_bilinear(image[np.newaxis], *size, flip)[0], numpy_resize(image, *size, flip))
-                numba_ms = median_ms(lambda: resize_bilinear(image[np.newaxis], *size, flip), args.repeats)
-                numpy_ms = median_ms(lambda: numpy_resize(image, *size, flip), args.repeats)
-                pillow_ms = median_ms(lambda: pillow_resize(image, *size, flip), args.repeats)
+                assert np.array_equal(resize_bilinear(batch, *size, flip), old_resize_bilinear(batch, *size, flip))
+                ms = interleaved_medians_ms(
+                    {
+                        "new": lambda: resize_bilinear(batch, *size, flip),
+                        "old": lambda: old_resize_bilinear(batch, *size, flip),
+                        "pillow": lambda: pillow_resize(image, *size, flip),
+                    },
+                    args.repeats,
+                )
                 print(
                     f"| {Path(name).name} {image.shape[1]}x{image.shape[0]} | {size[1]}x{size[0]} | {flip} | "
-                    f"{numba_ms:.2f} | {numpy_ms:.2f} | {numpy_ms / numba_ms:.1f}x | {pillow_ms:.2f} |"
+                    f"{ms['new']:.3f} | {ms['old']:.3f} | {ms['old'] / ms['new']:.2f}x | {ms['pillow']:.3f} |"
                 )
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def photo(shared: Path) -> np.ndarray:
     return load_image(shared / "photos" / "mmpose_mhp" / "10112.jpg")  # 215 x 180, real pixels
 
 
-@pytest.mark.parametrize(("height", "width"), [(97, 89), (57, 73), (180, 215), (1, 1)])
+@pytest.mark.parametrize(("height", "width"), [(97, 89), (57, 73), (180, 215), (1, 1), (241, 233), (33, 401)])
 def test_resize_equals_tfjs_bit_for_bit(photo, height, width) -> None:
     expected = tfjs_resize_bilinear(photo, height, width)
     np.testing.assert_array_equal(resize_bilinear(photo[np.newaxis], height, width)[0], expected)
@@ -69,6 +69,13 @@ def test_batches_and_float_pixels(photo) -> None:
     assert out.shape == (2, 65, 81, 3) and out.dtype == np.float32
     np.testing.assert_array_equal(out[1], tfjs_resize_bilinear(photo[::-1], 65, 81))
     np.testing.assert_array_equal(resize_bilinear(batch.astype(np.float32), 65, 81), out)
+
+
+def test_fractional_float_pixels_equal_tfjs(photo) -> None:
+    """Non-integer float32 pixels (a user's float image) take the same float64 arithmetic as tfjs."""
+    pixels = (photo.astype(np.float32) * np.float32(0.731) + np.float32(0.1)).astype(np.float32)
+    expected = tfjs_resize_bilinear(pixels, 89, 97)
+    np.testing.assert_array_equal(resize_bilinear(pixels[np.newaxis], 89, 97)[0], expected)
 
 
 def test_resize_rejects_bad_input(photo) -> None:
