@@ -8,14 +8,14 @@ OUT ?= out
 # An offline checkpoint mirror, used when present (this repository's ../shared data); else the download.
 CHECKPOINT_DIR ?= $(wildcard ../shared/posenet/checkpoints)
 
-.PHONY: setup jsref run test clean
+.PHONY: setup jsref ortjs run test clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[export,video,test]"
+	$(BIN)/pip install --quiet -e ".[export,video,openvino,test]"
 	touch $@
 
 run: setup
@@ -29,7 +29,15 @@ scripts/jsref/node_modules/.installed: scripts/jsref/package.json
 	cd scripts/jsref && npm install --no-audit --no-fund
 	touch $@
 
-test: setup jsref
+# ONNX Runtime for JavaScript (onnxruntime-node), the JavaScript deployment check. Its install script would
+# download extra (GPU) binaries from outside the registry; its CPU binaries ship in the package.
+ortjs: scripts/ortjs/node_modules/.installed
+
+scripts/ortjs/node_modules/.installed: scripts/ortjs/package.json
+	cd scripts/ortjs && npm install --no-audit --no-fund --ignore-scripts
+	touch $@
+
+test: setup jsref ortjs
 	$(BIN)/python -m pytest
 
 clean:
