@@ -27,7 +27,7 @@ from support.runtimes import (
     poses_through,
 )
 
-pytestmark = [pytest.mark.needs_openvino, pytest.mark.needs_tensorflow]
+pytestmark = [pytest.mark.needs_openvino, pytest.mark.needs_tensorflow, pytest.mark.slow]
 
 # fp32: the same float arithmetic up to summation order. Raw outputs measured within 6e-4 of onnxruntime's.
 RAW_ATOL = 2e-3

@@ -1,0 +1,54 @@
+"""The ORT format (`export --format ort`, onnxruntime's own converter), the file onnxruntime Mobile loads:
+loaded and run by onnxruntime, it gives what the .onnx graph gives, through posenet_onnx.load (plain graph)
+and as the self-contained single-pose graph, on real photos. (Under Node: tests/test_onnxruntime_js.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import posenet_onnx
+from posenet_onnx.contract import model_filename
+from posenet_onnx.runtime.images import load_image
+from support.runtimes import PHOTOS, exported_graph, max_abs_differences, onnxruntime_single
+
+pytestmark = [pytest.mark.needs_tensorflow, pytest.mark.slow]
+
+RAW_ATOL = 1e-4  # the same kernels; the converter bakes in only portable graph rewrites
+
+
+@pytest.fixture(scope="module")
+def photos(shared: Path) -> list[np.ndarray]:
+    return [load_image(shared / name) for name in PHOTOS]
+
+
+@pytest.fixture(scope="module")
+def graph(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory):
+    return lambda kind: exported_graph(kind, lambda: tmp_path_factory.mktemp("deploy"), checkpoint_dir, shared / "images")
+
+
+def test_the_file_is_the_ort_format(graph):
+    path = graph("plain_ort")
+    assert path.name == "mobilenet_v1_050_stride16.ort"
+    assert path.read_bytes()[4:8] == b"ORTM"  # the flatbuffer's file identifier
+
+
+def test_plain_ort_graph_estimates_like_the_onnx_graph(graph, net, photos):
+    ort_net = posenet_onnx.load(graph("plain_ort"), device="cpu")
+    for image in photos:
+        expected = net.estimate_multiple_poses(image)
+        got = ort_net.estimate_multiple_poses(image)
+        assert len(got) == len(expected) >= 1
+        for pose, reference in zip(got, expected):
+            assert np.abs(pose.positions - reference.positions).max() <= 1e-3
+            assert abs(pose.score - reference.score) <= 1e-5
+
+
+def test_single_pose_ort_graph_equals_the_onnx_graph(graph, photos):
+    ort_format, onnx_format = onnxruntime_single(graph("single_ort")), onnxruntime_single(graph("single_fp32"))
+    for image in photos:
+        for scale in (0.5, 1.0):
+            got, expected = ort_format(image[np.newaxis], scale), onnx_format(image[np.newaxis], scale)
+            assert max(max_abs_differences(got, expected)) <= RAW_ATOL
