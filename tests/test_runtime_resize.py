@@ -79,7 +79,7 @@ def test_fractional_float_pixels_equal_tfjs(photo) -> None:
 
 
 def test_resize_rejects_bad_input(photo) -> None:
-    with pytest.raises(ValueError, match="expected an N x H x W x C uint8 or float32 array"):
+    with pytest.raises(ValueError, match="expected an N x H x W x 3 uint8 or float32 array"):
         resize_bilinear(photo, 10, 10)
     with pytest.raises(ValueError, match="at least 1 x 1"):
         resize_bilinear(photo[np.newaxis], 0, 10)
