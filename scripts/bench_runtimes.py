@@ -201,10 +201,10 @@ def main() -> None:
             functions[("single", runtime, fmt, precision)] = lambda r=run: r(*speed_feed)
         speeds = interleaved_ms(functions, args.repeats)
         if ortjs_missing() is None:
-            node_ms[("node", "plain_fp32")] = run_node(graphs["plain_fp32"], [{INPUT_NAME: speed_input}], args.repeats)["median_ms"][0]
+            node_ms[("node", "plain_fp32")] = run_node(graphs["plain_fp32"], [{INPUT_NAME: speed_input}], args.repeats)["ms"][0]
             feed = {INPUT_NAME: speed_image[np.newaxis], SCALE_FACTOR_NAME: np.array(SCALE, np.float32)}
             for kind in ("single_fp32", "single_ort", "single_int8"):
-                node_ms[("node", kind)] = run_node(graphs[kind], [feed], args.repeats)["median_ms"][0]
+                node_ms[("node", kind)] = run_node(graphs[kind], [feed], args.repeats)["ms"][0]
 
         # End to end through the Python API, fp32 vs int8.
         end_to_end = interleaved_ms(
@@ -229,7 +229,7 @@ def main() -> None:
         if key in speeds:
             speed = "{:.2f} ({:.2f})".format(*speeds[key])
         else:
-            speed = f"{node_ms[key]:.2f} (median only; own process)" if key in node_ms else "n/a"
+            speed = "{:.2f} ({:.2f}), own process".format(*node_ms[key]) if key in node_ms else "n/a"
         print(f"| {runtime} | {kind} | {fmt} | {precision} | {raw:.2g} | {np.median(same):.2g} / {same.max():.2g} | "
               f"{np.median(versus):.2g} / {versus.max():.2g} | {speed} |")
     print(f"| onnx ReferenceEvaluator | single-pose | .onnx | fp32 | {evaluator_raw:.2g} (a real 90x130 crop at scale 0.9) "

@@ -104,8 +104,8 @@ def ortjs_missing() -> str | None:
 def run_node(model: Path, feeds: Sequence[dict[str, np.ndarray]], repeats: int = 0, threads: int | None = None) -> dict:
     """Run `model` under Node's onnxruntime-node once per feed (name -> uint8 or float32 array).
 
-    Returns {"onnxruntime": version, "outputs": [per feed: name -> array], "median_ms": [per feed, with
-    repeats > 0]}.
+    Returns {"onnxruntime": version, "outputs": [per feed: name -> array], "ms": [per feed, with repeats > 0:
+    (median, fastest)]}.
     """
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -136,7 +136,7 @@ def run_node(model: Path, feeds: Sequence[dict[str, np.ndarray]], repeats: int =
         return {
             "onnxruntime": answer["onnxruntime"],
             "outputs": outputs,
-            "median_ms": [result.get("medianMs") for result in answer["results"]],
+            "ms": [(result.get("medianMs"), result.get("fastestMs")) for result in answer["results"]],
         }
 
 
