@@ -4,6 +4,8 @@ C-contiguous float32, allocate the outputs and wrap them in DecodedPoses.
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
 from collections.abc import Sequence
 from numbers import Real
@@ -14,7 +16,7 @@ from posenet_onnx.contract import OUTPUT_CHANNELS, OUTPUT_NAMES, OUTPUT_STRIDES,
 from posenet_onnx.keypoints import NUM_KEYPOINTS, POSE_CHAIN_IDS
 
 from .decode_pose import REFINEMENT_V1, REFINEMENT_V2
-from .multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_image, decode_multiple_poses_into
+from .multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_image
 from .result import DecodedPoses
 from .single_pose import decode_single_pose_batch_into, decode_single_pose_into
 
@@ -31,6 +33,8 @@ _PARALLEL_LAUNCH = threading.Lock()
 # Parameter types checked by value alone (bool, a subclass of int, is not one of them).
 _PLAIN_NUMBERS = frozenset((int, float))
 _FLOAT32 = np.dtype(np.float32)  # the native-order dtype instance, compared by identity on the fast path
+# The kernels count poses in int64; no image can hold more candidates than that, so larger counts mean the same.
+_MAX_POSES = int(np.iinfo(np.int64).max)
 
 
 def _as_tensor(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
@@ -69,7 +73,9 @@ def validate_multi_pose_parameters(
 ) -> tuple[int, float, float, int]:
     """Check the multi-pose parameters (ValueError naming the bad one); return them as the kernels take them.
 
-    Callers may check before running the network; the exact-type fast paths keep a second check cheap.
+    Callers may check before running the network; the exact-type fast paths keep a second check cheap. Every
+    valid value works: counts beyond what any image can hold mean the same as that count (int64's maximum),
+    radii beyond float64's range are infinite.
     """
     if type(max_pose_detections) is not int or max_pose_detections < 1:
         max_pose_detections = _checked_count(max_pose_detections)
@@ -80,7 +86,12 @@ def validate_multi_pose_parameters(
     mode = REFINEMENTS.get(refinement) if isinstance(refinement, str) else None
     if mode is None:
         raise ValueError(f"refinement must be 'v1' (posenet 1.0.3) or 'v2' (posenet 2.x); got {refinement!r}.")
-    return max_pose_detections, float(score_threshold), float(nms_radius), mode
+    return min(max_pose_detections, _MAX_POSES), float(score_threshold), _as_float(nms_radius), mode
+
+
+def _as_float(value: Real) -> float:
+    """``value`` (a real number > 0) as a float: infinity when it is beyond float64's range (e.g. 10**400)."""
+    return float(value) if value <= sys.float_info.max else math.inf
 
 
 def _checked_count(max_pose_detections: object) -> int:
@@ -97,11 +108,11 @@ def _checked_threshold(score_threshold: object) -> float:
     return float(score_threshold)
 
 
-def _checked_radius(nms_radius: object) -> float:
+def _checked_radius(nms_radius: object) -> Real:
     """The general check of nms_radius: any real number type but bool, > 0."""
     if isinstance(nms_radius, bool) or not isinstance(nms_radius, Real) or not nms_radius > 0.0:
         raise ValueError(f"nms_radius must be a number > 0 (model-input pixels); got {nms_radius!r}.")
-    return float(nms_radius)
+    return nms_radius
 
 
 def decode_single_pose(heatmap_scores: np.ndarray, offsets: np.ndarray, output_stride: int) -> DecodedPoses:
@@ -155,15 +166,8 @@ def decode_multiple_poses(
     max_poses, threshold, radius, mode = validate_multi_pose_parameters(
         max_pose_detections, score_threshold, nms_radius, refinement
     )
-    scores, offsets, fwd, bwd = _tensors(3, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
-    keypoints = np.empty((max_poses, NUM_KEYPOINTS, 2))
-    keypoint_scores = np.empty((max_poses, NUM_KEYPOINTS))
-    pose_scores = np.empty(max_poses)
-    count = decode_multiple_poses_into(
-        scores, offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
-        keypoints, keypoint_scores, pose_scores,
-    )
-    return DecodedPoses(pose_scores[:count], keypoint_scores[:count], keypoints[:count])
+    tensors = _tensors(3, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
+    return DecodedPoses(*decode_multiple_poses_image(*tensors, POSE_CHAIN_IDS, output_stride, max_poses, threshold, radius, mode))
 
 
 def decode_multiple_poses_batch(
@@ -197,17 +201,21 @@ def _multiple_poses_batch(
     radius: float,
     mode: int,
 ) -> list[DecodedPoses]:
-    """Allocate the outputs, run the kernel (the serial one for one image) and wrap the results."""
+    """Run the kernel (the serial one-image kernel for one image) and wrap the results.
+
+    A batch gets room for min(max_poses, H' * W' * 17) poses per image, the most candidates an image can
+    have; np.empty leaves the pages of poses that are not found untouched.
+    """
     count = scores.shape[0]
-    keypoints = np.empty((count, max_poses, NUM_KEYPOINTS, 2))
-    keypoint_scores = np.empty((count, max_poses, NUM_KEYPOINTS))
-    pose_scores = np.empty((count, max_poses))
     if count == 1:  # one image: the serial kernel, without waking the parallel worker threads
-        found = decode_multiple_poses_into(
-            scores[0], offsets[0], fwd[0], bwd[0], POSE_CHAIN_IDS, output_stride, threshold, radius, mode,
-            keypoints[0], keypoint_scores[0], pose_scores[0],
+        poses = decode_multiple_poses_image(
+            scores[0], offsets[0], fwd[0], bwd[0], POSE_CHAIN_IDS, output_stride, max_poses, threshold, radius, mode
         )
-        return [DecodedPoses(pose_scores[0, :found], keypoint_scores[0, :found], keypoints[0, :found])]
+        return [DecodedPoses(*poses)]
+    capacity = min(max_poses, math.prod(scores.shape[1:]))
+    keypoints = np.empty((count, capacity, NUM_KEYPOINTS, 2))
+    keypoint_scores = np.empty((count, capacity, NUM_KEYPOINTS))
+    pose_scores = np.empty((count, capacity))
     counts = np.empty(count, dtype=np.int64)
     with _PARALLEL_LAUNCH:
         decode_multiple_poses_batch_into(
@@ -226,19 +234,12 @@ def decode_network_outputs(
     """Decode a batch of a graph's outputs, in OUTPUT_NAMES order (N x H' x W' x C each): the runtime's hot path.
 
     ``multi_pose`` is what validate_multi_pose_parameters returned (checked once, before the network ran);
-    None selects single-pose decoding. One image's outputs as onnxruntime returns them (C-contiguous float32)
-    take one kernel call for multi-pose decoding, which checks them itself; other ready batches pass one cheap
-    check; anything else gets the public functions' conversion and checks.
+    None selects single-pose decoding. Outputs as onnxruntime returns them (C-contiguous float32 with their
+    channels and one grid) pass one cheap check and go to the kernels as they are; anything else gets the
+    public functions' conversion and checks.
     """
     if output_stride not in OUTPUT_STRIDES:
         output_stride = validate_output_stride(output_stride)
-    if multi_pose is not None:
-        try:
-            found, scores, keypoint_scores, keypoints = decode_multiple_poses_image(*outputs, output_stride, *multi_pose)
-        except TypeError:  # not four C-contiguous float32 N x H' x W' x C arrays
-            found = -1
-        if found >= 0:
-            return [DecodedPoses(scores, keypoint_scores, keypoints)]
     names = _SINGLE if multi_pose is None else _MULTI
     tensors = outputs[: len(names)]
     if not _is_ready_batch(tensors, names):

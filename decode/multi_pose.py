@@ -6,9 +6,7 @@ keypoints already claimed by earlier poses.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
-
-from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
+from numba import njit, prange
 
 from .candidates import build_part_queue
 from .decode_pose import decode_pose
@@ -45,28 +43,29 @@ def instance_score(
 
 
 @njit(cache=True, nogil=True)
-def decode_multiple_poses_into(
+def decode_from_queue(
     scores: np.ndarray,
     offsets: np.ndarray,
     displacements_fwd: np.ndarray,
     displacements_bwd: np.ndarray,
     pose_chain: np.ndarray,
     output_stride: int,
-    score_threshold: float,
     nms_radius: float,
     refinement: int,
+    heap_values: np.ndarray,
+    heap_items: np.ndarray,
+    queue_size: int,
     out_keypoints: np.ndarray,
     out_keypoint_scores: np.ndarray,
     out_scores: np.ndarray,
 ) -> int:
-    """Decode up to ``len(out_scores)`` poses into the outputs ([P, 17, 2] (x, y), [P, 17], [P]); return P."""
-    height, width, num_keypoints = scores.shape
+    """Pop roots from the candidate heap and grow up to ``len(out_scores)`` poses into the outputs ([P, 17, 2]
+    (x, y), [P, 17], [P]); return P."""
+    num_keypoints = scores.shape[2]
+    width = scores.shape[1]
     max_poses = out_scores.shape[0]
-    heap_values = np.empty(height * width * num_keypoints, dtype=np.float32)
-    heap_items = np.empty(height * width * num_keypoints, dtype=np.int64)
     known = np.empty(num_keypoints, dtype=np.bool_)
     squared_nms_radius = nms_radius * nms_radius
-    queue_size = build_part_queue(scores, score_threshold, heap_values, heap_items)
     num_poses = 0
     while num_poses < max_poses and queue_size > 0:
         root_score, item, queue_size = heap_pop(heap_values, heap_items, queue_size)
@@ -86,49 +85,64 @@ def decode_multiple_poses_into(
     return num_poses
 
 
-# onnxruntime's outputs (C-contiguous float32 N x H' x W' x C): the only argument type the one-image kernel takes.
-_TENSOR = types.Array(types.float32, 4, "C")
+@njit(cache=True, nogil=True)
+def decode_multiple_poses_into(
+    scores: np.ndarray,
+    offsets: np.ndarray,
+    displacements_fwd: np.ndarray,
+    displacements_bwd: np.ndarray,
+    pose_chain: np.ndarray,
+    output_stride: int,
+    score_threshold: float,
+    nms_radius: float,
+    refinement: int,
+    out_keypoints: np.ndarray,
+    out_keypoint_scores: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:
+    """Decode up to ``len(out_scores)`` poses into the outputs ([P, 17, 2] (x, y), [P, 17], [P]); return P."""
+    size = scores.size
+    heap_values = np.empty(size, dtype=np.float32)
+    heap_items = np.empty(size, dtype=np.int64)
+    queue_size = build_part_queue(scores, score_threshold, heap_values, heap_items)
+    return decode_from_queue(
+        scores, offsets, displacements_fwd, displacements_bwd, pose_chain, output_stride, nms_radius, refinement,
+        heap_values, heap_items, queue_size, out_keypoints, out_keypoint_scores, out_scores,
+    )
 
 
-@njit(
-    [(_TENSOR, _TENSOR, _TENSOR, _TENSOR, types.int64, types.int64, types.float64, types.float64, types.int64)],
-    cache=True,
-    nogil=True,
-)
+@njit(cache=True, nogil=True)
 def decode_multiple_poses_image(
     scores: np.ndarray,
     offsets: np.ndarray,
     displacements_fwd: np.ndarray,
     displacements_bwd: np.ndarray,
+    pose_chain: np.ndarray,
     output_stride: int,
     max_poses: int,
     score_threshold: float,
     nms_radius: float,
     refinement: int,
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """decode_multiple_poses_into for a batch of one image, in one call (the runtime's hot path): (P, scores,
-    keypoint_scores, keypoints) sized P, in fresh arrays; P == -1 (nothing decoded) unless the four tensors are
-    one image's, with a shared non-empty grid and their channels.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``max_poses`` poses of one image as fresh (scores [P], keypoint scores [P, 17], keypoints [P, 17, 2]).
 
-    Numba's dispatcher rejects any other argument type with a TypeError.
+    The outputs are allocated once the candidates are known: every pose has its own root candidate, so
+    there is room for min(max_poses, candidates) poses, whatever ``max_poses`` is.
     """
-    images, height, width, channels = scores.shape
-    keypoints = np.empty((max_poses, NUM_KEYPOINTS, 2))
-    keypoint_scores = np.empty((max_poses, NUM_KEYPOINTS))
-    pose_scores = np.empty(max_poses)
-    grid = (images, height, width)
-    if not (
-        images == 1 and height > 0 and width > 0 and channels == NUM_KEYPOINTS
-        and offsets.shape == (*grid, 2 * NUM_KEYPOINTS)
-        and displacements_fwd.shape == (*grid, 2 * NUM_EDGES)
-        and displacements_bwd.shape == (*grid, 2 * NUM_EDGES)
-    ):
-        return -1, pose_scores, keypoint_scores, keypoints
-    found = decode_multiple_poses_into(
-        scores[0], offsets[0], displacements_fwd[0], displacements_bwd[0], POSE_CHAIN_IDS, output_stride,
-        score_threshold, nms_radius, refinement, keypoints, keypoint_scores, pose_scores,
+    size = scores.size
+    heap_values = np.empty(size, dtype=np.float32)
+    heap_items = np.empty(size, dtype=np.int64)
+    queue_size = build_part_queue(scores, score_threshold, heap_values, heap_items)
+    capacity = min(max_poses, queue_size)
+    num_keypoints = scores.shape[2]
+    keypoints = np.empty((capacity, num_keypoints, 2))
+    keypoint_scores = np.empty((capacity, num_keypoints))
+    pose_scores = np.empty(capacity)
+    found = decode_from_queue(
+        scores, offsets, displacements_fwd, displacements_bwd, pose_chain, output_stride, nms_radius, refinement,
+        heap_values, heap_items, queue_size, keypoints, keypoint_scores, pose_scores,
     )
-    return found, pose_scores[:found], keypoint_scores[:found], keypoints[:found]
+    return pose_scores[:found], keypoint_scores[:found], keypoints[:found]
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -8,7 +8,13 @@ grid and (5, 0.5) on a 65 x 65 grid (the tennis outputs upsampled 2x, decoded at
 decoding; a batch of 8 images against 8 single calls. In subprocesses: the first call's time with an
 empty Numba cache (compilation) and with the cache it left (cache load).
 
+With ``--baseline DIR`` (another version of the ``decode/`` folder, e.g. ``git archive main decode | tar -x -C
+/tmp/before``) it instead times that version against this one, interleaved in one process: the public
+functions, the runtime's ``decode_network_outputs`` and, with ``--model-dir`` holding an exported 0.50
+stride-16 graph, ``estimate_multiple_poses`` end to end on couple.jpg with either decoder behind it.
+
     python scripts/bench_decode.py [--shared ../shared/posenet] [--repeats 2000]
+    python scripts/bench_decode.py --baseline /tmp/before/decode [--model-dir DIR] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import importlib.util
 import os
 import pkgutil
 import statistics
@@ -142,14 +149,83 @@ def first_call_seconds() -> tuple[tuple[float, float], tuple[float, float]]:
         return runs[0], runs[1]
 
 
+def load_baseline(folder: Path) -> object:
+    """Import another version of the decoder package from ``folder`` under the name ``baseline_decode``."""
+    spec = importlib.util.spec_from_file_location(
+        "baseline_decode", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_decode"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def ratio_rounds(baseline: Callable[[], object], current: Callable[[], object], repeats: int, rounds: int) -> list[float]:
+    """current / baseline median time in each of ``rounds`` interleaved rounds."""
+    return [
+        (lambda medians: medians[1] / medians[0])(interleaved_medians_us(baseline, current, repeats))
+        for _ in range(rounds)
+    ]
+
+
+def compare(args: argparse.Namespace, tennis: list[np.ndarray]) -> None:
+    """Time the decoder in ``args.baseline`` against this one, interleaved, and print the ratios."""
+    old = load_baseline(args.baseline)
+    new = posenet_onnx.decode
+    image = [field[np.newaxis] for field in tennis]  # one image as onnxruntime returns it
+    batch = [np.stack([field] * 8) for field in tennis]
+    cases = {
+        "decode_multiple_poses 5, 0.5": lambda d: d.decode_multiple_poses(*tennis, 16, 5, 0.5),
+        "decode_multiple_poses 20, 0.1": lambda d: d.decode_multiple_poses(*tennis, 16, 20, 0.1),
+        "decode_network_outputs, one image 5, 0.5": lambda d: d.decode_network_outputs(
+            image, 16, d.validate_multi_pose_parameters(5, 0.5, 20)),
+        "decode_multiple_poses_batch, 8 images 5, 0.5": lambda d: d.decode_multiple_poses_batch(*batch, 16, 5, 0.5),
+        "decode_single_pose": lambda d: d.decode_single_pose(tennis[0], tennis[1], 16),
+    }
+    for case in cases.values():  # the same poses, bit for bit
+        got, want = case(new), case(old)
+        for ours, theirs in zip(*(r if isinstance(r, list) else [r] for r in (got, want)), strict=True):
+            np.testing.assert_array_equal(ours.keypoints, theirs.keypoints)
+    print(f"load average {os.getloadavg()[0]:.1f}; {args.rounds} interleaved rounds of {args.repeats} calls each; "
+          "ratio = this version's median / the baseline's (below 1: faster)\n")
+    print("| call | ratio per round | median ratio |")
+    print("|---|---|---|")
+    for name, case in cases.items():
+        ratios = ratio_rounds(functools.partial(case, old), functools.partial(case, new), args.repeats, args.rounds)
+        print(f"| {name} | {' '.join(f'{r:.3f}' for r in ratios)} | {statistics.median(ratios):.3f} |")
+    if args.model_dir is None:
+        return
+    import posenet_onnx
+    import posenet_onnx.runtime.posenet as runtime_posenet
+    from posenet_onnx.runtime.images import load_image
+
+    net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu")
+    photo = load_image(args.shared / "images" / "couple.jpg")
+
+    def estimate(decoder: object) -> object:
+        runtime_posenet.decode_network_outputs = decoder.decode_network_outputs
+        return net.estimate_multiple_poses(photo, image_scale_factor=0.5, output_stride=16)
+
+    ratios = ratio_rounds(functools.partial(estimate, old), functools.partial(estimate, new), args.repeats // 20, args.rounds)
+    runtime_posenet.decode_network_outputs = new.decode_network_outputs
+    print(f"| estimate_multiple_poses end to end (0.50, stride 16, scale 0.5, couple.jpg) "
+          f"| {' '.join(f'{r:.3f}' for r in ratios)} | {statistics.median(ratios):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("POSENET_SHARED_DIR", REPO.parent / "shared" / "posenet")))
     parser.add_argument("--repeats", type=int, default=2000, help="timed calls per compiled measurement")
     parser.add_argument("--python-repeats", type=int, default=15, help="timed calls per plain-Python measurement")
+    parser.add_argument("--baseline", type=Path, help="another decode/ folder to compare this one with, interleaved")
+    parser.add_argument("--model-dir", type=Path, help="with --baseline: exported graphs for the end-to-end comparison")
+    parser.add_argument("--rounds", type=int, default=7, help="with --baseline: interleaved rounds per comparison")
     args = parser.parse_args()
 
     tennis = load_tennis(args.shared)
+    if args.baseline is not None:
+        compare(args, tennis)
+        return
     large = [upsample(field) for field in tennis]
     cases = [("33x33", tennis, 16, 5, 0.5), ("33x33", tennis, 16, 10, 0.25), ("33x33", tennis, 16, 20, 0.1), ("65x65", large, 8, 5, 0.5)]
 

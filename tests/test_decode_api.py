@@ -13,6 +13,7 @@ from posenet_onnx.decode import (
     REFINEMENTS,
     decode_multiple_poses,
     decode_multiple_poses_batch,
+    decode_network_outputs,
     decode_single_pose,
     decode_single_pose_batch,
     validate_multi_pose_parameters,
@@ -39,6 +40,10 @@ def _outputs(height: int = 5, width: int = 4, batch: int | None = None) -> list[
         ({"nms_radius": -5.0}, "nms_radius must be a number > 0"),
         ({"nms_radius": float("nan")}, "nms_radius must be a number > 0"),
         ({"refinement": "v3"}, "refinement must be 'v1' .* or 'v2'"),
+        ({"max_pose_detections": -(2**63)}, "max_pose_detections must be an integer >= 1"),
+        ({"max_pose_detections": 1e30}, "max_pose_detections must be an integer >= 1"),
+        ({"score_threshold": 10**400}, r"score_threshold must be a number in \[0, 1\]"),
+        ({"nms_radius": -(10**400)}, "nms_radius must be a number > 0"),
     ],
 )
 @pytest.mark.parametrize("batched", [False, True])
@@ -56,6 +61,34 @@ def test_parameters_come_back_kernel_ready():
     assert [type(value) for value in checked] == [int, float, float, int]  # plain Python values for the kernels
     with pytest.raises(ValueError, match=r"refinement must be 'v1' .* or 'v2' .*; got \['v1'\]\."):
         validate_multi_pose_parameters(5, 0.5, 20, ["v1"])
+
+
+def test_every_valid_count_and_radius_works(shared):
+    """Counts and radii far beyond what an image can use (10**9 poses used to raise MemoryError, 2**63
+    OverflowError, a radius of 10**400 OverflowError) decode like the largest meaningful values."""
+    folder = shared / "fixtures" / "tennis_in_crowd"
+    names = ("heatmapScores", "offsets", "displacementsFwd", "displacementsBwd")
+    tennis = [np.fromfile(folder / f"{name}.bin", dtype="<f4").reshape(33, 33, -1) for name in names]
+    every_candidate = 33 * 33 * 17  # no image of this grid can have more root candidates
+    expected = decode_multiple_poses(*tennis, 16, max_pose_detections=every_candidate, score_threshold=0.1)
+    assert 20 < len(expected) < every_candidate
+    batch = [np.stack([field] * 2) for field in tennis]
+    for count in (10**9, 2**63, 2**200, np.uint64(2**64 - 1)):
+        found = [
+            decode_multiple_poses(*tennis, 16, max_pose_detections=count, score_threshold=0.1),
+            *decode_multiple_poses_batch(*batch, 16, max_pose_detections=count, score_threshold=0.1),
+            *decode_network_outputs([field[:1] for field in batch], 16, validate_multi_pose_parameters(count, 0.1, 20)),
+        ]
+        for poses in found:
+            np.testing.assert_array_equal(poses.keypoints, expected.keypoints)
+            np.testing.assert_array_equal(poses.scores, expected.scores)
+    # An infinite radius suppresses every root after the first: one pose, nothing claimed before it.
+    for radius in (10**400, float("inf"), 1e300):
+        pose = decode_multiple_poses(*tennis, 16, max_pose_detections=10**9, score_threshold=0.1, nms_radius=radius)
+        assert len(pose) == 1
+        np.testing.assert_array_equal(pose.keypoints, expected.keypoints[:1])
+        assert pose.scores[0] == pytest.approx(pose.keypoint_scores.mean())
+    assert validate_multi_pose_parameters(2**63, 0.5, 10**400) == (2**63 - 1, 0.5, float("inf"), REFINEMENTS["v1"])
 
 
 def test_bad_stride_single_pose():

@@ -154,11 +154,12 @@ def test_boundscheck_is_active():
 
 SECOND_PROCESS = """
 import numpy as np
-from posenet_onnx.decode import decode_multiple_poses_batch, decode_single_pose_batch
+from posenet_onnx.decode import decode_multiple_poses, decode_multiple_poses_batch, decode_single_pose_batch
 from posenet_onnx.decode.multi_pose import decode_multiple_poses_batch_into, decode_multiple_poses_image
 from posenet_onnx.decode.single_pose import decode_single_pose_batch_into
 s, o, f, b = (np.zeros((2, 5, 5, c), np.float32) for c in (17, 34, 32, 32))
 decode_multiple_poses_batch(s, o, f, b, 16)
+decode_multiple_poses(s[0], o[0], f[0], b[0], 16)
 decode_single_pose_batch(s, o, 16)
 for kernel in (decode_multiple_poses_batch_into, decode_single_pose_batch_into, decode_multiple_poses_image):
     assert not kernel.stats.cache_misses and sum(kernel.stats.cache_hits.values()) == 1, kernel.stats
