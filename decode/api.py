@@ -25,6 +25,8 @@ REFINEMENTS: dict[str, int] = {"v1": REFINEMENT_V1, "v2": REFINEMENT_V2}
 _CHANNELS = OUTPUT_CHANNELS
 _SINGLE = SINGLE_POSE_OUTPUTS
 _MULTI = OUTPUT_NAMES
+_SINGLE_CHANNELS = tuple(_CHANNELS[name] for name in _SINGLE)
+_MULTI_CHANNELS = tuple(_CHANNELS[name] for name in _MULTI)
 
 # One parallel (prange) launch at a time: Numba's fallback "workqueue" threading layer aborts the process
 # on concurrent launches from several threads, and each launch already uses every core.
@@ -167,7 +169,7 @@ def decode_multiple_poses(
         max_pose_detections, score_threshold, nms_radius, refinement
     )
     tensors = _tensors(3, _MULTI, (heatmap_scores, offsets, displacement_fwd, displacement_bwd))
-    return DecodedPoses(*decode_multiple_poses_image(*tensors, POSE_CHAIN_IDS, output_stride, max_poses, threshold, radius, mode))
+    return DecodedPoses(*decode_multiple_poses_image(*tensors, output_stride, max_poses, threshold, radius, mode))
 
 
 def decode_multiple_poses_batch(
@@ -209,7 +211,7 @@ def _multiple_poses_batch(
     count = scores.shape[0]
     if count == 1:  # one image: the serial kernel, without waking the parallel worker threads
         poses = decode_multiple_poses_image(
-            scores[0], offsets[0], fwd[0], bwd[0], POSE_CHAIN_IDS, output_stride, max_poses, threshold, radius, mode
+            scores, offsets, fwd, bwd, output_stride, max_poses, threshold, radius, mode
         )
         return [DecodedPoses(*poses)]
     capacity = min(max_poses, math.prod(scores.shape[1:]))
@@ -240,28 +242,30 @@ def decode_network_outputs(
     """
     if output_stride not in OUTPUT_STRIDES:
         output_stride = validate_output_stride(output_stride)
-    names = _SINGLE if multi_pose is None else _MULTI
+    names, channels = (_SINGLE, _SINGLE_CHANNELS) if multi_pose is None else (_MULTI, _MULTI_CHANNELS)
     tensors = outputs[: len(names)]
-    if not _is_ready_batch(tensors, names):
+    if not _is_ready_batch(tensors, channels):
         tensors = _tensors(4, names, tuple(tensors))
     if multi_pose is None:
         return _single_pose_batch(*tensors, output_stride)
     return _multiple_poses_batch(*tensors, output_stride, *multi_pose)
 
 
-def _is_ready_batch(arrays: Sequence[np.ndarray], names: tuple[str, ...]) -> bool:
-    """True when the arrays are C-contiguous float32 N x H' x W' x C tensors with their channels and one shared,
+def _is_ready_batch(arrays: Sequence[np.ndarray], channels: tuple[int, ...]) -> bool:
+    """True when the arrays are C-contiguous float32 N x H' x W' x C tensors with these channels and one shared,
     non-empty grid: the kernels can take them as they are."""
     first = arrays[0]
-    if type(first) is not np.ndarray or first.ndim != 4 or first.shape[1] < 1 or first.shape[2] < 1:
+    if type(first) is not np.ndarray or first.ndim != 4 or len(arrays) != len(channels):
         return False
-    height, width = first.shape[1:3]
-    for name, array in zip(names, arrays):
+    count, height, width, _ = first.shape
+    if height < 1 or width < 1:
+        return False
+    for array, depth in zip(arrays, channels):
         if (
             type(array) is not np.ndarray
             or array.dtype is not _FLOAT32
+            or array.shape != (count, height, width, depth)
             or not array.flags.c_contiguous
-            or array.shape != (first.shape[0], height, width, _CHANNELS[name])
         ):
             return False
     return True

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from posenet_onnx.keypoints import POSE_CHAIN_IDS
+
 from .candidates import build_part_queue
 from .decode_pose import decode_pose
 from .max_heap import heap_pop
@@ -117,7 +119,6 @@ def decode_multiple_poses_image(
     offsets: np.ndarray,
     displacements_fwd: np.ndarray,
     displacements_bwd: np.ndarray,
-    pose_chain: np.ndarray,
     output_stride: int,
     max_poses: int,
     score_threshold: float,
@@ -126,20 +127,25 @@ def decode_multiple_poses_image(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Up to ``max_poses`` poses of one image as fresh (scores [P], keypoint scores [P, 17], keypoints [P, 17, 2]).
 
+    The four outputs are one image's: H' x W' x C, or 1 x H' x W' x C as the runtime gets them (C-contiguous).
+    The pose chain is compiled in as a constant (one argument less to dispatch on the runtime's hot path).
     The outputs are allocated once the candidates are known: every pose has its own root candidate, so
     there is room for min(max_poses, candidates) poses, whatever ``max_poses`` is.
     """
-    size = scores.size
-    heap_values = np.empty(size, dtype=np.float32)
-    heap_items = np.empty(size, dtype=np.int64)
-    queue_size = build_part_queue(scores, score_threshold, heap_values, heap_items)
+    heatmaps = scores.reshape(scores.shape[-3:])
+    image_offsets = offsets.reshape(offsets.shape[-3:])
+    fwd = displacements_fwd.reshape(displacements_fwd.shape[-3:])
+    bwd = displacements_bwd.reshape(displacements_bwd.shape[-3:])
+    heap_values = np.empty(heatmaps.size, dtype=np.float32)
+    heap_items = np.empty(heatmaps.size, dtype=np.int64)
+    queue_size = build_part_queue(heatmaps, score_threshold, heap_values, heap_items)
     capacity = min(max_poses, queue_size)
-    num_keypoints = scores.shape[2]
+    num_keypoints = heatmaps.shape[2]
     keypoints = np.empty((capacity, num_keypoints, 2))
     keypoint_scores = np.empty((capacity, num_keypoints))
     pose_scores = np.empty(capacity)
     found = decode_from_queue(
-        scores, offsets, displacements_fwd, displacements_bwd, pose_chain, output_stride, nms_radius, refinement,
+        heatmaps, image_offsets, fwd, bwd, POSE_CHAIN_IDS, output_stride, nms_radius, refinement,
         heap_values, heap_items, queue_size, keypoints, keypoint_scores, pose_scores,
     )
     return pose_scores[:found], keypoint_scores[:found], keypoints[:found]

@@ -20,6 +20,8 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 _ORT_ERROR = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
+# More pool threads than this only add start-up cost and contention (onnxruntime itself takes any C int).
+MAX_INTRA_OP_THREADS = 1024
 
 
 def requested_providers(device: str, providers: Sequence[str] | None = None) -> list[str]:
@@ -38,14 +40,21 @@ def requested_providers(device: str, providers: Sequence[str] | None = None) -> 
 
 
 def session_options(intra_op_threads: int | None = None, allow_spinning: bool = True) -> ort.SessionOptions:
-    """Full graph optimisation, one inference at a time, errors-only logging.
+    """Full graph optimisation, one inference at a time, errors-only logging, no CPU memory arena.
 
-    `intra_op_threads` None lets onnxruntime use the physical cores. `allow_spinning` False stops its idle
-    pool threads from spinning after each call: slower single calls, but the CPU is left to other work
-    (e.g. video reading and encoding running alongside).
+    `intra_op_threads` None lets onnxruntime use the physical cores; otherwise 1 to MAX_INTRA_OP_THREADS.
+    `allow_spinning` False stops its idle pool threads from spinning after each call: slower single calls,
+    but the CPU is left to other work (e.g. video reading and encoding running alongside). The CPU arena is
+    off because it keeps growing when the input size keeps changing (docs/robustness.md); onnxruntime then
+    allocates each call's tensors from the system allocator.
     """
-    if intra_op_threads is not None and (type(intra_op_threads) is not int or intra_op_threads < 1):
-        raise ValueError(f"intra_op_threads must be None (onnxruntime's choice) or an integer >= 1; got {intra_op_threads!r}.")
+    if intra_op_threads is not None and (
+        type(intra_op_threads) is not int or not 1 <= intra_op_threads <= MAX_INTRA_OP_THREADS
+    ):
+        raise ValueError(
+            f"intra_op_threads must be None (onnxruntime's choice) or an integer from 1 to {MAX_INTRA_OP_THREADS}; "
+            f"got {intra_op_threads!r}."
+        )
     if type(allow_spinning) is not bool:
         raise ValueError(f"allow_spinning must be True or False; got {allow_spinning!r}.")
     options = ort.SessionOptions()
@@ -54,6 +63,7 @@ def session_options(intra_op_threads: int | None = None, allow_spinning: bool = 
     options.inter_op_num_threads = 1
     options.intra_op_num_threads = intra_op_threads or 0
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+    options.enable_cpu_mem_arena = False
     options.log_severity_level = _ORT_ERROR
     return options
 

@@ -195,11 +195,10 @@ def compare(args: argparse.Namespace, tennis: list[np.ndarray]) -> None:
         print(f"| {name} | {' '.join(f'{r:.3f}' for r in ratios)} | {statistics.median(ratios):.3f} |")
     if args.model_dir is None:
         return
-    import posenet_onnx
     import posenet_onnx.runtime.posenet as runtime_posenet
     from posenet_onnx.runtime.images import load_image
 
-    net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu")
+    net = runtime_posenet.load(0.50, model_dir=args.model_dir, device="cpu")
     photo = load_image(args.shared / "images" / "couple.jpg")
 
     def estimate(decoder: object) -> object:
