@@ -1,13 +1,17 @@
 """Image inputs: numpy arrays, PIL images and file paths, checked and turned into H x W x 3 RGB arrays.
 
 What `tf.browser.fromPixels` gave upstream: RGB pixel values in [0, 255]; alpha is dropped (not blended),
-grayscale is spread over the three channels.
+grayscale is spread over the three channels. 16-bit images keep their high byte, as Pillow reduces 16-bit
+RGB files, so a 16-bit copy of an 8-bit image gives that image. Images above a pixel limit are refused
+before they are decoded (docs/robustness.md): the network's memory grows with the pixels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -16,6 +20,50 @@ from PIL import Image, ImageOps
 
 ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]
 
+# 8192 x 8192: at image scale 1.0 the 0.50 network peaks near 4 GB there. Larger images need the override.
+MAX_PIXELS = 1 << 26
+ENV_MAX_PIXELS = "POSENET_ONNX_MAX_PIXELS"  # an integer pixel count; 0 lifts the limit
+# Pillow's grayscale modes that hold 16-bit values (mode I is how older Pillow opened 16-bit PNGs).
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+_PILLOW_LIMIT = threading.Lock()  # Pillow's own limit is process-wide: lifted for one open at a time
+
+
+def max_pixels() -> int | None:
+    """The pixel limit in force: $POSENET_ONNX_MAX_PIXELS when set (0: none), else MAX_PIXELS."""
+    value = os.environ.get(ENV_MAX_PIXELS, "").strip()
+    if not value:
+        return MAX_PIXELS
+    if not value.isdigit():
+        raise ValueError(f"${ENV_MAX_PIXELS} must be a whole number of pixels (0 for no limit); got {value!r}")
+    return int(value) or None
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Refuse an image above the pixel limit, with the override in the message."""
+    limit = max_pixels()
+    if limit is not None and width * height > limit:
+        raise ValueError(
+            f"the image is {width} x {height} = {width * height:,} pixels, above the limit of {limit:,} (the "
+            f"network's memory grows with the pixels); set {ENV_MAX_PIXELS} to a larger count, or 0 for no limit, "
+            "to process it anyway"
+        )
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """Image.open with our pixel limit in place of Pillow's (Image.open reads only the header; the pixels are
+    decoded later, after the check). Pillow's limit is a process-wide setting, lifted under a lock for the open."""
+    with _PILLOW_LIMIT:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            image = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    with image:
+        check_pixels(*image.size)
+        yield image
+
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as H x W x 3 uint8 RGB, turned upright by its EXIF orientation like a browser does."""
@@ -23,9 +71,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        with Image.open(path) as image:
+        with _opened(path) as image:
             return _from_pil(ImageOps.exif_transpose(image))
-    except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
+    except (OSError, Image.DecompressionBombError) as exc:  # PIL's UnidentifiedImageError is an OSError
         raise ValueError(f"cannot read {path} as an image: {exc}") from None
 
 
@@ -34,6 +82,7 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
     if isinstance(image, Image.Image):
+        check_pixels(image.width, image.height)
         return _from_pil(image)
     if isinstance(image, np.ndarray):
         return _from_array(image)
@@ -57,9 +106,23 @@ def to_rgb_batch(images: Sequence[ImageLike] | np.ndarray) -> list[np.ndarray]:
 
 
 def _from_pil(image: Image.Image) -> np.ndarray:
+    """A PIL image (within the pixel limit) as H x W x 3 uint8 RGB."""
     if image.width == 0 or image.height == 0:
         raise ValueError(f"the image is empty ({image.width} x {image.height})")
+    if image.mode in SIXTEEN_BIT_MODES:
+        return _from_sixteen_bit(image)
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _from_sixteen_bit(image: Image.Image) -> np.ndarray:
+    """A 16-bit grayscale image as RGB of its high bytes (Pillow's convert would clip everything above 255)."""
+    values = np.asarray(image)
+    if image.mode == "I" and (values.min() < 0 or values.max() > 65535):
+        raise ValueError(
+            f"a mode I image must hold 16-bit values in [0, 65535]; got values from {values.min()} to {values.max()}"
+        )
+    gray = (values >> 8).astype(np.uint8)
+    return np.ascontiguousarray(np.broadcast_to(gray[:, :, np.newaxis], gray.shape + (3,)))
 
 
 def _from_array(array: np.ndarray) -> np.ndarray:
@@ -72,6 +135,7 @@ def _from_array(array: np.ndarray) -> np.ndarray:
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"the image is empty (shape {array.shape})")
+    check_pixels(array.shape[1], array.shape[0])
     rgb = array[:, :, :3] if array.shape[2] == 4 else np.broadcast_to(array, array.shape[:2] + (3,))
     return np.ascontiguousarray(_pixel_values(rgb))
 
