@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from posenet_onnx.contract import OUTPUT_CHANNELS
 from posenet_onnx.export.architecture import NUM_BLOCKS
 
 MANIFEST = "manifest.json"
+# What a variable's file may be called: no folders, nothing hidden (the folder's temporary files are).
+PLAIN_FILENAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 # The checkpoint's output heads, in the contract's output order (heatmap_2 -> heatmap_scores, ...).
 HEADS: tuple[str, ...] = ("heatmap_2", "offset_2", "displacement_fwd_2", "displacement_bwd_2")
 HEAD_CHANNELS: dict[str, int] = dict(zip(HEADS, OUTPUT_CHANNELS.values()))
@@ -94,6 +97,7 @@ def parse_manifest(text: str | bytes, source: str) -> dict[str, ManifestEntry]:
     if not isinstance(raw, dict):
         raise CheckpointError(f"Unreadable checkpoint manifest {source}: expected a JSON object of variables.")
     entries: dict[str, ManifestEntry] = {}
+    taken: set[str] = set()
     for name in required_variables():
         if name not in raw:
             raise CheckpointError(f"Checkpoint manifest {source} has no variable {name!r}.")
@@ -104,11 +108,26 @@ def parse_manifest(text: str | bytes, source: str) -> dict[str, ManifestEntry]:
             raise CheckpointError(
                 f"Unreadable checkpoint manifest {source}: entry {name!r} needs 'filename' and an integer 'shape'."
             ) from exc
-        if not isinstance(filename, str) or Path(filename).name != filename or filename in ("", ".", ".."):
-            raise CheckpointError(f"Checkpoint manifest {source}: entry {name!r} has an invalid filename {filename!r}.")
+        _check_filename(name, filename, source, taken)
         entries[name] = ManifestEntry(filename, shape)
     _check_shapes(entries, source)
     return entries
+
+
+def _check_filename(name: str, filename: object, source: str, taken: set[str]) -> None:
+    """A variable's file must be a plain, visible file name, not the manifest's and not another variable's.
+
+    The checkpoint folder's own files are the manifest and hidden temporary files, so no entry can name one
+    of them; names are compared case-insensitively, as some file systems do. ``taken`` collects the names.
+    """
+    if not isinstance(filename, str) or not PLAIN_FILENAME.fullmatch(filename) or filename.casefold() == MANIFEST:
+        raise CheckpointError(
+            f"Checkpoint manifest {source}: entry {name!r} has filename {filename!r}; a variable file must be a "
+            f"plain file name (letters, digits, '_', '-' and '.', not starting with '.') other than {MANIFEST}."
+        )
+    if filename.casefold() in taken:
+        raise CheckpointError(f"Checkpoint manifest {source}: entry {name!r} reuses another variable's file {filename!r}.")
+    taken.add(filename.casefold())
 
 
 def read_manifest(folder: Path) -> dict[str, ManifestEntry]:

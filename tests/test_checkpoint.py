@@ -93,9 +93,26 @@ def test_inconsistent_shapes_name_the_variable(real_copy: Path):
         load_checkpoint(real_copy)
 
 
-def test_filename_cannot_leave_the_folder(real_copy: Path):
-    edit_manifest(real_copy, lambda m: m["MobilenetV1/Conv2d_0/biases"].update(filename="../../etc/passwd"))
-    with pytest.raises(CheckpointError, match="invalid filename"):
+@pytest.mark.parametrize(
+    "filename",
+    ["../../etc/passwd", "sub/file", "manifest.json", "MANIFEST.JSON", ".MobilenetV1_Conv2d_0_biases.1a2b3c4d.partial",
+     ".hidden", "", ".", "..", "with space", "tab\tname", 7, None],
+)
+def test_filename_must_be_a_plain_name_apart_from_the_folder_s_own(real_copy: Path, filename):
+    """No entry may name a path, the manifest itself (any case) or a hidden (temporary) file."""
+    edit_manifest(real_copy, lambda m: m["MobilenetV1/Conv2d_0/biases"].update(filename=filename))
+    with pytest.raises(
+        CheckpointError,
+        match=r"entry 'MobilenetV1/Conv2d_0/biases' has filename .*; a variable file must be a plain file name "
+        r"\(letters, digits, '_', '-' and '\.', not starting with '\.'\) other than manifest\.json\.",
+    ):
+        load_checkpoint(real_copy)
+
+
+def test_two_variables_cannot_share_a_file(real_copy: Path):
+    edit_manifest(real_copy, lambda m: m["MobilenetV1/Conv2d_0/biases"].update(filename="mobilenetv1_conv2d_0_WEIGHTS"))
+    edit_manifest(real_copy, lambda m: m["MobilenetV1/Conv2d_0/weights"].update(filename="MobilenetV1_Conv2d_0_weights"))
+    with pytest.raises(CheckpointError, match="entry 'MobilenetV1/Conv2d_0/biases' reuses another variable's file"):
         load_checkpoint(real_copy)
 
 
