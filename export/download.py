@@ -87,6 +87,7 @@ def download_checkpoint(
         if pins is not None:
             _check_pinned(entries, pins, url + MANIFEST)
         missing = _damaged(folder, entries, pins)
+        _check_nothing_in_the_way(folder, missing)
         total = sum(entry.nbytes for entry in missing)
         with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=None if progress else True) as bar:
             for entry in missing:
@@ -141,6 +142,17 @@ def _is_good(path: Path, entry: ManifestEntry, pins: dict[str, str] | None) -> b
     if path.is_symlink() or not path.is_file() or path.stat().st_size != entry.nbytes:
         return False
     return pins is None or hashlib.sha256(path.read_bytes()).hexdigest() == pins.get(entry.filename)
+
+
+def _check_nothing_in_the_way(folder: Path, entries: list[ManifestEntry]) -> None:
+    """Refuse to replace anything but a plain file (a folder, a link, a device) where a variable file goes."""
+    for entry in entries:
+        path = folder / entry.filename
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise CheckpointError(
+                f"{path} is in the way of checkpoint file {entry.filename} (it is not a plain file); "
+                "remove it and re-run."
+            )
 
 
 def _check_pinned(entries: dict[str, ManifestEntry], pins: dict[str, str], source: str) -> None:
