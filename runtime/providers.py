@@ -40,13 +40,13 @@ def requested_providers(device: str, providers: Sequence[str] | None = None) -> 
 
 
 def session_options(intra_op_threads: int | None = None, allow_spinning: bool = True) -> ort.SessionOptions:
-    """Full graph optimisation, one inference at a time, errors-only logging, no CPU memory arena.
+    """Full graph optimisation, one inference at a time, errors-only logging, no per-shape memory patterns.
 
     `intra_op_threads` None lets onnxruntime use the physical cores; otherwise 1 to MAX_INTRA_OP_THREADS.
     `allow_spinning` False stops its idle pool threads from spinning after each call: slower single calls,
-    but the CPU is left to other work (e.g. video reading and encoding running alongside). The CPU arena is
-    off because it keeps growing when the input size keeps changing (docs/robustness.md); onnxruntime then
-    allocates each call's tensors from the system allocator.
+    but the CPU is left to other work (e.g. video reading and encoding running alongside). Memory patterns
+    (one block per input shape, planned from earlier calls of that shape) are off: when the image size keeps
+    changing they keep carving new block sizes out of the CPU arena, which then grows (docs/robustness.md).
     """
     if intra_op_threads is not None and (
         type(intra_op_threads) is not int or not 1 <= intra_op_threads <= MAX_INTRA_OP_THREADS
@@ -63,7 +63,7 @@ def session_options(intra_op_threads: int | None = None, allow_spinning: bool = 
     options.inter_op_num_threads = 1
     options.intra_op_num_threads = intra_op_threads or 0
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
-    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     options.log_severity_level = _ORT_ERROR
     return options
 
