@@ -8,7 +8,7 @@ import math
 import sys
 import threading
 from collections.abc import Sequence
-from numbers import Real
+from numbers import Rational, Real
 
 import numpy as np
 
@@ -92,8 +92,11 @@ def validate_multi_pose_parameters(
 
 
 def _as_float(value: Real) -> float:
-    """``value`` (a real number > 0) as a float: infinity when it is beyond float64's range (e.g. 10**400)."""
-    return float(value) if value <= sys.float_info.max else math.inf
+    """``value`` (a real number > 0) as a float: infinity when it is beyond float64's range (e.g. 10**400).
+
+    Only exact numbers (int, Fraction) can lie beyond it; floats of any width convert as they are.
+    """
+    return math.inf if isinstance(value, Rational) and value > sys.float_info.max else float(value)
 
 
 def _checked_count(max_pose_detections: object) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -83,7 +84,7 @@ def test_every_valid_count_and_radius_works(shared):
             np.testing.assert_array_equal(poses.keypoints, expected.keypoints)
             np.testing.assert_array_equal(poses.scores, expected.scores)
     # An infinite radius suppresses every root after the first: one pose, nothing claimed before it.
-    for radius in (10**400, float("inf"), 1e300):
+    for radius in (10**400, Fraction(10**400, 3), float("inf"), 1e300):
         pose = decode_multiple_poses(*tennis, 16, max_pose_detections=10**9, score_threshold=0.1, nms_radius=radius)
         assert len(pose) == 1
         np.testing.assert_array_equal(pose.keypoints, expected.keypoints[:1])
