@@ -35,8 +35,10 @@ _PARALLEL_LAUNCH = threading.Lock()
 # Parameter types checked by value alone (bool, a subclass of int, is not one of them).
 _PLAIN_NUMBERS = frozenset((int, float))
 _FLOAT32 = np.dtype(np.float32)  # the native-order dtype instance, compared by identity on the fast path
+_NDARRAY = np.ndarray  # one global lookup instead of two on the runtime's path
 # The kernels count poses in int64; no image can hold more candidates than that, so larger counts mean the same.
 _MAX_POSES = int(np.iinfo(np.int64).max)
+_FLOAT_MAX = sys.float_info.max
 
 
 def _as_tensor(name: str, array: np.ndarray, ndim: int) -> np.ndarray:
@@ -88,7 +90,9 @@ def validate_multi_pose_parameters(
     mode = REFINEMENTS.get(refinement) if isinstance(refinement, str) else None
     if mode is None:
         raise ValueError(f"refinement must be 'v1' (posenet 1.0.3) or 'v2' (posenet 2.x); got {refinement!r}.")
-    return min(max_pose_detections, _MAX_POSES), float(score_threshold), _as_float(nms_radius), mode
+    if max_pose_detections > _MAX_POSES:
+        max_pose_detections = _MAX_POSES
+    return max_pose_detections, float(score_threshold), _as_float(nms_radius), mode
 
 
 def _as_float(value: Real) -> float:
@@ -96,7 +100,12 @@ def _as_float(value: Real) -> float:
 
     Only exact numbers (int, Fraction) can lie beyond it; floats of any width convert as they are.
     """
-    return math.inf if isinstance(value, Rational) and value > sys.float_info.max else float(value)
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is not int and not isinstance(value, Rational):
+        return float(value)
+    return float(value) if value <= _FLOAT_MAX else math.inf
 
 
 def _checked_count(max_pose_detections: object) -> int:
@@ -257,15 +266,17 @@ def decode_network_outputs(
 def _is_ready_batch(arrays: Sequence[np.ndarray], channels: tuple[int, ...]) -> bool:
     """True when the arrays are C-contiguous float32 N x H' x W' x C tensors with these channels and one shared,
     non-empty grid: the kernels can take them as they are."""
+    if len(arrays) != len(channels):
+        return False
     first = arrays[0]
-    if type(first) is not np.ndarray or first.ndim != 4 or len(arrays) != len(channels):
+    if type(first) is not _NDARRAY or first.ndim != 4:
         return False
     count, height, width, _ = first.shape
     if height < 1 or width < 1:
         return False
     for array, depth in zip(arrays, channels):
         if (
-            type(array) is not np.ndarray
+            type(array) is not _NDARRAY
             or array.dtype is not _FLOAT32
             or array.shape != (count, height, width, depth)
             or not array.flags.c_contiguous
