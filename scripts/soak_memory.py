@@ -2,11 +2,13 @@
 """Resident memory (RSS) of one process over many pose estimates whose image size keeps changing.
 
 Each call estimates multi-pose on a crop of a real photo (couple.jpg, 640 x 480) of a random size from 64 x 64
-to the whole photo, at image scale 0.5, on the CPU with the real 0.50 graph, so the network's input size
-keeps changing (the script counts them). The RSS is read from /proc after a warm-up (the first tenth of the
-calls) and then every `--every` calls; the script reports the growth from the warm-up to the end. `--options` varies onnxruntime's memory settings (VARIANTS: its CPU arena and its
-per-shape memory patterns) to show what each does; `--speed A B` instead times two of them against each
-other: two nets called in alternating blocks on the same crops, with the median per-call ratio.
+to the whole photo, at image scale 0.5 (`--scale`), on the CPU with the real 0.50 graph, so the network's
+input size keeps changing (the script counts the sizes). The RSS is read from /proc after a warm-up (the
+first tenth of the calls) and then every `--every` calls; the script reports the growth from the warm-up to
+the end. `--options` varies onnxruntime's memory settings (VARIANTS: its CPU arena and its per-shape memory
+patterns) to show what each does; `--speed A B` instead times two of them against each other: two nets
+called in alternating blocks on the same crops, with the median per-call ratio. Not a test: a measurement
+for docs/robustness.md.
 
     python scripts/soak_memory.py [--calls 10000] [--scale 0.5] [--model-dir DIR] [--options VARIANT]
     python scripts/soak_memory.py --speed shipped onnxruntime-defaults [--calls 2000] [--model-dir DIR]
