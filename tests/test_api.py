@@ -185,7 +185,7 @@ def test_bad_load_arguments_raise_clear_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="providers must be a non-empty list"):
         posenet_onnx.load(0.5, providers="CPUExecutionProvider")
     for threads in (0, 1.5, True, "2"):
-        with pytest.raises(ValueError, match=r"intra_op_threads must be None \(.*\) or an integer >= 1; got "):
+        with pytest.raises(ValueError, match=r"intra_op_threads must be None \(.*\) or an integer from 1 to 1024; got "):
             posenet_onnx.load(0.5, intra_op_threads=threads)
     with pytest.raises(ValueError, match="allow_spinning must be True or False; got 0"):
         posenet_onnx.load(0.5, allow_spinning=0)
