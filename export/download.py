@@ -74,6 +74,8 @@ def download_checkpoint(
     """Download, complete or repair the checkpoint for `multiplier` in `root/mobilenet_v1_XXX/`; return that folder."""
     name = checkpoint_name(validate_multiplier(multiplier))
     folder = Path(root).expanduser() / name
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise CheckpointError(f"{folder} is in the way of the checkpoint cache (it is not a folder); remove it and re-run.")
     folder.mkdir(parents=True, exist_ok=True)
     pins = PINNED_SHA256.get(name)
     with _exclusive(folder):
@@ -81,13 +83,14 @@ def download_checkpoint(
         cached = _cached_manifest(folder)
         if cached is not None and not _damaged(folder, cached, pins):
             return folder
+        _check_nothing_in_the_way(folder, [MANIFEST])
         (folder / MANIFEST).unlink(missing_ok=True)  # incomplete until every file is good again
         url = checkpoint_url(multiplier, base_url)
         entries = parse_manifest(b"".join(_fetch(url + MANIFEST)), url + MANIFEST)
         if pins is not None:
             _check_pinned(entries, pins, url + MANIFEST)
         missing = _damaged(folder, entries, pins)
-        _check_nothing_in_the_way(folder, missing)
+        _check_nothing_in_the_way(folder, [entry.filename for entry in missing])
         total = sum(entry.nbytes for entry in missing)
         with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=None if progress else True) as bar:
             for entry in missing:
@@ -144,14 +147,13 @@ def _is_good(path: Path, entry: ManifestEntry, pins: dict[str, str] | None) -> b
     return pins is None or hashlib.sha256(path.read_bytes()).hexdigest() == pins.get(entry.filename)
 
 
-def _check_nothing_in_the_way(folder: Path, entries: list[ManifestEntry]) -> None:
-    """Refuse to replace anything but a plain file (a folder, a link, a device) where a variable file goes."""
-    for entry in entries:
-        path = folder / entry.filename
+def _check_nothing_in_the_way(folder: Path, filenames: list[str]) -> None:
+    """Refuse to replace anything but a plain file (a folder, a link, a device) where one of our files goes."""
+    for filename in filenames:
+        path = folder / filename
         if path.is_symlink() or (path.exists() and not path.is_file()):
             raise CheckpointError(
-                f"{path} is in the way of checkpoint file {entry.filename} (it is not a plain file); "
-                "remove it and re-run."
+                f"{path} is in the way of checkpoint file {filename} (it is not a plain file); remove it and re-run."
             )
 
 

@@ -361,3 +361,19 @@ def test_concurrent_downloads_fetch_each_file_once(real_folder: Path, tmp_path: 
     assert errors == []
     assert sorted(server.requests) == sorted(["manifest.json", *used_files(real_folder)])
     assert_same_checkpoint(tmp_path / NAME, real_folder)
+
+
+def test_something_else_where_the_cache_s_own_files_go_is_named(real_folder: Path, tmp_path: Path):
+    """A folder in place of the cache's manifest, or a file in place of the checkpoint's folder: one line that
+    names it and says what to do; nothing of it is removed."""
+    blocker = tmp_path / "root" / NAME
+    blocker.parent.mkdir()
+    blocker.write_bytes(b"not a folder")
+    with serve(real_folder) as (url, _):
+        with pytest.raises(CheckpointError, match=r"mobilenet_v1_050 is in the way of the checkpoint cache .* remove it and re-run"):
+            download_checkpoint(0.50, tmp_path / "root", base_url=url, progress=False)
+        assert blocker.read_bytes() == b"not a folder"
+        (tmp_path / NAME / "manifest.json").mkdir(parents=True)
+        with pytest.raises(CheckpointError, match=r"manifest\.json is in the way of checkpoint file manifest\.json"):
+            download_checkpoint(0.50, tmp_path, base_url=url, progress=False)
+        assert (tmp_path / NAME / "manifest.json").is_dir()
