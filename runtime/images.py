@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]
 
-# 8192 x 8192 (a 48-megapixel photo fits): the network's memory grows with the pixels, 5.4 GB for the 0.50
+# 8192 x 8192 (a 48-megapixel photo fits): the network's memory grows with the pixels, 5.2 GiB for the 0.50
 # network at image scale 1.0 there (docs/robustness.md). Larger images need the override.
 MAX_PIXELS = 1 << 26
 ENV_MAX_PIXELS = "POSENET_ONNX_MAX_PIXELS"  # an integer pixel count; 0 lifts the limit

@@ -12,12 +12,16 @@ for docs/robustness.md.
 
     python scripts/soak_memory.py [--calls 10000] [--scale 0.5] [--model-dir DIR] [--options VARIANT]
     python scripts/soak_memory.py --speed shipped onnxruntime-defaults [--calls 2000] [--model-dir DIR]
+    python scripts/soak_memory.py --peak 8192 [--scale 1.0] [--model-dir DIR]
+
+`--peak SIDE` instead makes one estimate on a random SIDE x SIDE image and prints the process's peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -90,6 +94,15 @@ def speed(args: argparse.Namespace, photo: np.ndarray, model_dir: Path) -> None:
           + f"; {first} / {second} = {medians[first] / medians[second]:.3f}")
 
 
+def peak_rss(args: argparse.Namespace, model_dir: Path) -> None:
+    """The peak RSS of a process that makes one multi-pose estimate on a random side x side image."""
+    net = net_with(args.options, model_dir, args.shared / "checkpoints")
+    image = np.random.default_rng(0).integers(0, 256, (args.peak, args.peak, 3), dtype=np.uint8)
+    net.estimate_multiple_poses(image, image_scale_factor=args.scale, output_stride=16)
+    print(f"{args.peak} x {args.peak} at image scale {args.scale}, output stride 16, 0.50 network, {args.options}: "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet", help="the real data folder")
@@ -98,6 +111,7 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, help="exported graphs (default: export the 0.50 one to a temp dir)")
     parser.add_argument("--options", choices=VARIANTS, default="shipped", help="session settings (default: shipped)")
     parser.add_argument("--scale", type=float, default=0.5, help="image scale factor (default 0.5)")
+    parser.add_argument("--peak", type=int, metavar="SIDE", help="peak RSS of one call on a SIDE x SIDE image")
     parser.add_argument("--speed", nargs=2, choices=VARIANTS, metavar="VARIANT", help="time two settings, interleaved")
     args = parser.parse_args()
     photo = load_image(args.shared / "images" / "couple.jpg")
@@ -105,6 +119,9 @@ def main() -> int:
         model_dir = args.model_dir or Path(scratch)
         if args.speed:
             speed(args, photo, model_dir)
+            return 0
+        if args.peak:
+            peak_rss(args, model_dir)
             return 0
         net = net_with(args.options, model_dir, args.shared / "checkpoints")
         warm_up = args.calls // 10
