@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[export,video,test]"
+	$(BIN)/pip install --quiet -e ".[export,video,test,eval,parquet,ray]"
 	touch $@
 
 run: setup
