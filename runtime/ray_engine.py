@@ -9,6 +9,7 @@ at the same paths on every node (shared storage), or the graphs exportable there
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -80,7 +81,7 @@ def pose_dataset(
         fn_constructor_kwargs={"load_kwargs": {"intra_op_threads": threads_per_actor, **load_kwargs}, "settings": settings},
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=threads_per_actor,
         num_gpus=gpus_per_actor or None,
     )
@@ -106,6 +107,7 @@ def ray_records(
     connected_here = not ray.is_initialized()
     if connected_here:
         ray.init(address=address, logging_level="ERROR", include_dashboard=False, log_to_driver=False)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its per-run INFO lines would break the progress bar
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         device = load_kwargs.get("device", "auto")
