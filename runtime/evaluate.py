@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from posenet_onnx.keypoints import PART_NAMES
+from posenet_onnx.outputs import json_text
 from posenet_onnx.runtime.jobs import EstimateSettings, decode_ahead
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet
@@ -47,10 +47,17 @@ class Configuration:
         }
 
     def tag(self) -> str:
-        """A short file-name-safe name, e.g. `multi_scale0.5_stride16_fp32_v1`."""
+        """A short file-name-safe name, e.g. `multi_scale0.5_stride16_fp32_v1` (no stride: the default)."""
         d = self.describe()
-        parts = [d["mode"], f"scale{d['scale']:g}", f"stride{d['output_stride']}", d["precision"], d["refinement"]]
+        stride = None if d["output_stride"] is None else f"stride{d['output_stride']}"
+        parts = [d["mode"], f"scale{d['scale']:g}", stride, d["precision"], d["refinement"]]
         return "_".join(p for p in parts if p)
+
+
+def tagged_names(name: str, configurations: Sequence[Configuration]) -> list[str]:
+    """One file name per configuration: `name`'s stem, `_`, the configuration's tag, `name`'s suffix."""
+    path = Path(name)
+    return [str(path.with_name(f"{path.stem}_{c.tag()}{path.suffix}")) for c in configurations]
 
 
 def sweep(
@@ -191,6 +198,12 @@ def evaluate(
     networks = {c.precision: nets(c.precision) for c in configurations}
     for c in configurations:
         c.settings.check(networks[c.precision])
+    # The default stride (None) is the network's own: name it in the results.
+    configurations = [
+        c if c.settings.output_stride is not None
+        else replace(c, settings=replace(c.settings, output_stride=networks[c.precision].output_stride))
+        for c in configurations
+    ]
     detections: list[list[dict[str, Any]]] = [[] for _ in configurations]
     ids = list(paths)
     decoded = decode_ahead((paths[i] for i in ids), threads, ahead=2 * threads)
@@ -217,8 +230,9 @@ def format_table(evaluations: Sequence[Evaluation]) -> str:
 
 def detections_json(detections: list[dict[str, Any]]) -> bytes:
     """A COCO results file's bytes."""
-    return (json.dumps(detections) + "\n").encode()
+    return (json_text(detections) + "\n").encode()
 
 
 def rows_json(evaluations: Sequence[Evaluation]) -> bytes:
-    return (json.dumps([e.row() for e in evaluations], indent=2) + "\n").encode()
+    """The `--json` file's bytes: a list of rows (configuration and metrics)."""
+    return (json_text([e.row() for e in evaluations], indent=2) + "\n").encode()

@@ -42,7 +42,7 @@ class EstimateSettings:
     multi: bool = False
     image_scale_factor: float = 0.5
     flip_horizontal: bool = False
-    output_stride: int = 16
+    output_stride: int | None = None  # None: 16, or the stride of a graph loaded from its file
     max_pose_detections: int = 5
     score_threshold: float = 0.5
     nms_radius: float = 20
@@ -64,10 +64,12 @@ class EstimateSettings:
             self.refinement,
         )
 
-    def validate(self, multiplier: float) -> EstimateSettings:
-        """Check every setting (ValueError naming the bad one) without a network, e.g. before a Ray job."""
+    def validate(self, multiplier: float | None) -> EstimateSettings:
+        """Check every setting (ValueError naming the bad one) without a network, e.g. before a Ray job; the
+        output stride against `multiplier` (None: a graph file, whose stride its network checks)."""
         validate_scale_factor(self.image_scale_factor)
-        validate_model(multiplier, self.output_stride)
+        if multiplier is not None and self.output_stride is not None:
+            validate_model(multiplier, self.output_stride)
         if self.multi:
             validate_multi_pose_parameters(self.max_pose_detections, self.score_threshold, self.nms_radius, self.refinement)
         return self

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from posenet_onnx.runtime.jobs import DEFAULT_BATCH_SIZE, EstimateSettings, decode, estimate_window
-from posenet_onnx.runtime.records import Record
+from posenet_onnx.runtime.records import Record, record_json
 
 DEFAULT_ACTORS = 2
 
@@ -51,7 +51,7 @@ class PoseEstimator:
         return {
             "image": [record["image"] for record in records],
             "error": [record.get("error") for record in records],
-            "record": [json.dumps(record, ensure_ascii=False, separators=(",", ":")) for record in records],
+            "record": [record_json(record) for record in records],
         }
 
 

@@ -4,14 +4,15 @@ A record is one image's result, `{"image": PATH, "width": W, "height": H, "poses
 upstream's JSON shape (`Pose.to_dict()`), or `{"image": PATH, "error": MESSAGE}` for an image that could not
 be read or estimated.
 
-JSON Lines: each record is one line, written whole with one unbuffered write, so a killed job leaves complete
-lines (at worst a partial last one, which `--resume` cuts off before appending).
+JSON Lines: written straight into the output (not under a temporary name: a killed job must leave the
+images it finished), each record one line written whole with unbuffered writes, so a killed job leaves
+complete lines (at worst a partial last one, which `completed_images` cuts off before a resumed job appends).
 
 Parquet: one row per pose, columns `image` (string), `width`, `height` (int32), `error` (string), `pose`
 (int32, the pose's index in the image), `score` (float64) and, for each of the 17 parts in part-id order,
 `<part>_x`, `<part>_y`, `<part>_score` (float64; part names as `posenet_onnx.part_names`, e.g. `leftEye_x`).
 An image without poses, or that failed, has one row whose pose columns are null (`error` set when it failed).
-The file is written under a temporary name and renamed when the job completes.
+The file is written under a temporary name and renamed when the job completes (`posenet_onnx.outputs`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
-from posenet_onnx.atomic import atomic_path
 from posenet_onnx.keypoints import PART_NAMES
+from posenet_onnx.outputs import Output, json_text
 from posenet_onnx.runtime.pose import Pose
 
 Record = dict[str, Any]
@@ -42,9 +42,14 @@ def error_record(image: str, message: str) -> Record:
     return {"image": image, "error": message}
 
 
+def record_json(record: Record) -> str:
+    """A record as compact JSON (NaN or infinite numbers, possible only for degenerate outputs, as null)."""
+    return json_text(record)
+
+
 def record_line(record: Record) -> bytes:
-    """One JSON line (compact, UTF-8, newline-terminated)."""
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    """One JSON line (newline-terminated UTF-8)."""
+    return (record_json(record) + "\n").encode()
 
 
 def completed_images(path: str | os.PathLike) -> set[str]:
@@ -53,36 +58,35 @@ def completed_images(path: str | os.PathLike) -> set[str]:
     A missing file has none. ValueError when a complete line is not a record: then the file is not a job's
     output, and appending to it would be wrong.
     """
-    path = Path(path)
-    if not path.exists():
+    if not os.path.exists(path):
         return set()
     with open(path, "rb+") as handle:
         data = handle.read()
         end = data.rfind(b"\n") + 1
+        images = set()
+        for number, line in enumerate(data[:end].splitlines(), 1):
+            try:
+                images.add(json.loads(line)["image"])
+            except (ValueError, KeyError, TypeError):
+                name = os.fspath(path)
+                raise ValueError(f"{name} line {number} is not a posenet-onnx record; --resume appends only to a job's JSONL") from None
         if end < len(data):
             handle.truncate(end)
-    images = set()
-    for number, line in enumerate(data[:end].splitlines(), 1):
-        try:
-            images.add(json.loads(line)["image"])
-        except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{path} line {number} is not a posenet-onnx record; --resume appends only to a job's JSONL") from None
     return images
 
 
 class JsonlWriter:
-    """Records to a JSON Lines file (appended to with `append`, else created or emptied), or to stdout for "-"."""
+    """Records to a checked JSON Lines output: appended to with `append`, else created or emptied; standard
+    output, FIFOs and devices are written as they are, and a symlink's target gets the lines."""
 
-    def __init__(self, path: str | os.PathLike, *, append: bool = False) -> None:
-        if os.fspath(path) == "-":
-            self._fd = sys.stdout.fileno()
-            self._owned = False
+    def __init__(self, output: Output, *, append: bool = False) -> None:
+        self._owned = not output.is_stdout
+        if output.is_stdout:
             sys.stdout.flush()
+            self._fd = sys.stdout.fileno()
         else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            mode = os.O_APPEND if append else os.O_TRUNC
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode | getattr(os, "O_BINARY", 0), 0o666)
-            self._owned = True
+            mode = 0 if output.special else os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+            self._fd = os.open(output.path, os.O_WRONLY | mode | getattr(os, "O_BINARY", 0), 0o666)
 
     def write(self, record: Record) -> None:
         """Write one record as one line, whole: a line is never left half-written by a short write."""
@@ -143,17 +147,17 @@ def parquet_rows(record: Record) -> Iterator[dict[str, Any]]:
 
 
 class ParquetWriter:
-    """Records to a Parquet file, written under a temporary name and renamed into place by `close()`.
+    """Records to a checked Parquet output, written under a temporary name and renamed into place by `close()`.
 
-    Leaving the `with` block by an exception removes the temporary file: no incomplete file takes the name.
+    Leaving the `with` block by an exception (Ctrl-C included) removes the temporary file: no incomplete file
+    takes the name.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, output: Output) -> None:
         self._pa, parquet = import_pyarrow()
         self._schema = parquet_schema()
         self._stack = ExitStack()
-        temp = self._stack.enter_context(atomic_path(path))
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        temp = self._stack.enter_context(output.staged())
         self._writer = parquet.ParquetWriter(temp, self._schema)
         self._rows: list[dict[str, Any]] = []
 
@@ -181,4 +185,4 @@ class ParquetWriter:
             self.close()
             return
         self._writer.close()
-        self._stack.__exit__(exc_type, exc, tb)  # atomic_path removes the temporary file
+        self._stack.__exit__(exc_type, exc, tb)  # the staged output removes the temporary file

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -148,31 +147,26 @@ def test_resume_skips_recorded_images_and_cuts_a_partial_line(real_model_dir, ph
 
 
 @pytest.mark.slow
-def test_a_killed_job_leaves_complete_lines_and_resumes(real_model_dir, photos, tmp_path) -> None:
+def test_a_killed_job_leaves_complete_lines_and_resumes(shared, real_model_dir, photos, tmp_path) -> None:
     """SIGKILL in the middle of a job: only whole lines remain, and --resume completes it to the same records."""
-    copies = tmp_path / "frames"
-    copies.mkdir()
-    for i in range(2):  # 56 images
-        for j, photo in enumerate(photos):
-            os.symlink(photo, copies / f"{i:02d}_{j:02d}{Path(photo).suffix}")
     out = tmp_path / "poses.jsonl"
     command = [
-        sys.executable, "-m", "posenet_onnx.cli", "estimate", str(copies), "--multi", "--multiplier", "0.5",
+        sys.executable, "-m", "posenet_onnx.cli", "estimate", str(shared / "photos"), "--recursive", "--multi", "--multiplier", "0.5",
         "--model-dir", str(real_model_dir), "--device", "cpu", "--jsonl", str(out),
     ]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 5):
+    while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 3):
         time.sleep(0.05)
     job.send_signal(signal.SIGKILL)
     job.wait()
     written = out.read_bytes()
-    assert written.endswith(b"\n") and 5 <= written.count(b"\n") < 56
+    assert written.endswith(b"\n") and 3 <= written.count(b"\n") < 28
     first = [json.loads(line) for line in written.splitlines()]  # every line is a whole record
     assert subprocess.run([*command, "--resume"], capture_output=True, timeout=300).returncode == 0
     records = _lines(out)
     assert records[: len(first)] == first
-    assert sorted(r["image"] for r in records) == sorted(str(p) for p in copies.iterdir())
+    assert sorted(r["image"] for r in records) == photos
 
 
 def test_parquet_has_one_row_per_pose_and_the_failures(real_model_dir, photos, broken, expected, tmp_path) -> None:
@@ -211,8 +205,8 @@ def test_json_list_keeps_the_seed_shape(real_model_dir, photos, broken, expected
     ("args", "message"),
     [
         (["--resume"], "--resume appends to a --jsonl OUT"),
-        (["--jsonl", "OUT", "--parquet", "OUT"], "one output file is named twice"),
-        (["--jsonl", "INPUT"], "is also an input image"),
+        (["--jsonl", "OUT", "--parquet", "OUT"], "Two outputs write to"),
+        (["--jsonl", "INPUT"], "is the input"),
         (["--batch-size", "0"], "--batch-size must be 1 or more"),
         (["--engine", "ray", "--draw", "DIR"], "--draw runs with the local engine only"),
     ],
