@@ -113,7 +113,8 @@ def _local_records(args: argparse.Namespace, paths: Sequence[str], drawings: dic
     from posenet_onnx.commands.model import load_from_args
     from posenet_onnx.runtime.jobs import estimate_paths
 
-    net = load_from_args(args)
+    # The decode threads share the cores with onnxruntime: its idle spinning would slow them down.
+    net = load_from_args(args, allow_spinning=False)
     settings = settings_from_args(args, multi=args.multi).check(net)
     results = estimate_paths(net, settings, paths, threads=args.threads, batch_size=args.batch_size)
     return _drawn(results, drawings, flip=args.flip) if drawings is not None else (result.record for result in results)
