@@ -147,19 +147,25 @@ def test_resume_skips_recorded_images_and_cuts_a_partial_line(real_model_dir, ph
 
 
 @pytest.mark.slow
-def test_a_killed_job_leaves_complete_lines_and_resumes(shared, real_model_dir, photos, tmp_path) -> None:
-    """SIGKILL in the middle of a job: only whole lines remain, and --resume completes it to the same records."""
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_a_stopped_job_leaves_complete_lines_and_resumes(shared, real_model_dir, photos, tmp_path, stop) -> None:
+    """SIGKILL or Ctrl-C in the middle of a job: only whole lines remain, and --resume completes it to the same
+    records. Ctrl-C ends with status 130 and one line that names the file kept."""
     out = tmp_path / "poses.jsonl"
+    cli = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    cli += "from posenet_onnx.cli import main; sys.exit(main(sys.argv[1:]))"
     command = [
-        sys.executable, "-m", "posenet_onnx.cli", "estimate", str(shared / "photos"), "--recursive", "--multi", "--multiplier", "0.5",
+        sys.executable, "-c", cli, "estimate", str(shared / "photos"), "--recursive", "--multi", "--multiplier", "0.5",
         "--model-dir", str(real_model_dir), "--device", "cpu", "--jsonl", str(out),
     ]
-    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 3):
         time.sleep(0.05)
-    job.send_signal(signal.SIGKILL)
-    job.wait()
+    job.send_signal(stop)
+    _, stderr = job.communicate(timeout=60)
+    if stop == signal.SIGINT:
+        assert job.returncode == 130 and stderr.count("\n") == 1 and f"kept complete: {out}" in stderr, stderr
     written = out.read_bytes()
     assert written.endswith(b"\n") and 3 <= written.count(b"\n") < 28
     first = [json.loads(line) for line in written.splitlines()]  # every line is a whole record
@@ -167,6 +173,7 @@ def test_a_killed_job_leaves_complete_lines_and_resumes(shared, real_model_dir, 
     records = _lines(out)
     assert records[: len(first)] == first
     assert sorted(r["image"] for r in records) == photos
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poses.jsonl"]
 
 
 def test_parquet_has_one_row_per_pose_and_the_failures(real_model_dir, photos, broken, expected, tmp_path) -> None:

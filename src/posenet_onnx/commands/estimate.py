@@ -74,6 +74,8 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     paths = expand_sources(args.images, recursive=args.recursive)
     outputs = JobOutputs(args, paths)
     if args.resume:
+        if outputs.jsonl.special:
+            raise ValueError(f"--resume reads and appends to a regular file; {args.jsonl} is a pipe or device")
         done = completed_images(outputs.jsonl.path)
         paths = [path for path in paths if path not in done]
     records = _ray_records(args, paths) if args.engine == "ray" else _local_records(args, paths, outputs.drawings)
@@ -85,16 +87,21 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
             sinks.append(stack.enter_context(JsonlWriter(outputs.jsonl, append=args.resume)))
         if outputs.parquet is not None:
             sinks.append(stack.enter_context(ParquetWriter(outputs.parquet)))
-        for record in _progress(records, len(paths)):
-            for sink in sinks:
-                sink.write(record)
-            if outputs.json is not None:
-                listed.append({key: record[key] for key in ("image", "poses", "error") if key in record})
-            if "error" in record:
-                failed += 1
-                if args.on_error == "fail":
-                    print(f"posenet-onnx estimate: stopped at {record['image']}: {record['error']}", file=sys.stderr)
-                    break
+        try:
+            for record in _progress(records, len(paths)):
+                for sink in sinks:
+                    sink.write(record)
+                if outputs.json is not None:
+                    listed.append({key: record[key] for key in ("image", "poses", "error") if key in record})
+                if "error" in record:
+                    failed += 1
+                    if args.on_error == "fail":
+                        print(f"posenet-onnx estimate: stopped at {record['image']}: {record['error']}", file=sys.stderr)
+                        break
+        except KeyboardInterrupt:
+            if outputs.jsonl is not None and not outputs.jsonl.is_stdout:
+                kept.append(f"{args.jsonl} (the images done; --resume goes on)")
+            raise
     if outputs.json is not None:
         write_bytes(outputs.json, (json_text(listed, indent=2) + "\n").encode())
     if failed and args.on_error == "continue":
