@@ -226,3 +226,13 @@ def test_bad_job_options_exit_2_with_one_line(capsys, real_model_dir, photos, tm
     err = capsys.readouterr().err
     assert err.startswith("posenet-onnx estimate: error: ") and message in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.jpg"]
+
+
+def test_the_extras_are_imported_only_when_asked_for() -> None:
+    """Ray, pyarrow and pycocotools load only inside the functions that need them."""
+    modules = ["posenet_onnx.cli", "posenet_onnx.commands.estimate", "posenet_onnx.commands.evaluate"]
+    modules += [f"posenet_onnx.runtime.{name}" for name in ("jobs", "records", "sources", "evaluate", "ray_engine")]
+    code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+    code += "print(sorted({'ray', 'pyarrow', 'pycocotools'} & {m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
