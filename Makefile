@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[export,video,openvino,test]"
+	$(BIN)/pip install --quiet -e ".[export,video,test,openvino,eval,parquet,ray]"
 	touch $@
 
 run: setup

@@ -119,12 +119,14 @@ class PoseNet:
         max_pose_detections: int = 5,
         score_threshold: float = 0.5,
         nms_radius: float = 20,
+        refinement: str = "v1",
     ) -> list[Pose]:
         """Up to `max_pose_detections` poses in `image`, in upstream's order (strongest root part first).
 
-        `score_threshold` gates the root parts only; `nms_radius` is in network-input pixels.
+        `score_threshold` gates the root parts only; `nms_radius` is in network-input pixels. `refinement`
+        "v1" is posenet 1.0.3's decoder (the default), "v2" posenet 2.x's.
         """
-        multi = (max_pose_detections, score_threshold, nms_radius)
+        multi = (max_pose_detections, score_threshold, nms_radius, refinement)
         return self._estimate([to_rgb_array(image)], image_scale_factor, flip_horizontal, output_stride, multi)[0]
 
     def estimate_single_pose_batch(
@@ -147,9 +149,10 @@ class PoseNet:
         max_pose_detections: int = 5,
         score_threshold: float = 0.5,
         nms_radius: float = 20,
+        refinement: str = "v1",
     ) -> list[list[Pose]]:
         """estimate_multiple_poses for many images: one session call per distinct image size, results in input order."""
-        multi = (max_pose_detections, score_threshold, nms_radius)
+        multi = (max_pose_detections, score_threshold, nms_radius, refinement)
         return self._estimate(to_rgb_batch(images), image_scale_factor, flip_horizontal, output_stride, multi)
 
     def _estimate(
@@ -158,7 +161,7 @@ class PoseNet:
         image_scale_factor: float,
         flip_horizontal: bool,
         output_stride: int | None,
-        multi: tuple[int, float, float] | None,
+        multi: tuple[int, float, float, str] | None,
     ) -> list[list[Pose]]:
         """Poses per image; `multi` holds the multi-pose parameters, None selects single-pose decoding."""
         scale, stride, multi_pose = self._parameters(image_scale_factor, output_stride, multi)

@@ -89,16 +89,63 @@ def _export(commands: argparse._SubParsersAction) -> None:
 def _estimate(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "estimate",
-        help="estimate poses in images",
-        description="Estimate poses in image files and print them as JSON (upstream's pose structure), "
-        "optionally drawing them.",
+        help="estimate poses in images, folders and lists of images",
+        description="Estimate poses in image files, folders, glob patterns and @LIST files (a text file of paths, "
+        "one per line): print them as JSON (upstream's pose structure) or stream one record per image (--jsonl, "
+        "--parquet), optionally drawing them. An image that cannot be read gets an error record and the job goes "
+        "on; the exit status is 1 when any image failed.",
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument(
+        "images", nargs="+", metavar="SOURCE", help="image files, folders, glob patterns or @LIST (a file of paths)"
+    )
+    parser.add_argument("--recursive", action="store_true", help="read the folders' subfolders too; ** in patterns")
     parser.add_argument("--multi", action="store_true", help="multi-pose decoding (default: single pose)")
     _model_options(parser)
-    parser.add_argument("--json", metavar="OUT", help="write the JSON to OUT (a file, or - for standard output)")
-    parser.add_argument(
+    outputs = parser.add_argument_group("outputs (default: the JSON list on standard output)")
+    outputs.add_argument("--json", metavar="OUT", help="write the JSON list to OUT at the end (a file, or - for standard output)")
+    outputs.add_argument("--jsonl", metavar="OUT", help="write one JSON record per image to OUT as it comes (- for standard output)")
+    outputs.add_argument("--parquet", metavar="OUT", help="write one row per pose to OUT (needs the parquet extra)")
+    outputs.add_argument(
         "--draw", type=Path, metavar="DIR", help="write each image with its poses drawn to DIR/<name>.poses.png"
+    )
+    outputs.add_argument("--resume", action="store_true", help="skip the images already in the --jsonl OUT; append the rest")
+    outputs.add_argument(
+        "--on-error", choices=("continue", "fail"), default="continue",
+        help="continue (default): a failed image gets an error record; fail: stop at the first",
+    )
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray (Ray Data; the ray extra)")
+    engine.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per network batch (default 8)")
+    engine.add_argument("--threads", type=int, metavar="N", help="local: image decoding threads (default: the cores, at most 4)")
+    engine.add_argument("--ray-address", metavar="ADDR", help="ray: the cluster to join (default $RAY_ADDRESS, else a local Ray)")
+    engine.add_argument("--actors", type=int, default=2, metavar="N", help="ray: PoseNet actors (default 2)")
+    engine.add_argument("--actor-threads", type=int, default=1, metavar="N", help="ray: CPU threads per actor (default 1)")
+
+
+def _evaluate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="accuracy (COCO keypoint OKS AP) on annotated images (needs the eval extra)",
+        description="COCO keypoint accuracy (OKS AP, AP50, AP75, APm, APl, AR; pycocotools) on annotated images, for "
+        "one configuration or a sweep, printed as one table. Without sweep options: multi-pose with the defaults, "
+        "like `estimate --multi`. The sweep options take one or more values; every combination is evaluated.",
+        conflict_handler="resolve",  # the sweep options below replace the model options' one-value forms
+    )
+    parser.add_argument("--annotations", required=True, metavar="COCO.json", help="COCO keypoint annotations")
+    parser.add_argument("--images", required=True, metavar="DIR", help="the folder the annotations' file_names are in")
+    _model_options(parser)
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument("--scale", type=float, nargs="+", default=[0.5], metavar="S", help="image scale factors (default 0.5)")
+    sweep.add_argument("--output-stride", type=int, nargs="+", default=[None], choices=OUTPUT_STRIDES, metavar="N", help="default 16")
+    sweep.add_argument("--precision", nargs="+", default=["fp32"], choices=PRECISIONS, metavar="P", help="default fp32")
+    sweep.add_argument("--mode", nargs="+", default=["multi"], choices=("single", "multi"), metavar="M", help="single, multi (default)")
+    sweep.add_argument(
+        "--refinement", nargs="+", default=["v1"], choices=("v1", "v2"), metavar="R",
+        help="multi-pose decoder: v1 (posenet 1.0.3, default), v2 (posenet 2.x)",
+    )
+    parser.add_argument("--json", metavar="OUT", help="write the rows (configuration and metrics) to OUT")
+    parser.add_argument(
+        "--detections", metavar="OUT", help="write the COCO results file to OUT (a sweep: one per configuration, OUT_<tag>)"
     )
 
 
@@ -175,7 +222,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--device", choices=DEVICES, default="auto", help="default auto: CUDA if usable, else CPU")
 
 
-COMMANDS = {"export": _export, "estimate": _estimate, "video": _video}
+COMMANDS = {"export": _export, "estimate": _estimate, "video": _video, "evaluate": _evaluate}
 
 
 def build_parser() -> argparse.ArgumentParser:

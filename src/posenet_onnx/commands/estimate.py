@@ -1,11 +1,20 @@
-"""`posenet-onnx estimate`: poses in image files as JSON (upstream's structure), and annotated pictures."""
+"""`posenet-onnx estimate`: the folder job. Files, folders, glob patterns and @LIST files are streamed through
+the local engine (decode threads, same-size batches) or Ray; records go out as they come (--jsonl, --parquet)
+or as the seed's JSON list at the end (--json, else standard output); drawings on request.
+
+A failed image is a record, not the end of the job: the exit status is 1 when any image failed, 0 otherwise.
+"""
 
 from __future__ import annotations
 
 import argparse
 import io
 import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from posenet_onnx.outputs import Output, OutputPlan, check_writable_folder, json_text, write_bytes
 
@@ -35,29 +44,126 @@ def _is_an_input(path: Path, images: list[str]) -> bool:
     return path.exists() and any(os.path.exists(image) and os.path.samefile(path, image) for image in images)
 
 
+class JobOutputs:
+    """The checked outputs of one job (before any work): JSON list, JSONL, Parquet and drawings."""
+
+    def __init__(self, args: argparse.Namespace, paths: list[str]) -> None:
+        if args.resume and (args.jsonl in (None, "-") or args.parquet is not None or args.json is not None):
+            raise ValueError("--resume appends to a --jsonl OUT file, and goes with no --json or --parquet (written whole)")
+        if args.draw is not None and args.engine == "ray":
+            raise ValueError("--draw runs with the local engine only (--engine local); draw from the records instead")
+        self.plan = OutputPlan(paths)
+        folder = None if args.draw is None else check_writable_folder(args.draw, "drawing folder")  # created first
+        self.drawings = None if folder is None else dict(zip(paths, drawing_names(paths, folder, self.plan)))
+        self.jsonl = None if args.jsonl is None else self.plan.add(args.jsonl, "JSON lines output")
+        self.parquet = None if args.parquet is None else self.plan.add(args.parquet, "Parquet output", regular_only=True)
+        streamed = self.jsonl is not None or self.parquet is not None
+        listed = args.json is not None or not streamed
+        self.json = self.plan.add("-" if args.json is None else args.json, "JSON output") if listed else None
+
+
 def run(args: argparse.Namespace, kept: list[str]) -> int:
-    """Estimate, then print or write `[{"image": path, "poses": [pose, ...]}, ...]` and the drawings.
+    """Expand the sources, check every output, estimate on the chosen engine and write the records."""
+    from posenet_onnx.runtime.records import JsonlWriter, ParquetWriter, completed_images
+    from posenet_onnx.runtime.sources import expand_sources
 
-    Every output is checked before the model loads: none may be an input or written twice.
-    """
-    from posenet_onnx.commands.model import estimator_from_args, load_from_args
+    for name in ("batch_size", "threads", "actors", "actor_threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be 1 or more; got {value}")
+    paths = expand_sources(args.images, recursive=args.recursive)
+    outputs = JobOutputs(args, paths)
+    if args.resume:
+        if outputs.jsonl.special:
+            raise ValueError(f"--resume reads and appends to a regular file; {args.jsonl} is a pipe or device")
+        done = completed_images(outputs.jsonl.path)
+        paths = [path for path in paths if path not in done]
+    records = _ray_records(args, paths) if args.engine == "ray" else _local_records(args, paths, outputs.drawings)
+    failed = 0
+    listed: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        sinks: list[Any] = []
+        if outputs.jsonl is not None:
+            sinks.append(stack.enter_context(JsonlWriter(outputs.jsonl, append=args.resume)))
+        if outputs.parquet is not None:
+            sinks.append(stack.enter_context(ParquetWriter(outputs.parquet)))
+        try:
+            for record in _progress(records, len(paths)):
+                for sink in sinks:
+                    sink.write(record)
+                if outputs.json is not None:
+                    listed.append({key: record[key] for key in ("image", "poses", "error") if key in record})
+                if "error" in record:
+                    failed += 1
+                    if args.on_error == "fail":
+                        print(f"posenet-onnx estimate: stopped at {record['image']}: {record['error']}", file=sys.stderr)
+                        break
+        except KeyboardInterrupt:
+            if outputs.jsonl is not None and not outputs.jsonl.is_stdout:
+                kept.append(f"{args.jsonl} (the images done; --resume goes on)")
+            raise
+    if outputs.json is not None:
+        write_bytes(outputs.json, (json_text(listed, indent=2) + "\n").encode())
+    if failed and args.on_error == "continue":
+        print(f"posenet-onnx estimate: {failed} of {len(paths)} images failed (their records say why)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def settings_from_args(args: argparse.Namespace, *, multi: bool) -> Any:
+    """The estimate settings the model options give (the seed's defaults unless changed)."""
+    from posenet_onnx.runtime.jobs import EstimateSettings
+
+    return EstimateSettings(multi, args.scale, args.flip, args.output_stride, args.max_poses, args.score_threshold, args.nms_radius)
+
+
+def _local_records(args: argparse.Namespace, paths: Sequence[str], drawings: dict[str, Output] | None) -> Iterator[dict[str, Any]]:
+    from posenet_onnx.commands.model import load_from_args
+    from posenet_onnx.runtime.jobs import estimate_paths
+
+    # The decode threads share the cores with onnxruntime: its idle spinning would slow them down.
+    net = load_from_args(args, allow_spinning=False)
+    settings = settings_from_args(args, multi=args.multi).check(net)
+    results = estimate_paths(net, settings, paths, threads=args.threads, batch_size=args.batch_size)
+    return _drawn(results, drawings, flip=args.flip) if drawings is not None else (result.record for result in results)
+
+
+def _drawn(results: Iterable[Any], drawings: dict[str, Output], *, flip: bool) -> Iterator[dict[str, Any]]:
+    """The results' records, each estimated image drawn with its poses first."""
     from posenet_onnx.runtime.draw import draw_poses
-    from posenet_onnx.runtime.images import load_image
 
-    plan = OutputPlan(args.images)
-    drawings = drawing_names(args.images, check_writable_folder(args.draw, "drawing folder"), plan) if args.draw else None
-    json_output = plan.add(args.json if args.json is not None else "-", "JSON output")
-    net = load_from_args(args)
-    estimate = estimator_from_args(net, args, multi=args.multi, flip=args.flip)
-    records = []
-    for number, path in enumerate(args.images):
-        image = load_image(path)
-        poses = estimate(image)
-        records.append({"image": str(path), "poses": [pose.to_dict() for pose in poses]})
-        if drawings is not None:
+    for result in results:
+        if result.poses is not None:
             # With --flip the positions are those of the mirrored image (upstream 1.0.3), so draw on it.
+            image = result.decoded.image
             picture = io.BytesIO()
-            draw_poses(image[:, ::-1] if args.flip else image, poses).save(picture, format="PNG")
-            write_bytes(drawings[number], picture.getvalue())
-    write_bytes(json_output, (json_text(records, indent=2) + "\n").encode())
-    return 0
+            draw_poses(image[:, ::-1] if flip else image, result.poses).save(picture, format="PNG")
+            write_bytes(drawings[result.decoded.path], picture.getvalue())
+        yield result.record
+
+
+def _ray_records(args: argparse.Namespace, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
+    from posenet_onnx.runtime.ray_engine import import_ray, ray_records
+
+    import_ray()  # the missing extra is named before any work
+    settings = settings_from_args(args, multi=args.multi).validate(None if args.model else args.multiplier)
+    absolute = (lambda path: None if path is None else os.path.abspath(path))  # the workers' working folder differs
+    load_kwargs = {
+        "multiplier": absolute(args.model) if args.model else args.multiplier,
+        "precision": args.precision,
+        "device": args.device,
+        "model_dir": absolute(args.model_dir),
+        "checkpoint_dir": absolute(args.checkpoint_dir),
+    }
+    if not paths:
+        return iter(())
+    return ray_records(
+        paths, settings, load_kwargs, address=args.ray_address, actors=args.actors,
+        threads_per_actor=args.actor_threads, batch_size=args.batch_size,
+    )
+
+
+def _progress(records: Iterator[dict[str, Any]], total: int) -> Iterable[dict[str, Any]]:
+    """The records, with a progress bar (images/s and the time left) when stderr is a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(records, total=total, unit="img", desc="estimate", disable=None, dynamic_ncols=True)

@@ -1,0 +1,46 @@
+"""`posenet-onnx evaluate`: COCO keypoint accuracy (OKS AP) of one configuration or a sweep, as one table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from posenet_onnx.outputs import OutputPlan, write_bytes
+
+
+def run(args: argparse.Namespace, kept: list[str]) -> int:
+    """Check the outputs, evaluate every configuration, print the table; write the rows and the detections."""
+    from tqdm import tqdm
+
+    from posenet_onnx.commands.model import load_from_args
+    from posenet_onnx.runtime import evaluate
+    from posenet_onnx.runtime.jobs import EstimateSettings
+
+    # No --output-stride: 16, or a --model file's own.
+    strides = [16] if args.output_stride == [None] and args.model is None else args.output_stride
+    base = EstimateSettings(True, args.scale[0], args.flip, strides[0], args.max_poses, args.score_threshold, args.nms_radius)
+    configurations = evaluate.sweep(
+        base, scales=args.scale, output_strides=strides, precisions=args.precision,
+        modes=args.mode, refinements=args.refinement,
+    )
+    plan = OutputPlan([args.annotations])
+    rows = None if args.json is None else plan.add(args.json, "JSON output")
+    detections = None
+    if args.detections is not None:
+        names = [args.detections] if len(configurations) == 1 else evaluate.tagged_names(args.detections, configurations)
+        detections = [plan.add(name, "detections file") for name in names]
+    ground_truth = evaluate.load_annotations(args.annotations)
+
+    def net(precision: str) -> Any:
+        return load_from_args(argparse.Namespace(**{**vars(args), "precision": precision}))
+
+    evaluations = evaluate.evaluate(
+        ground_truth, args.images, net, configurations,
+        progress=lambda items, total: tqdm(items, total=total, unit="img", desc="evaluate", disable=None),
+    )
+    print(evaluate.format_table(evaluations))
+    if rows is not None:
+        write_bytes(rows, evaluate.rows_json(evaluations))
+    for output, result in zip(detections or [], evaluations):
+        write_bytes(output, evaluate.detections_json(result.detections))
+    return 0
