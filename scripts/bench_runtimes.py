@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -33,12 +32,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "scripts"))
 
 import posenet_onnx  # noqa: E402
 from posenet_onnx.contract import INPUT_NAME, SCALE_FACTOR_NAME, SINGLE_GRAPH_OUTPUTS, model_filename  # noqa: E402
 from posenet_onnx.export import export_model  # noqa: E402
 from posenet_onnx.runtime.images import load_image  # noqa: E402
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution  # noqa: E402
+from bench_resize import interleaved_ms  # noqa: E402
 from support.runtimes import (  # noqa: E402
     GRAPH_KINDS,
     PHOTOS,
@@ -80,19 +81,6 @@ def network_input(image: np.ndarray) -> np.ndarray:
 
 def shifts(positions: list[np.ndarray], reference: list[np.ndarray], confident: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.linalg.norm(p - r, axis=1)[c] for p, r, c in zip(positions, reference, confident)])
-
-
-def interleaved_ms(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
-    """(median, fastest) ms per function, called one after another in turn."""
-    for function in functions.values():
-        function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(1e3 * (time.perf_counter() - start))
-    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
 def main() -> None:

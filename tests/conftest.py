@@ -112,3 +112,21 @@ def precision_model_dir(checkpoint_dir: Path, shared: Path, tmp_path_factory: py
         export_model(0.50, 16, model_dir, checkpoint_dir=checkpoint_dir, precision=precision,
                      calibration_dir=shared / "images", progress=False)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def photos(shared: Path) -> list:
+    """The real photos the deployment tests run every runtime on (support.runtimes.PHOTOS), as RGB arrays."""
+    from posenet_onnx.runtime.images import load_image
+    from support.runtimes import PHOTOS
+
+    return [load_image(shared / name) for name in PHOTOS]
+
+
+@pytest.fixture(scope="session")
+def graph(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`graph(kind)`: the real 0.50 stride-16 graph of a kind (support.runtimes.GRAPH_KINDS), exported once."""
+    require("needs_tensorflow")
+    from support.runtimes import exported_graph
+
+    return lambda kind: exported_graph(kind, lambda: tmp_path_factory.mktemp("deploy"), checkpoint_dir, shared / "images")

@@ -3,26 +3,19 @@ outputs and decoded poses on real photos, and the single-pose graph. Needs a CUD
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import posenet_onnx
 from posenet_onnx.contract import model_filename
-from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
-from support.runtimes import MULTI_POSE, PHOTOS, exported_graph, keypoint_shifts, max_abs_differences, poses_through
+from support.runtimes import MULTI_POSE, exported_graph, keypoint_shifts, max_abs_differences, poses_through
 
 pytestmark = [pytest.mark.needs_gpu, pytest.mark.needs_tensorflow, pytest.mark.slow]
 
 RAW_ATOL = 2e-3  # cuDNN's convolution algorithms sum in another order
 MAX_SHIFT_PX = 0.05
-
-
-@pytest.fixture(scope="module")
-def photos(shared: Path) -> list[np.ndarray]:
-    return [load_image(shared / name) for name in PHOTOS]
 
 
 def test_plain_graph_on_cuda_matches_cpu(real_model_dir, photos):

@@ -6,21 +6,17 @@ equal onnxruntime's in Python and decode to the same poses. Node is started by t
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import posenet_onnx
 from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, SCALE_FACTOR_NAME, SINGLE_GRAPH_OUTPUTS, model_filename
-from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.network import Network
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 from support.runtimes import (
     MULTI_POSE,
-    PHOTOS,
     ForeignNetwork,
-    exported_graph,
     keypoint_shifts,
     max_abs_differences,
     onnxruntime_single,
@@ -42,16 +38,6 @@ def ortjs() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must have every tool the tests need, but {reason}", pytrace=False)
         pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def photos(shared: Path) -> list[np.ndarray]:
-    return [load_image(shared / name) for name in PHOTOS]
-
-
-@pytest.fixture(scope="module")
-def graph(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory):
-    return lambda kind: exported_graph(kind, lambda: tmp_path_factory.mktemp("deploy"), checkpoint_dir, shared / "images")
 
 
 def single_feeds(photos: list[np.ndarray], scale: float) -> list[dict[str, np.ndarray]]:

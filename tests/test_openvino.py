@@ -5,19 +5,15 @@ onnxruntime. Raw outputs are compared with onnxruntime's on the same input, keyp
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import posenet_onnx
 from posenet_onnx.contract import model_filename
-from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 from support.runtimes import (
     MULTI_POSE,
-    PHOTOS,
-    exported_graph,
     keypoint_shifts,
     max_abs_differences,
     onnxruntime_single,
@@ -36,16 +32,6 @@ FP32_MAX_SHIFT_PX = 0.01  # measured 3e-4 px
 # score alike may move to the neighbouring cell. Confident keypoints (fp32 score >= 0.5), against onnxruntime
 # running the same int8 graph: measured median 0 px, max 8.5 px.
 INT8_MEDIAN_PX, INT8_MAX_PX = 0.5, 16.0  # one output-stride cell
-
-
-@pytest.fixture(scope="module")
-def photos(shared: Path) -> list[np.ndarray]:
-    return [load_image(shared / name) for name in PHOTOS]
-
-
-@pytest.fixture(scope="module")
-def graph(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory):
-    return lambda kind: exported_graph(kind, lambda: tmp_path_factory.mktemp("deploy"), checkpoint_dir, shared / "images")
 
 
 def network_input(image: np.ndarray, scale: float, output_stride: int) -> np.ndarray:

@@ -4,29 +4,16 @@ and as the self-contained single-pose graph, on real photos. (Under Node: tests/
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import posenet_onnx
-from posenet_onnx.contract import model_filename
-from posenet_onnx.runtime.images import load_image
-from support.runtimes import PHOTOS, exported_graph, max_abs_differences, onnxruntime_single
+from support.runtimes import max_abs_differences, onnxruntime_single
 
 pytestmark = [pytest.mark.needs_tensorflow, pytest.mark.slow]
 
 RAW_ATOL = 1e-4  # the same kernels; the converter bakes in only portable graph rewrites
-
-
-@pytest.fixture(scope="module")
-def photos(shared: Path) -> list[np.ndarray]:
-    return [load_image(shared / name) for name in PHOTOS]
-
-
-@pytest.fixture(scope="module")
-def graph(checkpoint_dir: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory):
-    return lambda kind: exported_graph(kind, lambda: tmp_path_factory.mktemp("deploy"), checkpoint_dir, shared / "images")
 
 
 def test_the_file_is_the_ort_format(graph):

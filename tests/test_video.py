@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from imageio.core.util import Array
 
-import posenet_onnx
 from posenet_onnx.cli import main
 from posenet_onnx.commands.model import load_from_args
 from posenet_onnx.runtime.video import _frames, annotate_video, import_imageio, parse_source
