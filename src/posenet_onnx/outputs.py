@@ -26,6 +26,7 @@ import secrets
 import signal
 import stat
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -208,15 +209,19 @@ def check_writable_folder(folder: str | os.PathLike, what: str) -> Path:
 
 
 def _check_folder(folder: Path, what: str, name: str) -> None:
-    """Refuse a missing, non-folder or read-only parent folder of an output."""
+    """Refuse a missing, non-folder or unwritable parent folder of an output (a file is created and removed
+    there to find out: permissions, read-only mounts and pseudo file systems all answer the same way)."""
     if not folder.exists():
         raise OutputError(f"No folder {folder} for the {what} {name}; create it first or give another path.")
     if not folder.is_dir():
         raise OutputError(f"The {what} {name} cannot be written: {folder} is a file, not a folder.")
-    read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    if read_only or not os.access(folder, os.W_OK | os.X_OK):
-        where = "is on a read-only file system" if read_only else "is not writable"
-        raise OutputError(f"The {what} {name} cannot be written: the folder {folder} {where}.")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".posenet-onnx-probe.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        where = "is on a read-only file system" if exc.errno == errno.EROFS else f"does not take files ({describe_os_error(exc)})"
+        raise OutputError(f"The {what} {name} cannot be written: the folder {folder} {where}.") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def keep_whole_lines(temp: Path) -> bool:
