@@ -268,3 +268,12 @@ def test_ctrl_c_twice_never_leaves_an_unplayable_video(shared, tmp_path, real_mo
         frames = read_video(video)
         assert len(frames) >= 1 and frames[0].shape == (1280, 720, 3)
         assert len(frames) == len(read_jsonl(jsonl))
+
+
+def test_video_json_lines_to_standard_output_are_only_json(shared, real_model_dir) -> None:
+    done = subprocess.run([*CLI, "video", str(shared / "images" / "pose_squats.mp4"), "--jsonl", "-", "--single",
+                           *model_args(real_model_dir)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == list(range(65))
+    assert done.stderr.strip().endswith("65 frames -> standard output")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from posenet_onnx.runtime.smoothing import PoseSmoother
 from posenet_onnx.runtime.tracking import PoseTracker
@@ -10,7 +11,7 @@ from posenet_onnx.runtime.video import annotate_video, check_video_outputs
 
 
 def run(args: argparse.Namespace, kept: list[str]) -> int:
-    """Check the outputs, load the model, run the pipeline; print a one-line summary."""
+    """Check the outputs, load the model, run the pipeline; a one-line summary on stderr."""
     from posenet_onnx.commands.model import estimator_from_args, load_from_args
 
     job = check_video_outputs(args.input, args.output, args.jsonl)
@@ -24,6 +25,6 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
         count = annotate_video(job, estimate, mirror=args.flip, smoother=smoother, tracker=tracker)
     finally:
         kept.extend(job.plan.kept)
-    written = " and ".join(str(path) for path in (args.output, args.jsonl) if path)
-    print(f"{count} frames -> {written}")
+    written = " and ".join("standard output" if path == "-" else str(path) for path in (args.output, args.jsonl) if path)
+    print(f"{count} frames -> {written}", file=sys.stderr)  # stdout may be the JSON lines themselves
     return 0
