@@ -33,6 +33,13 @@ DEVICES = ("auto", "cpu", "cuda")
 ENV_DEBUG = "POSENET_ONNX_DEBUG"  # set to show a traceback instead of the one-line error
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one (which Path would take as the current folder) is refused."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder name")
+    return Path(text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block), exit status 2."""
 
@@ -59,7 +66,7 @@ def _export(commands: argparse._SubParsersAction) -> None:
     which.add_argument("--all", action="store_true", help=f"export all {len(VALID_MODELS)} valid graphs")
     parser.add_argument("--output-stride", type=int, choices=OUTPUT_STRIDES, default=16, help="default: 16")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), fp16 for GPUs, int8 for CPUs")
-    parser.add_argument("--calibration-dir", type=Path, default=None, help="folder of photos of people to calibrate int8 on")
+    parser.add_argument("--calibration-dir", type=_path, default=None, help="folder of photos of people to calibrate int8 on")
     parser.add_argument(
         "--decoder", choices=DECODERS, default=None,
         help="single: a self-contained graph from a uint8 image and its scale factor to the single pose",
@@ -77,10 +84,10 @@ def _export(commands: argparse._SubParsersAction) -> None:
         "--format", dest="file_format", choices=FORMATS, default="onnx",
         help="onnx (default), or ort: onnxruntime's format for onnxruntime Mobile",
     )
-    parser.add_argument("-o", "--output-dir", type=Path, default=None, help="folder for the .onnx files (default: the model cache)")
+    parser.add_argument("-o", "--output-dir", type=_path, default=None, help="folder for the .onnx files (default: the model cache)")
     parser.add_argument(
         "--checkpoint-dir",
-        type=Path,
+        type=_path,
         default=None,
         help="offline folder of mobilenet_v1_XXX/ checkpoints (default: $POSENET_ONNX_CHECKPOINT_DIR, else download)",
     )
@@ -106,7 +113,7 @@ def _estimate(commands: argparse._SubParsersAction) -> None:
     outputs.add_argument("--jsonl", metavar="OUT", help="write one JSON record per image to OUT as it comes (- for standard output)")
     outputs.add_argument("--parquet", metavar="OUT", help="write one row per pose to OUT (needs the parquet extra)")
     outputs.add_argument(
-        "--draw", type=Path, metavar="DIR", help="write each image with its poses drawn to DIR/<name>.poses.png"
+        "--draw", type=_path, metavar="DIR", help="write each image with its poses drawn to DIR/<name>.poses.png"
     )
     outputs.add_argument("--resume", action="store_true", help="skip the images already in the --jsonl OUT; append the rest")
     outputs.add_argument(
@@ -205,16 +212,16 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--multiplier", type=float, default=1.01, choices=MULTIPLIERS, help="model width (default 1.01)")
     model.add_argument("--output-stride", type=int, default=None, choices=OUTPUT_STRIDES, help="default 16 (a --model file: its own)")
     model.add_argument("--precision", choices=PRECISIONS, default="fp32", help="graph precision (default fp32)")
-    model.add_argument("--model", metavar="FILE", help="an exported .onnx graph to run (its metadata says the rest)")
+    model.add_argument("--model", type=_path, metavar="FILE", help="an exported .onnx graph to run (its metadata says the rest)")
     model.add_argument("--scale", type=float, default=0.5, help="image scale factor in [0.2, 1.0] (default 0.5)")
     model.add_argument("--flip", action="store_true", help="mirror the input left to right first (a selfie view)")
     model.add_argument("--max-poses", type=int, default=5, help="multi-pose: most poses per image (default 5)")
     model.add_argument("--score-threshold", type=float, default=0.5, help="multi-pose: root part score threshold (default 0.5)")
     model.add_argument("--nms-radius", type=float, default=20, help="multi-pose: in model-input pixels (default 20)")
-    model.add_argument("--model-dir", type=Path, metavar="DIR", help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)")
+    model.add_argument("--model-dir", type=_path, metavar="DIR", help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)")
     model.add_argument(
         "--checkpoint-dir",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="offline folder of mobilenet_v1_XXX/ checkpoints, used when a missing graph is exported "
         "(default $POSENET_ONNX_CHECKPOINT_DIR, else download)",
