@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class DecodedPoses:
     """Poses decoded from one image's network outputs, best first (upstream's order).

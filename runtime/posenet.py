@@ -218,8 +218,10 @@ def estimate_same_size(
     resized_height, resized_width = network_input_size(network, height, width, image_scale_factor)
     batch = images[0][np.newaxis] if len(images) == 1 else np.stack(images)
     network_input = resize_bilinear(batch, resized_height, resized_width, flip_horizontal)
-    decoded = [pose for chunk in _fixed_batches(network, network_input) for pose in _predict_and_decode(network, chunk, multi_pose)]
-    decoded = decoded[: len(images)]
+    decoded: list[DecodedPoses] = []
+    for chunk in _fixed_batches(network, network_input):
+        decoded += decode_network_outputs(network.run(chunk), network.config.output_stride, multi_pose)
+    decoded = decoded[: len(images)]  # a padded last chunk's extra images
     parts = network.config.part_names
     return [_to_poses(poses, height / resized_height, width / resized_width, parts) for poses in decoded]
 
@@ -245,10 +247,6 @@ def _fixed_batches(network: Network, network_input: np.ndarray) -> list[np.ndarr
             chunk = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
         chunks.append(chunk)
     return chunks
-
-
-def _predict_and_decode(network: Network, network_input: np.ndarray, multi_pose: MultiPose | None) -> list[DecodedPoses]:
-    return decode_network_outputs(network.run(network_input), network.config.output_stride, multi_pose)
 
 
 def load(

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from posenet_onnx.outputs import json_text
 from posenet_onnx.runtime.jobs import DEFAULT_BATCH_SIZE, EstimateSettings, decode, estimate_window
-from posenet_onnx.runtime.records import Record, record_json
+from posenet_onnx.runtime.records import Record
 
 DEFAULT_ACTORS = 2
 
@@ -51,7 +52,7 @@ class PoseEstimator:
         return {
             "image": [record["image"] for record in records],
             "error": [record.get("error") for record in records],
-            "record": [record_json(record) for record in records],
+            "record": [json_text(record) for record in records],
         }
 
 

@@ -42,14 +42,10 @@ def error_record(image: str, message: str) -> Record:
     return {"image": image, "error": message}
 
 
-def record_json(record: Record) -> str:
-    """A record as compact JSON (NaN or infinite numbers, possible only for degenerate outputs, as null)."""
-    return json_text(record)
-
-
 def record_line(record: Record) -> bytes:
-    """One JSON line (newline-terminated UTF-8)."""
-    return (record_json(record) + "\n").encode()
+    """One JSON line (newline-terminated UTF-8; NaN or infinite numbers, possible only for degenerate outputs,
+    as null)."""
+    return (json_text(record) + "\n").encode()
 
 
 def completed_images(path: str | os.PathLike) -> set[str]:

@@ -109,6 +109,25 @@ def test_results_equal_the_graph_and_decoder_called_directly(net, real_model_dir
         assert pose.score == multi.scores[p]
 
 
+def test_refinement_v2_is_posenet_2x_decoder_on_the_same_outputs(net, real_model_dir, images) -> None:
+    """`refinement="v2"` reaches the decoder: the poses equal posenet 2.x's decoder called by hand, which
+    differ from 1.0.3's (the default) on this photo."""
+    image = images["couple.jpg"]
+    height, width = image.shape[:2]
+    resized = (valid_resolution(0.5, height, 16), valid_resolution(0.5, width, 16))
+    session = ort.InferenceSession(str(real_model_dir / model_filename(0.5, 16)), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    out = dict(zip(names, (value[0] for value in session.run(None, {INPUT_NAME: resize_bilinear(image[np.newaxis], *resized)}))))
+    tensors = [out[name] for name in ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")]
+    to_image = np.array([width / resized[1], height / resized[0]])
+    expected = decode_multiple_poses(*tensors, 16, refinement="v2")
+    poses = net.estimate_multiple_poses(image, refinement="v2")
+    assert len(poses) == len(expected) >= 2
+    np.testing.assert_array_equal(np.stack([p.positions for p in poses]), expected.keypoints * to_image)
+    batch = net.estimate_multiple_poses_batch([image], refinement="v2")[0]
+    assert batch == poses != net.estimate_multiple_poses(image)
+
+
 def test_flip_mirrors_the_image_before_inference(net, images) -> None:
     image = images["pose.jpg"]
     flipped = net.estimate_single_pose(image, flip_horizontal=True)

@@ -149,15 +149,6 @@ class OutputPlan:
         self._outputs: dict[object, str] = {}
         self.kept: list[str] = []  # outputs kept complete after an interruption
 
-    def add_input(self, path: str | os.PathLike) -> None:
-        """Name one more input (e.g. an image found in a folder): no output may be written onto it."""
-        identity = _identity(path)
-        if identity is not None:
-            self._inputs[identity] = os.fspath(path)
-            clash = self._outputs.get(identity)
-            if clash is not None:
-                raise OutputError(f"The output {clash} is also an input ({os.fspath(path)}); write to another file.")
-
     def add(self, name: str | os.PathLike, what: str, *, regular_only: bool = False) -> Output:
         """Check one output (`what` names it in messages, e.g. "JSON output") and return how to write it.
 
