@@ -128,14 +128,16 @@ def decode_multiple_poses_image(
     """Up to ``max_poses`` poses of one image as fresh (scores [P], keypoint scores [P, 17], keypoints [P, 17, 2]).
 
     The four outputs are one image's: H' x W' x C, or 1 x H' x W' x C as the runtime gets them (C-contiguous).
-    The pose chain is compiled in as a constant (one argument less to dispatch on the runtime's hot path).
+    The rank is known when Numba compiles, so each rank's version keeps only its own branch below, and taking
+    image 0 is cheaper than a reshape. The pose chain is compiled in as a constant (one argument less to
+    dispatch on the runtime's hot path).
     The outputs are allocated once the candidates are known: every pose has its own root candidate, so
     there is room for min(max_poses, candidates) poses, whatever ``max_poses`` is.
     """
-    heatmaps = scores.reshape(scores.shape[-3:])
-    image_offsets = offsets.reshape(offsets.shape[-3:])
-    fwd = displacements_fwd.reshape(displacements_fwd.shape[-3:])
-    bwd = displacements_bwd.reshape(displacements_bwd.shape[-3:])
+    if scores.ndim == 4:  # a batch of one image, as the runtime gets it
+        heatmaps, image_offsets, fwd, bwd = scores[0], offsets[0], displacements_fwd[0], displacements_bwd[0]
+    else:
+        heatmaps, image_offsets, fwd, bwd = scores, offsets, displacements_fwd, displacements_bwd
     heap_values = np.empty(heatmaps.size, dtype=np.float32)
     heap_items = np.empty(heatmaps.size, dtype=np.int64)
     queue_size = build_part_queue(heatmaps, score_threshold, heap_values, heap_items)
