@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -226,6 +227,26 @@ def test_bad_job_options_exit_2_with_one_line(capsys, real_model_dir, photos, tm
     err = capsys.readouterr().err
     assert err.startswith("posenet-onnx estimate: error: ") and message in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.jpg"]
+
+
+def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_dir, photos, tmp_path) -> None:
+    """--threads N reads the images in N background threads: one more than the default would start here."""
+    from posenet_onnx.runtime import jobs
+
+    readers: set[str] = set()
+    read = jobs.load_image
+
+    def slow_read(path: str):
+        readers.add(threading.current_thread().name)
+        time.sleep(0.05)  # long enough for every thread to be started while the first reads are still going
+        return read(path)
+
+    monkeypatch.setattr(jobs, "load_image", slow_read)
+    threads = jobs.default_decode_threads() + 1
+    out = tmp_path / "poses.jsonl"
+    assert _run(real_model_dir, *photos[:12], "--threads", str(threads), "--jsonl", str(out)) == 0
+    assert len(_lines(out)) == 12
+    assert len(readers) == threads and all(name.startswith("posenet-decode") for name in readers)
 
 
 def test_the_extras_are_imported_only_when_asked_for() -> None:
