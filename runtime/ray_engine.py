@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from posenet_onnx.runtime.jobs import DEFAULT_BATCH_SIZE, EstimateSettings, deco
 from posenet_onnx.runtime.records import Record
 
 DEFAULT_ACTORS = 2
+REACH_TIMEOUT_S = 10  # for the TCP check of a cluster address
 
 
 def import_ray() -> Any:
@@ -100,14 +102,65 @@ def ray_records(
 ) -> Iterator[Record]:
     """The records of `paths` computed on Ray, streamed to this process in input order.
 
-    Connects to `address` (else $RAY_ADDRESS, else a new local instance) unless Ray is already connected, and
-    disconnects afterwards only from what it connected to itself. Actors get one GPU each with device "cuda",
-    or with "auto" when the cluster has GPUs.
+    Connects at once (so that a bad address fails before any output is opened) to `address` (else
+    $RAY_ADDRESS, else a new local instance) unless Ray is already connected, and disconnects after the
+    records only from what it connected to itself. Actors get one GPU each with device "cuda", or with
+    "auto" when the cluster has GPUs.
     """
     ray = import_ray()
     connected_here = not ray.is_initialized()
     if connected_here:
+        connect(ray, address or os.environ.get("RAY_ADDRESS"))
+    return _streamed(ray, connected_here, paths, settings, load_kwargs, actors, threads_per_actor, batch_size)
+
+
+def connect(ray: Any, address: str | None) -> None:
+    """ray.init for a job: the cluster at `address`, or a new local instance when None.
+
+    An address nothing answers at is refused within seconds (Ray itself retries for minutes), and a refused
+    connection names the usual cause: Ray clusters use token authentication unless started without it.
+    """
+    if address is not None:
+        check_reachable(address)
+    try:
         ray.init(address=address, logging_level="ERROR", include_dashboard=False, log_to_driver=False)
+    except ConnectionError as exc:
+        hint = "" if os.environ.get("RAY_AUTH_MODE", "").lower() == "token" else (
+            "; a cluster with token authentication (the default of `ray start`) needs RAY_AUTH_MODE=token and "
+            "its token (`ray get-auth-token` on the head node) in RAY_AUTH_TOKEN or ~/.ray/auth_token here"
+        )
+        raise RuntimeError(f"cannot connect to the Ray cluster at {address} ({exc}){hint}") from None
+
+
+def check_reachable(address: str) -> None:
+    """Refuse a HOST:PORT (or ray://HOST:PORT) address whose port takes no TCP connection; other forms
+    ("auto", "local") are Ray's to resolve."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return
+    if not host or not 0 < int(port) < 65536:
+        raise RuntimeError(f"the Ray address {address} is not HOST:PORT with a port in 1..65535")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise RuntimeError(
+            f"nothing answers at the Ray address {address} ({reason}): start the cluster there "
+            "(`ray start --head`) or give its head node's HOST:PORT (--ray-address or RAY_ADDRESS)"
+        ) from None
+
+
+def _streamed(
+    ray: Any,
+    connected_here: bool,
+    paths: Sequence[str],
+    settings: EstimateSettings,
+    load_kwargs: dict[str, Any],
+    actors: int,
+    threads_per_actor: int,
+    batch_size: int,
+) -> Iterator[Record]:
+    """The records from the connected Ray, in input order; disconnects afterwards if `connected_here`."""
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # its per-run INFO lines would break the progress bar
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
