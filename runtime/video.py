@@ -10,6 +10,7 @@ JSON lines; a second Ctrl-C while they are finalised is held back until they are
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -58,6 +59,9 @@ def import_imageio() -> Any:
         raise ImportError(
             f'Video needs imageio and imageio-ffmpeg ({exc.name} is missing): pip install "posenet-onnx[video]"'
         ) from exc
+    ffmpeg_log = logging.getLogger("imageio_ffmpeg")
+    if not any(isinstance(f, _RotatedSizeNote) for f in ffmpeg_log.filters):
+        ffmpeg_log.addFilter(_RotatedSizeNote())
     return imageio
 
 
@@ -126,7 +130,7 @@ def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]
 
 
 def open_video_writer(path: str | os.PathLike, fps: float) -> Any:
-    """An imageio writer of H.264 video (yuv420p, so odd sizes are rounded up to even) for RGB frames.
+    """An imageio writer of H.264 video (yuv420p: give it frames of even sizes, see `even_sized`) for RGB frames.
 
     x264's `veryfast` preset encodes about three times faster than its default at a similar size,
     so that encoding keeps up with estimation.
@@ -140,6 +144,23 @@ def open_video_writer(path: str | os.PathLike, fps: float) -> Any:
         output_params=["-preset", "veryfast"],
         ffmpeg_log_level="error",
     )
+
+
+def even_sized(image: np.ndarray) -> np.ndarray:
+    """The image with a black last row and/or column added where its height or width is odd (yuv420p video
+    needs even sizes); every pixel keeps its place, where imageio would rescale the whole frame."""
+    height, width = image.shape[:2]
+    if height % 2 == 0 and width % 2 == 0:
+        return image
+    return np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)))
+
+
+class _RotatedSizeNote(logging.Filter):
+    """Holds back imageio-ffmpeg's note that a rotated video's frames differ in size from its coded frames:
+    ffmpeg turns them upright, as players show them, and the frames are read at that size."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is different from the source frame size" not in record.getMessage()
 
 
 def _frames(reader: Any, fps: float, is_camera: bool) -> Iterator[Frame]:
@@ -309,7 +330,7 @@ def annotate_video(
         def consume(frame: Frame, result: tuple[list, list[int] | None]) -> None:
             poses, ids = result
             if video_writer is not None:
-                video_writer.append_data(np.asarray(draw_poses(frame.image, poses, ids=ids)))
+                video_writer.append_data(even_sized(np.asarray(draw_poses(frame.image, poses, ids=ids))))
             if lines is not None:
                 lines.write((json_text(frame_record(frame, poses, ids)) + "\n").encode())
                 lines.flush()

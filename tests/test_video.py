@@ -17,7 +17,7 @@ from imageio.core.util import Array
 
 from posenet_onnx.cli import main
 from posenet_onnx.commands.model import load_from_args
-from posenet_onnx.runtime.video import _frames, annotate_video, import_imageio, parse_source
+from posenet_onnx.runtime.video import _frames, annotate_video, even_sized, import_imageio, parse_source
 
 SQUATS_FRAMES = 65
 SQUATS_FPS = 5.0
@@ -285,3 +285,61 @@ def test_video_command_turns_onnxruntime_spinning_off(squats: Path, real_model_d
     (net,) = nets
     session = net._network(16).session
     assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def _ffmpeg(*args: str) -> None:
+    """Make a test clip with the ffmpeg that imageio-ffmpeg ships."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+def _video(clip: Path, real_model_dir: Path, *outputs: str) -> int:
+    return main(["video", str(clip), *outputs, "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"])
+
+
+def test_even_sized_adds_a_black_row_or_column_and_moves_no_pixel() -> None:
+    image = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3) + 1
+    padded = even_sized(image)
+    assert padded.shape == (4, 6, 3) and padded.dtype == np.uint8
+    np.testing.assert_array_equal(padded[:3, :5], image)
+    assert not padded[3].any() and not padded[:, 5].any()
+    assert even_sized(padded) is padded
+    assert even_sized(image[:2]).shape == (2, 6, 3)
+
+
+def test_an_odd_sized_clip_is_padded_not_rescaled_and_quietly(
+    squats: Path, real_model_dir: Path, tmp_path: Path, capsys, caplog
+) -> None:
+    clip = tmp_path / "odd.mkv"
+    _ffmpeg("-i", str(squats), "-t", "1", "-vf", "scale=333:201", "-c:v", "mpeg4", "-q:v", "2", str(clip))
+    drawn_path = tmp_path / "drawn.mp4"
+    assert _video(clip, real_model_dir, "-o", str(drawn_path)) == 0
+    assert capsys.readouterr().err.count("\n") == 1  # the summary
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("imageio")]  # no note about resizing
+    source, drawn = read_video(clip), read_video(drawn_path)
+    assert len(drawn) == len(source) == 5 and source[0].shape == (201, 333, 3) and drawn[0].shape == (202, 334, 3)
+    # The scene is a light wall up to the frame's right and bottom edges: a rescaled frame would fill the last
+    # row and column with it; padded, they are black (but for the encoder's blur at the edge).
+    assert source[0][:, -1].mean() > 100 and source[0][-1].mean() > 100
+    assert drawn[0][:, -1].mean() < 25 and drawn[0][-1].mean() < 25
+    assert np.abs(drawn[0][:201, :333].astype(int) - source[0]).mean() < 8  # in place: the same frame, skeleton aside
+
+
+def test_a_rotated_clip_is_estimated_upright_as_players_show_it(
+    squats: Path, real_model_dir: Path, tmp_path: Path, capsys, caplog, net
+) -> None:
+    clip = tmp_path / "rotated.mp4"
+    _ffmpeg("-display_rotation", "90", "-i", str(squats), "-t", "1", "-c", "copy", str(clip))  # a phone's display matrix
+    jsonl = tmp_path / "rotated.jsonl"
+    assert _video(clip, real_model_dir, "--jsonl", str(jsonl)) == 0
+    assert capsys.readouterr().err.count("\n") == 1  # the summary
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("imageio")]  # no note about the frame size
+    upright, coded = read_video(clip), read_video(squats)[:5]
+    assert upright[0].shape == (720, 1280, 3)
+    turned = [np.abs(upright[0].astype(int) - np.rot90(coded[0], k)).mean() for k in (1, 3)]
+    assert min(turned) < 3 < max(turned)  # the coded frame turned a quarter: as displayed
+    records = read_jsonl(jsonl)
+    assert len(records) == 5
+    for record, frame in zip(records, upright):
+        assert record["poses"] == json.loads(json.dumps([p.to_dict() for p in net.estimate_multiple_poses(frame, 0.5)]))
