@@ -41,9 +41,20 @@ def expand_sources(sources: Sequence[str | os.PathLike], *, recursive: bool = Fa
     return list(paths)
 
 
+def list_files(sources: Sequence[str | os.PathLike]) -> list[str]:
+    """The list files that the @LIST sources among `sources` name: inputs too, which no output may replace."""
+    return [name for name in map(_list_file, map(os.fspath, sources)) if name is not None]
+
+
+def _list_file(source: str) -> str | None:
+    """The list file an @LIST source names; None for other sources (an existing file named @x is an image)."""
+    return source[1:] if source.startswith("@") and not os.path.exists(source) else None
+
+
 def _expand(source: str, recursive: bool) -> Iterable[str]:
-    if source.startswith("@") and not os.path.exists(source):
-        return read_list(source[1:])
+    listed = _list_file(source)
+    if listed is not None:
+        return read_list(listed)
     if os.path.isdir(source):
         return _directory_images(source, recursive)
     if os.path.exists(source):
@@ -57,12 +68,22 @@ def _expand(source: str, recursive: bool) -> Iterable[str]:
 
 
 def read_list(list_path: str) -> list[str]:
-    """The paths in a list file, one per line, as written (blank lines skipped; relative to the working folder)."""
+    """The paths in a list file, one per line, as written (blank lines skipped; relative to the working folder).
+
+    The file is UTF-8 text, with or without a byte-order mark (as Windows editors save it), and may be a pipe:
+    `@<(find photos -name '*.jpg')`.
+    """
     path = Path(list_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no list file {list_path!r} (@LIST names a text file of image paths, one per line)")
-    with open(path, encoding="utf-8") as handle:
-        return [line.rstrip("\r\n") for line in handle if line.strip()]
+    valid = "@LIST names a UTF-8 text file of image paths, one per line"
+    if not path.exists():
+        raise FileNotFoundError(f"no list file {list_path!r} ({valid})")
+    if path.is_dir():
+        raise ValueError(f"the list file {list_path!r} is a folder ({valid}; give a folder without @)")
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return [line.rstrip("\r\n") for line in handle if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the list file {list_path!r} is not UTF-8 text (byte {exc.start}; {valid})") from None
 
 
 def _directory_images(folder: str, recursive: bool) -> list[str]:

@@ -90,15 +90,18 @@ class VideoOutputs:
 
 
 def check_video_outputs(
-    source: str | int | os.PathLike, output: str | os.PathLike | None, jsonl: str | os.PathLike | None
+    source: str | int | os.PathLike,
+    output: str | os.PathLike | None,
+    jsonl: str | os.PathLike | None,
+    inputs: Sequence[str | os.PathLike] = (),
 ) -> VideoOutputs:
     """Check a job's source and outputs before any work: at least one output, a video name with a known
     container suffix (a regular file: the container is finalised by seeking), neither output the source
-    nor both the same file."""
+    or one of the job's other `inputs` (a graph file), nor both the same file."""
     if output is None and jsonl is None:
         raise ValueError("Nothing to write: give an output video, a JSON lines file, or both.")
     source = parse_source(source)
-    plan = OutputPlan([source] if isinstance(source, str) else [])
+    plan = OutputPlan([*([source] if isinstance(source, str) else []), *inputs])
     video = None
     if output is not None:
         if Path(output).suffix.lower() not in VIDEO_SUFFIXES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,17 @@ def test_bad_inputs_exit_2_with_one_line(capsys, shared, real_model_dir, tmp_pat
     assert main(["evaluate", *args, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("posenet-onnx evaluate: error: ") and message in err and err.count("\n") == 1
+
+
+def test_no_output_replaces_an_annotated_image(capsys, shared: Path, real_model_dir: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(shared / "photos", photos)
+    annotations = json.loads((photos / "coco17_all.json").read_text())
+    image = photos / annotations["images"][0]["file_name"]
+    before = image.read_bytes()
+    for option in ("--json", "--detections"):
+        argv = ["evaluate", "--annotations", str(photos / "coco17_all.json"), "--images", str(photos), option, str(image)]
+        assert main([*argv, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
+        err = capsys.readouterr().err
+        assert f"is the input {image}" in err and err.count("\n") == 1
+    assert image.read_bytes() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -81,6 +82,40 @@ def test_sources_expand_files_folders_patterns_and_lists(tmp_path: Path) -> None
         expand_sources([f"{folder}/nested"])
     with pytest.raises(ValueError, match="matches no image"):
         expand_sources([f"{folder}/*.gif"])
+
+
+def test_list_files_may_carry_a_bom_be_pipes_and_are_refused_when_not_text(tmp_path: Path) -> None:
+    images = [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+    listing = tmp_path / "windows.txt"
+    listing.write_bytes(b"\xef\xbb\xbf" + "".join(f"{p}\r\n" for p in images).encode())  # as Notepad saves UTF-8
+    assert expand_sources([f"@{listing}"]) == images
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(f"{images[1]}\n"))  # @<(find ...) is a pipe
+    writer.start()
+    assert expand_sources([f"@{fifo}"]) == images[1:]
+    writer.join()
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9.jpg\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="is not UTF-8 text"):
+        expand_sources([f"@{tmp_path / 'latin1.txt'}"])
+    with pytest.raises(ValueError, match="is a folder"):
+        expand_sources([f"@{tmp_path}"])
+
+
+@pytest.mark.parametrize("option", ["--jsonl", "--json", "--parquet"])
+def test_no_output_replaces_the_list_file_or_the_model_graph(capsys, real_model_dir, photos, tmp_path, option) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{photos[0]}\n")
+    graph = tmp_path / "graph.onnx"
+    shutil.copyfile(real_model_dir / "mobilenet_v1_050_stride16.onnx", graph)
+    before = {path: path.read_bytes() for path in (listing, graph)}
+    for target in before:
+        argv = ["estimate", f"@{listing}", "--model", str(graph), option, str(target), "--device", "cpu"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"is the input {target}" in err and err.count("\n") == 1
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.onnx", "list.txt"]
 
 
 def test_jsonl_records_equal_the_api_and_failures_do_not_stop_the_job(

@@ -343,3 +343,13 @@ def test_a_rotated_clip_is_estimated_upright_as_players_show_it(
     assert len(records) == 5
     for record, frame in zip(records, upright):
         assert record["poses"] == json.loads(json.dumps([p.to_dict() for p in net.estimate_multiple_poses(frame, 0.5)]))
+
+
+def test_no_output_replaces_the_model_graph(squats: Path, real_model_dir: Path, tmp_path: Path, capsys) -> None:
+    graph = tmp_path / "graph.onnx"
+    shutil.copyfile(real_model_dir / "mobilenet_v1_050_stride16.onnx", graph)
+    before = graph.read_bytes()
+    assert main(["video", str(squats), "--model", str(graph), "--jsonl", str(graph), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"is the input {graph}" in err and err.count("\n") == 1
+    assert graph.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["graph.onnx"]

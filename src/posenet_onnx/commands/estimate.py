@@ -45,14 +45,17 @@ def _is_an_input(path: Path, images: list[str]) -> bool:
 
 
 class JobOutputs:
-    """The checked outputs of one job (before any work): JSON list, JSONL, Parquet and drawings."""
+    """The checked outputs of one job (before any work): JSON list, JSONL, Parquet and drawings; none of them
+    may be an input (an image, a list file, the --model graph)."""
 
     def __init__(self, args: argparse.Namespace, paths: list[str]) -> None:
         if args.resume and (args.jsonl in (None, "-") or args.parquet is not None or args.json is not None):
             raise ValueError("--resume appends to a --jsonl OUT file, and goes with no --json or --parquet (written whole)")
         if args.draw is not None and args.engine == "ray":
             raise ValueError("--draw runs with the local engine only (--engine local); draw from the records instead")
-        self.plan = OutputPlan(paths)
+        from posenet_onnx.runtime.sources import list_files
+
+        self.plan = OutputPlan([*paths, *list_files(args.images), *([args.model] if args.model else [])])
         folder = None if args.draw is None else check_writable_folder(args.draw, "drawing folder")  # created first
         self.drawings = None if folder is None else dict(zip(paths, drawing_names(paths, folder, self.plan)))
         self.jsonl = None if args.jsonl is None else self.plan.add(args.jsonl, "JSON lines output")

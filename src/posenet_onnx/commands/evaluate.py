@@ -23,13 +23,14 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
         base, scales=args.scale, output_strides=strides, precisions=args.precision,
         modes=args.mode, refinements=args.refinement,
     )
-    plan = OutputPlan([args.annotations])
+    ground_truth = evaluate.load_annotations(args.annotations)
+    images = evaluate.image_paths(ground_truth, args.images)
+    plan = OutputPlan([args.annotations, *images.values(), *([args.model] if args.model else [])])
     rows = None if args.json is None else plan.add(args.json, "JSON output")
     detections = None
     if args.detections is not None:
         names = [args.detections] if len(configurations) == 1 else evaluate.tagged_names(args.detections, configurations)
         detections = [plan.add(name, "detections file") for name in names]
-    ground_truth = evaluate.load_annotations(args.annotations)
 
     def net(precision: str) -> Any:
         return load_from_args(argparse.Namespace(**{**vars(args), "precision": precision}))

@@ -14,7 +14,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     """Check the outputs, load the model, run the pipeline; a one-line summary on stderr."""
     from posenet_onnx.commands.model import estimator_from_args, load_from_args
 
-    job = check_video_outputs(args.input, args.output, args.jsonl)
+    job = check_video_outputs(args.input, args.output, args.jsonl, [args.model] if args.model else [])
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
     tracker = PoseTracker(max_age=args.track_max_age) if args.track else None
     # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down.
