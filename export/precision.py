@@ -46,6 +46,23 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return convert_float_to_float16(model, keep_io_types=True)
 
 
+def calibration_paths(folder: str | Path | None) -> list[Path]:
+    """The photos in the calibration `folder` (by suffix, sorted); ValueError when there is no such folder or
+    it holds none. The export command checks this before its first export."""
+    if folder is None:
+        raise ValueError(
+            "int8 export needs a calibration folder of photos of people (calibration_dir / --calibration-dir)."
+        )
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "not found"
+        raise ValueError(f"Calibration folder {folder} {what}; int8 needs a folder of photos of people.")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"Calibration folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+    return paths
+
+
 def calibration_images(folder: str | Path | None) -> list[np.ndarray]:
     """Network inputs for int8 calibration from the photos in `folder`: float32 [1, h, w, 3] in [0, 255].
 
@@ -56,18 +73,8 @@ def calibration_images(folder: str | Path | None) -> list[np.ndarray]:
     """
     from posenet_onnx.runtime.images import load_image
 
-    if folder is None:
-        raise ValueError(
-            "int8 export needs a calibration folder of photos of people (calibration_dir / --calibration-dir)."
-        )
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"Calibration folder {folder} not found; int8 needs a folder of photos of people.")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise ValueError(f"Calibration folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
     inputs = []
-    for path in paths:
+    for path in calibration_paths(folder):
         try:
             photo = load_image(path)
         except ValueError:

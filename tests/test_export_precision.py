@@ -101,6 +101,30 @@ def test_int8_needs_calibration_photos(checkpoint_dir: Path, tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        (None, "int8 export needs a calibration folder"),
+        ("missing", "Calibration folder {folder} not found"),
+        ("notes.txt", "Calibration folder {folder} is not a folder"),
+        ("empty", "Calibration folder {folder} holds no images"),
+    ],
+)
+def test_cli_checks_the_calibration_folder_before_the_first_export(checkpoint_dir: Path, tmp_path: Path, capsys, folder, message):
+    from posenet_onnx.cli import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("not a folder\n")
+    argv = ["export", "--all", "--precision", "int8", "-o", str(tmp_path / "out")]
+    if folder is not None:
+        argv += ["--calibration-dir", str(tmp_path / folder)]
+    assert main([*argv, "--checkpoint-dir", str(checkpoint_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("posenet-onnx export: error: ") and err.count("\n") == 1  # no "[1/10] exporting" before it
+    assert message.format(folder=tmp_path / str(folder)) in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_int8_export_is_quiet(checkpoint_dir: Path, shared: Path, tmp_path: Path):
     """The quantiser's warnings stay off the terminal too."""
     command = [sys.executable, "-m", "posenet_onnx.cli", "export", "--multiplier", "0.50", "--output-stride", "8"]

@@ -16,8 +16,10 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
         validate_graph_options(
             output_stride, args.precision, args.decoder, args.input_size, args.batch, args.file_format, args.opset
         )
-    if args.precision == "int8" and (args.calibration_dir is None or not args.calibration_dir.is_dir()):
-        raise ValueError("int8 export needs --calibration-dir, a folder of photos of people to calibrate on.")
+    if args.precision == "int8":
+        from posenet_onnx.export.precision import calibration_paths
+
+        calibration_paths(args.calibration_dir)  # a missing or empty folder fails before the first export
     out_dir = check_writable_folder(args.output_dir or default_model_dir(), "output folder")
     from posenet_onnx.export import export_model
 
