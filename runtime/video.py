@@ -3,9 +3,9 @@
 Three stages overlap so that the slowest one sets the pace: a reader thread decodes frames (ffmpeg),
 the calling thread estimates poses (ONNX Runtime and the decoder release the GIL), and a writer thread
 draws the skeletons, encodes the output video (ffmpeg) and writes one JSON line per frame. Bounded queues
-between the stages keep memory flat. Ctrl-C stops reading; the frames already estimated are still written,
-and the outputs, written under temporary names, are finalised and renamed: a playable video and complete
-JSON lines; a second Ctrl-C while they are finalised is held back until they are complete.
+between the stages keep memory flat. Ctrl-C stops after the frame in progress; the frames already estimated
+are still written, and the outputs, written under temporary names, are finalised and renamed: a playable
+video and complete JSON lines; further Ctrl-Cs change nothing until they are complete.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from posenet_onnx.outputs import Output, OutputPlan, interrupts_deferred, json_text, keep_whole_lines
+from posenet_onnx.outputs import (
+    Output,
+    OutputPlan,
+    interrupts_as_requests,
+    interrupts_deferred,
+    json_text,
+    keep_whole_lines,
+)
 from posenet_onnx.runtime.smoothing import PoseSmoother
 from posenet_onnx.runtime.tracking import PoseTracker
 
@@ -195,12 +202,15 @@ def run_pipeline(
     consume: Callable[[Frame, Any], None],
     *,
     queue_size: int = QUEUE_SIZE,
+    interrupted: threading.Event | None = None,
 ) -> int:
     """Run `estimate` on each frame in the calling thread while a reader thread pulls `frames` and a writer
     thread calls `consume(frame, estimate(frame))` in order; return the number of frames consumed.
 
     On KeyboardInterrupt (or an error) in the calling thread, reading stops, the frames already estimated
-    are consumed, and the exception propagates; errors in the other threads are raised here.
+    are consumed, and the exception propagates; errors in the other threads are raised here. `interrupted`
+    (e.g. from `interrupts_as_requests`) is checked before each frame: once set, the same happens, with a
+    KeyboardInterrupt.
     """
     inbox: queue.Queue = queue.Queue(maxsize=queue_size)
     outbox: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -211,7 +221,7 @@ def run_pipeline(
     writer.start()
     try:
         while True:
-            item = inbox.get()
+            item = _get_unless_interrupted(inbox, interrupted)
             if item is _END:
                 break
             if isinstance(item, BaseException):
@@ -239,6 +249,17 @@ def _read_stage(frames: Iterator[Frame], inbox: queue.Queue, stop: threading.Eve
     except Exception as exc:  # noqa: BLE001 (re-raised in the calling thread)
         last = exc
     _put_unless_stopped(inbox, last, stop)
+
+
+def _get_unless_interrupted(box: queue.Queue, interrupted: threading.Event | None) -> object:
+    """The next item of `box`; KeyboardInterrupt once `interrupted` is set (checked while waiting too)."""
+    while True:
+        if interrupted is not None and interrupted.is_set():
+            raise KeyboardInterrupt
+        try:
+            return box.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
 
 
 def _put_unless_stopped(box: queue.Queue, item: object, stop: threading.Event) -> bool:
@@ -306,9 +327,9 @@ def annotate_video(
     anything else: the video shows the mirrored frames and the poses are the mirrored person's, like
     upstream's `flip_horizontal` (estimate must then not flip again). `tracker` gives each pose a person
     ID: the JSON lines carry it and the video draws each person in their ID's colour with the ID beside
-    them. `smoother` smooths keypoints across frames (per person ID with a tracker). Ctrl-C keeps what
-    was done so far: both files are finalised (a second Ctrl-C waits for that), renamed into place,
-    listed in `plan.kept`, and the KeyboardInterrupt propagates.
+    them. `smoother` smooths keypoints across frames (per person ID with a tracker). Ctrl-C (in the main
+    thread) stops after the frame in progress and keeps what was done: both files are finalised (further
+    Ctrl-Cs change nothing), renamed into place, listed in `plan.kept`, and a KeyboardInterrupt propagates.
     """
     job = source if isinstance(source, VideoOutputs) else check_video_outputs(source, output, jsonl)
     from posenet_onnx.runtime.draw import draw_poses
@@ -320,6 +341,7 @@ def annotate_video(
 
     finalised = False
     with ExitStack() as stack:
+        interrupted = stack.enter_context(interrupts_as_requests())  # Ctrl-C stops between frames
         info, frames = stack.enter_context(open_video(job.source))
         frames = mirrored(frames) if mirror else frames
         video_writer = lines = None
@@ -340,7 +362,7 @@ def annotate_video(
             bar.update()
 
         try:
-            return run_pipeline(frames, estimate_frame, consume)
+            return run_pipeline(frames, estimate_frame, consume, interrupted=interrupted)
         finally:
             with interrupts_deferred():  # finalise the container: a Ctrl-C now would leave it unplayable
                 if video_writer is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -15,7 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from posenet_onnx.outputs import OutputError, OutputPlan, atomic_file, json_text, keep_whole_lines, write_bytes, write_bytes_atomic
+from posenet_onnx.outputs import (
+    OutputError,
+    OutputPlan,
+    atomic_file,
+    caused_by_interrupt,
+    interrupts_as_requests,
+    interrupts_deferred,
+    json_text,
+    keep_whole_lines,
+    write_bytes,
+    write_bytes_atomic,
+)
 
 CAN_MOUNT = os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform == "linux"
 needs_mount = pytest.mark.skipif(not CAN_MOUNT, reason="mounting a tmpfs needs root and unshare (Linux)")
@@ -209,3 +221,65 @@ def test_a_full_disk_fails_cleanly_and_leaves_no_temporary(tmp_path: Path) -> No
     """
     done = _in_mount_namespace(tmp_path, f"mount -t tmpfs -o size=1m tmpfs {tmp_path}/full", body)
     assert "errno 28" in done.stdout and "[]" in done.stdout, done.stdout + done.stderr
+
+
+def test_ctrl_c_as_a_request_sets_an_event_and_raises_nothing() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with interrupts_as_requests() as interrupted:
+        assert not interrupted.is_set()
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # a second one changes nothing
+        with interrupts_deferred():  # a deferred one goes to the handler before it: the request
+            signal.raise_signal(signal.SIGINT)
+        assert interrupted.is_set()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_deferred_ctrl_c_is_raised_after_the_block_and_dropped_when_ignored() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+            done = True  # the block is not cut short
+    assert done
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_errors_caused_by_a_ctrl_c_are_told_apart() -> None:
+    def error_from(interrupt: BaseException) -> Exception:
+        try:
+            try:
+                raise interrupt
+            except KeyboardInterrupt as exc:
+                raise SystemError("<CPUDispatcher> returned a result with an exception set") from exc
+        except SystemError as error:
+            return error
+
+    assert caused_by_interrupt(KeyboardInterrupt())
+    assert caused_by_interrupt(error_from(KeyboardInterrupt()))
+    assert not caused_by_interrupt(ValueError("bad"))
+    assert not caused_by_interrupt(SystemError("other"))
+
+
+def test_the_cli_exits_130_for_an_error_a_ctrl_c_caused(monkeypatch, capsys) -> None:
+    """Numba reports a Ctrl-C that lands inside a kernel as a SystemError caused by it: still an interruption."""
+    import posenet_onnx.commands.estimate as estimate
+    from posenet_onnx.cli import main
+
+    def interrupted_in_native_code(args, kept):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("returned a result with an exception set") from exc
+
+    monkeypatch.setattr(estimate, "run", interrupted_in_native_code)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        assert main(["estimate", "x.jpg"]) == 130
+    finally:
+        signal.signal(signal.SIGINT, handler)  # the CLI ignores further Ctrl-C once stopping
+    assert capsys.readouterr().err == "posenet-onnx estimate: interrupted\n"

@@ -127,13 +127,12 @@ def interrupt_at(net, frame_index: int):
 def test_ctrl_c_keeps_a_playable_video_and_complete_lines_for_the_frames_done(
     squats: Path, net, tmp_path: Path
 ) -> None:
-    done = 7
     video, jsonl = tmp_path / "cut.mp4", tmp_path / "cut.jsonl"
-    with pytest.raises(KeyboardInterrupt):
-        annotate_video(squats, interrupt_at(net, done), output=video, jsonl=jsonl, progress=False)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C while frame 7 is estimated: that frame is the last one
+        annotate_video(squats, interrupt_at(net, 7), output=video, jsonl=jsonl, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsonl", "cut.mp4"]
-    assert len(read_video(video)) == done
-    assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(done))
+    assert len(read_video(video)) == 8
+    assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(8))
 
 
 def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
@@ -167,9 +166,18 @@ def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
     assert len(read_video(video)) == done
 
 
-def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_path: Path) -> None:
+def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_path: Path, monkeypatch) -> None:
+    import posenet_onnx.runtime.video as video
+
+    opened = video.open_video_writer
+
+    def interrupted_while_opening(*args):  # Ctrl-C while the encoder starts, before any frame is read
+        signal.raise_signal(signal.SIGINT)
+        return opened(*args)
+
+    monkeypatch.setattr(video, "open_video_writer", interrupted_while_opening)
     with pytest.raises(KeyboardInterrupt):
-        annotate_video(squats, interrupt_at(net, 0), output=tmp_path / "none.mp4", progress=False)
+        annotate_video(squats, interrupt_at(net, 10**6), output=tmp_path / "none.mp4", progress=False)
     assert list(tmp_path.iterdir()) == []
 
 

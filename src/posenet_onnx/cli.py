@@ -250,21 +250,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen subcommand; user errors exit with status 2 and one line."""
     args = build_parser().parse_args(argv)
     prefix = f"posenet-onnx {args.command}"
-    from posenet_onnx.outputs import describe_os_error
+    from posenet_onnx.outputs import caused_by_interrupt, describe_os_error
 
     kept: list[str] = []
     try:
         command = importlib.import_module(f"posenet_onnx.commands.{args.command}")
         return int(command.run(args, kept) or 0)
     except KeyboardInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping anyway: a further Ctrl-C changes nothing
-        note = f"; kept complete: {', '.join(kept)}" if kept else ""
-        print(f"{prefix}: interrupted{note}", file=sys.stderr)
-        return 130
+        return _interrupted(prefix, kept)
     except Exception as exc:  # noqa: BLE001 (every failure is one line; POSENET_ONNX_DEBUG shows the traceback)
         if os.environ.get(ENV_DEBUG):
             raise
+        if caused_by_interrupt(exc):  # Ctrl-C inside a C extension's call, reported as its error
+            return _interrupted(prefix, kept)
         if isinstance(exc, OSError):
             message = describe_os_error(exc)
         elif isinstance(exc, ImportError):
@@ -273,6 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = str(exc) or type(exc).__name__
         print(f"{prefix}: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
+
+
+def _interrupted(prefix: str, kept: list[str]) -> int:
+    """Ctrl-C: one line naming the complete files kept; exit status 130."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping anyway: a further Ctrl-C changes nothing
+    note = f"; kept complete: {', '.join(kept)}" if kept else ""
+    print(f"{prefix}: interrupted{note}", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

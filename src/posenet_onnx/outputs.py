@@ -274,7 +274,8 @@ def describe_os_error(exc: OSError) -> str:
 
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold back SIGINT for the block (main thread only), then deliver it: a rename is never cut short."""
+    """Hold back SIGINT for the block (main thread only), then deliver it to the handler before: a rename is
+    never cut short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -285,4 +286,38 @@ def interrupts_deferred() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
     if pending:
-        raise KeyboardInterrupt
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_as_requests() -> Iterator[threading.Event]:
+    """For the block (main thread only), SIGINT sets the yielded event instead of raising KeyboardInterrupt.
+
+    A long job checks the event between its steps and stops there: a Ctrl-C then never lands inside
+    native code (where Numba turns it into a SystemError), and a second one cannot cut the stop short.
+    """
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """True for a KeyboardInterrupt, or an error raised while one was being handled or because of one (a C
+    extension that got Ctrl-C mid-call reports a SystemError caused by it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from posenet_onnx.outputs import Output, OutputPlan, check_writable_folder, json_text, write_bytes
+from posenet_onnx.outputs import Output, OutputPlan, caused_by_interrupt, check_writable_folder, json_text, write_bytes
 
 DRAWING_SUFFIX = ".poses.png"
 
@@ -101,8 +101,8 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
                     if args.on_error == "fail":
                         print(f"posenet-onnx estimate: stopped at {record['image']}: {record['error']}", file=sys.stderr)
                         break
-        except KeyboardInterrupt:
-            if outputs.jsonl is not None and not outputs.jsonl.is_stdout:
+        except BaseException as exc:
+            if caused_by_interrupt(exc) and outputs.jsonl is not None and not outputs.jsonl.is_stdout:
                 kept.append(f"{args.jsonl} (the images done; --resume goes on)")
             raise
     if outputs.json is not None:
