@@ -27,6 +27,10 @@ from posenet_onnx.runtime.records import Record, error_record, image_record
 DEFAULT_BATCH_SIZE = 8  # images per window: same-size images in it share one session call
 
 
+# Each decode thread keeps two images in flight: more threads than cores only hold more images in memory.
+MAX_DECODE_THREADS = 64
+
+
 def default_decode_threads() -> int:
     """Decode threads: enough to keep ahead of the network, no more than the cores (at most 4)."""
     return max(1, min(4, os.cpu_count() or 1))

@@ -251,6 +251,7 @@ def test_json_list_keeps_the_seed_shape(real_model_dir, photos, broken, expected
         (["--jsonl", "OUT", "--parquet", "OUT"], "Two outputs write to"),
         (["--jsonl", "INPUT"], "is the input"),
         (["--batch-size", "0"], "--batch-size must be 1 or more"),
+        (["--threads", "100000"], "--threads must be 1 to 64"),
         (["--engine", "ray", "--draw", "DIR"], "--draw runs with the local engine only"),
     ],
 )

@@ -70,10 +70,14 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     from posenet_onnx.runtime.records import JsonlWriter, ParquetWriter, completed_images
     from posenet_onnx.runtime.sources import expand_sources
 
+    from posenet_onnx.runtime.jobs import MAX_DECODE_THREADS
+
     for name in ("batch_size", "threads", "actors", "actor_threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be 1 or more; got {value}")
+    if args.threads is not None and args.threads > MAX_DECODE_THREADS:
+        raise ValueError(f"--threads must be 1 to {MAX_DECODE_THREADS} (image reading threads); got {args.threads}")
     paths = expand_sources(args.images, recursive=args.recursive)
     outputs = JobOutputs(args, paths)
     if args.resume:
