@@ -123,7 +123,7 @@ def _estimate(commands: argparse._SubParsersAction) -> None:
     engine = parser.add_argument_group("engine")
     engine.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray (Ray Data; the ray extra)")
     engine.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per network batch (default 8)")
-    engine.add_argument("--threads", type=int, metavar="N", help="local: image decoding threads (default: the cores, at most 4)")
+    engine.add_argument("--threads", type=int, metavar="N", help="local: image decoding threads, 1 to 64 (default: the cores, at most 4)")
     engine.add_argument("--ray-address", metavar="ADDR", help="ray: the cluster to join (default $RAY_ADDRESS, else a local Ray)")
     engine.add_argument("--actors", type=int, default=2, metavar="N", help="ray: PoseNet actors (default 2)")
     engine.add_argument("--actor-threads", type=int, default=1, metavar="N", help="ray: CPU threads per actor (default 1)")
