@@ -267,7 +267,7 @@ def test_errors_caused_by_a_ctrl_c_are_told_apart() -> None:
 
 def test_the_cli_exits_130_for_an_error_a_ctrl_c_caused(monkeypatch, capsys) -> None:
     """Numba reports a Ctrl-C that lands inside a kernel as a SystemError caused by it: still an interruption."""
-    import posenet_onnx.commands.estimate as estimate
+    from posenet_onnx.commands import estimate
     from posenet_onnx.cli import main
 
     def interrupted_in_native_code(args, kept):

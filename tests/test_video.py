@@ -167,7 +167,7 @@ def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
 
 
 def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_path: Path, monkeypatch) -> None:
-    import posenet_onnx.runtime.video as video
+    from posenet_onnx.runtime import video
 
     opened = video.open_video_writer
 
