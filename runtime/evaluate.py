@@ -116,10 +116,38 @@ def load_annotations(path: str | os.PathLike) -> Any:
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             ground_truth = COCO(str(path))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:  # pycocotools asserts a dict
         raise ValueError(f"{path} is not COCO keypoint annotations: {exc}") from None
     keypoint_order(ground_truth)  # checked once, here
+    _check_records(ground_truth, path)
     return ground_truth
+
+
+# What COCOeval reads of each image and each person annotation (iscrowd is optional).
+_IMAGE_KEYS = ("id", "file_name")
+_PERSON_KEYS = ("image_id", "keypoints", "num_keypoints", "area", "bbox")
+
+
+def _check_records(ground_truth: Any, path: Path) -> None:
+    """Refuse, before any image is estimated, records that the evaluation would fail on."""
+    for image in ground_truth.dataset.get("images", []):
+        missing = [key for key in _IMAGE_KEYS if key not in image]
+        if missing:
+            raise ValueError(f"{path}: an image record lacks {', '.join(missing)} (COCO images give id and file_name)")
+    for annotation in ground_truth.dataset.get("annotations", []):
+        if annotation.get("category_id") != PERSON_CATEGORY:
+            continue
+        missing = [key for key in _PERSON_KEYS if key not in annotation]
+        if missing:
+            raise ValueError(
+                f"{path}: person annotation {annotation.get('id')} lacks {', '.join(missing)} (COCO keypoint "
+                f"annotations give {', '.join(_PERSON_KEYS)})"
+            )
+        if not isinstance(annotation["keypoints"], list) or len(annotation["keypoints"]) != 3 * len(PART_NAMES):
+            raise ValueError(
+                f"{path}: person annotation {annotation.get('id')} has {len(annotation['keypoints'])} keypoint values; "
+                f"COCO gives {3 * len(PART_NAMES)} (x, y, visibility for each of 17 keypoints)"
+            )
 
 
 def keypoint_order(ground_truth: Any) -> list[int]:

@@ -179,3 +179,27 @@ def test_no_output_replaces_an_annotated_image(capsys, shared: Path, real_model_
         err = capsys.readouterr().err
         assert f"is the input {image}" in err and err.count("\n") == 1
     assert image.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: [1, 2], "is not COCO keypoint annotations"),
+        (lambda d: {**d, "annotations": [{k: v for k, v in a.items() if k != "keypoints"} for a in d["annotations"]]},
+         "lacks keypoints"),
+        (lambda d: {**d, "annotations": [{**a, "keypoints": a["keypoints"][:30]} for a in d["annotations"]]},
+         "has 30 keypoint values; COCO gives 51"),
+        (lambda d: {**d, "images": [{k: v for k, v in i.items() if k != "file_name"} for i in d["images"]]},
+         "an image record lacks file_name"),
+    ],
+)
+def test_broken_annotations_are_refused_before_any_image_is_estimated(
+    capsys, shared: Path, real_model_dir: Path, tmp_path: Path, monkeypatch, change, message
+) -> None:
+    annotations = tmp_path / "broken.json"
+    annotations.write_text(json.dumps(change(json.loads((shared / "photos" / "coco17_all.json").read_text()))))
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: pytest.fail("estimated before the annotations were checked"))
+    argv = ["evaluate", "--annotations", str(annotations), "--images", str(shared / "photos")]
+    assert main([*argv, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("posenet-onnx evaluate: error: ") and message in err and err.count("\n") == 1
