@@ -67,7 +67,10 @@ class PoseNet:
         if isinstance(multiplier, (str, os.PathLike)):
             self.model_file: Path | None = Path(multiplier)
             if not self.model_file.is_file():
-                raise FileNotFoundError(f"No model file {self.model_file}; give an exported .onnx graph.")
+                raise FileNotFoundError(
+                    f"No model file {self.model_file}; give an exported .onnx graph, or a multiplier as a number "
+                    "(0.50, 0.75, 1.00 or 1.01)."
+                )
             network = self._open(self.model_file)
             config = network.config
             self.multiplier, self.precision, self.output_stride = config.multiplier, config.precision, config.output_stride

@@ -29,6 +29,13 @@ def requested_providers(device: str, providers: Sequence[str] | None = None) -> 
     if providers is not None:
         if isinstance(providers, str) or not providers:
             raise ValueError("providers must be a non-empty list of onnxruntime provider names, e.g. ['CPUExecutionProvider']")
+        known = ort.get_all_providers()
+        for provider in providers:  # a name, or onnxruntime's (name, options) pair
+            name = provider[0] if isinstance(provider, tuple) and provider else provider
+            if name not in known:
+                raise ValueError(
+                    f"Unknown onnxruntime provider {name!r}; this onnxruntime has {', '.join(ort.get_available_providers())}."
+                )
         return list(providers)
     if device not in DEVICES:
         raise ValueError(f"Invalid device {device!r}; expected one of {', '.join(DEVICES)}.")

@@ -67,6 +67,15 @@ def test_load_passes_providers_through(real_model_dir) -> None:
     assert net.providers == [CPU]
 
 
+def test_an_unknown_provider_is_refused_at_load(real_model_dir, capfd) -> None:
+    """onnxruntime would print an "EP Error" banner to standard output and fall back to CPU."""
+    with pytest.raises(ValueError, match="Unknown onnxruntime provider 'Bogus'; this onnxruntime has .*CPUExecutionProvider"):
+        posenet_onnx.load(0.5, model_dir=real_model_dir, providers=["Bogus"])
+    net = posenet_onnx.load(0.5, model_dir=real_model_dir, providers=[(CPU, {})])  # onnxruntime's (name, options) form
+    assert net.estimate_single_pose(np.zeros((33, 33, 3), np.uint8)).score >= 0
+    assert capfd.readouterr() == ("", "")
+
+
 def test_thread_settings_reach_the_sessions(real_model_dir) -> None:
     default = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu")
     tuned = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu", intra_op_threads=1, allow_spinning=False)
