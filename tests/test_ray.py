@@ -132,7 +132,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     )
     try:
         deadline = time.monotonic() + 120
-        while not any(temp.glob("session_latest/logs/raylet.out")) or head.poll() is not None:
+        while not any(temp.glob("session_latest/logs/raylet.out")):
             assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
             time.sleep(0.5)
         time.sleep(2)  # the raylet registers with the GCS

@@ -113,16 +113,13 @@ class Output:
         temp = temporary_path(self.path)
         try:
             yield temp
-        except KeyboardInterrupt:
-            keep = keep_on_interrupt is not None and temp.is_file() and keep_on_interrupt(temp)
-            if keep:
+        except BaseException as exc:
+            interrupted = caused_by_interrupt(exc)  # also a Ctrl-C that a C extension reported as its error
+            if interrupted and keep_on_interrupt is not None and temp.is_file() and keep_on_interrupt(temp):
                 self._commit(temp)
                 self.plan.kept.append(self.name)
             else:
                 temp.unlink(missing_ok=True)
-            raise
-        except BaseException:
-            temp.unlink(missing_ok=True)
             raise
         if temp.exists():
             self._commit(temp)
