@@ -24,8 +24,8 @@ from pathlib import Path
 
 import posenet_onnx
 from posenet_onnx.runtime.images import load_image
-from posenet_onnx.runtime.jobs import EstimateSettings, estimate_paths
-from posenet_onnx.runtime.sources import expand_sources
+from posenet_onnx.runtime.batch.jobs import EstimateSettings, estimate_paths
+from posenet_onnx.runtime.batch.sources import expand_sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "posenet"
 
@@ -97,7 +97,7 @@ def compare(base_name: str, base: Callable[[], int], name: str, run: Callable[[]
 def compare_ray(args: argparse.Namespace, paths: list[str], settings: EstimateSettings, folder_job: Callable[[], int]) -> None:
     import ray
 
-    from posenet_onnx.runtime.ray_engine import ray_records
+    from posenet_onnx.runtime.batch.ray_engine import ray_records
 
     ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from posenet_onnx.cli import main
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.runtime import evaluate
+from posenet_onnx.runtime.evaluation import coco as evaluate
 from posenet_onnx.runtime.pose import Pose
 
 # COCO's per-keypoint OKS constants (sigmas), from the COCO keypoint evaluation page, in COCO's keypoint order.

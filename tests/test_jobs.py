@@ -17,8 +17,8 @@ from PIL import Image
 
 from posenet_onnx.cli import main
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.runtime.jobs import EstimateSettings, estimate_paths
-from posenet_onnx.runtime.sources import expand_sources
+from posenet_onnx.runtime.batch.jobs import EstimateSettings, estimate_paths
+from posenet_onnx.runtime.batch.sources import expand_sources
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +267,7 @@ def test_bad_job_options_exit_2_with_one_line(capsys, real_model_dir, photos, tm
 
 def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_dir, photos, tmp_path) -> None:
     """--threads N reads the images in N background threads: one more than the default would start here."""
-    from posenet_onnx.runtime import jobs
+    from posenet_onnx.runtime.batch import jobs
 
     readers: set[str] = set()
     read = jobs.load_image
@@ -288,7 +288,7 @@ def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_d
 def test_the_extras_are_imported_only_when_asked_for() -> None:
     """Ray, pyarrow and pycocotools load only inside the functions that need them."""
     modules = ["posenet_onnx.cli", "posenet_onnx.commands.estimate", "posenet_onnx.commands.evaluate"]
-    modules += [f"posenet_onnx.runtime.{name}" for name in ("jobs", "records", "sources", "evaluate", "ray_engine")]
+    modules += [f"posenet_onnx.runtime.batch.{name}" for name in ("jobs", "records", "sources", "ray_engine")] + ["posenet_onnx.runtime.evaluation.coco"]
     code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
     code += "print(sorted({'ray', 'pyarrow', 'pycocotools'} & {m.split('.')[0] for m in sys.modules}))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

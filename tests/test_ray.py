@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from posenet_onnx.cli import main
-from posenet_onnx.runtime.jobs import EstimateSettings
+from posenet_onnx.runtime.batch.jobs import EstimateSettings
 
 pytestmark = [pytest.mark.needs_ray, pytest.mark.slow]
 
@@ -62,7 +62,7 @@ def test_ray_records_equal_the_local_engine(local_ray, real_model_dir, sources, 
 
 
 def test_pose_dataset_is_a_ray_dataset_of_records(local_ray, real_model_dir, sources, net) -> None:
-    from posenet_onnx.runtime.ray_engine import pose_dataset
+    from posenet_onnx.runtime.batch.ray_engine import pose_dataset
 
     paths = sources[1:6]
     load_kwargs = {"multiplier": 0.5, "model_dir": str(real_model_dir), "device": "cpu"}

@@ -16,9 +16,9 @@ from PIL import Image
 import posenet_onnx
 from posenet_onnx.cli import main
 from posenet_onnx.runtime.draw import ID_COLORS, draw_poses
-from posenet_onnx.runtime.smoothing import PoseSmoother
-from posenet_onnx.runtime.tracking import DEFAULT_MAX_AGE, PoseTracker, optimal_assignment
-from posenet_onnx.runtime.video import Frame, frame_record, import_imageio
+from posenet_onnx.runtime.video.smoothing import PoseSmoother
+from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE, PoseTracker, optimal_assignment
+from posenet_onnx.runtime.video.pipeline import Frame, frame_record, import_imageio
 
 # COCO's keypoint OKS sigmas (cocoapi), the ground-truth matching measure.
 COCO_SIGMAS = np.array(

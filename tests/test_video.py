@@ -17,7 +17,7 @@ from imageio.core.util import Array
 
 from posenet_onnx.cli import main
 from posenet_onnx.commands.model import load_from_args
-from posenet_onnx.runtime.video import _frames, annotate_video, even_sized, import_imageio, parse_source
+from posenet_onnx.runtime.video.pipeline import _frames, annotate_video, even_sized, import_imageio, parse_source
 
 SQUATS_FRAMES = 65
 SQUATS_FPS = 5.0
@@ -167,7 +167,7 @@ def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
 
 
 def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_path: Path, monkeypatch) -> None:
-    from posenet_onnx.runtime import video
+    from posenet_onnx.runtime.video import pipeline as video
 
     opened = video.open_video_writer
 

@@ -157,8 +157,8 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
 
 
 def _video(commands: argparse._SubParsersAction) -> None:
-    from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-    from posenet_onnx.runtime.tracking import DEFAULT_MAX_AGE
+    from posenet_onnx.runtime.video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+    from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE
 
     parser = commands.add_parser(
         "video",

@@ -53,7 +53,7 @@ class JobOutputs:
             raise ValueError("--resume appends to a --jsonl OUT file, and goes with no --json or --parquet (written whole)")
         if args.draw is not None and args.engine == "ray":
             raise ValueError("--draw runs with the local engine only (--engine local); draw from the records instead")
-        from posenet_onnx.runtime.sources import list_files
+        from posenet_onnx.runtime.batch.sources import list_files
 
         self.plan = OutputPlan([*paths, *list_files(args.images), *([args.model] if args.model else [])])
         folder = None if args.draw is None else check_writable_folder(args.draw, "drawing folder")  # created first
@@ -67,10 +67,10 @@ class JobOutputs:
 
 def run(args: argparse.Namespace, kept: list[str]) -> int:
     """Expand the sources, check every output, estimate on the chosen engine and write the records."""
-    from posenet_onnx.runtime.records import JsonlWriter, ParquetWriter, completed_images
-    from posenet_onnx.runtime.sources import expand_sources
+    from posenet_onnx.runtime.batch.records import JsonlWriter, ParquetWriter, completed_images
+    from posenet_onnx.runtime.batch.sources import expand_sources
 
-    from posenet_onnx.runtime.jobs import MAX_DECODE_THREADS
+    from posenet_onnx.runtime.batch.jobs import MAX_DECODE_THREADS
 
     for name in ("batch_size", "threads", "actors", "actor_threads"):
         value = getattr(args, name)
@@ -118,14 +118,14 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
 
 def settings_from_args(args: argparse.Namespace, *, multi: bool) -> Any:
     """The estimate settings the model options give (the seed's defaults unless changed)."""
-    from posenet_onnx.runtime.jobs import EstimateSettings
+    from posenet_onnx.runtime.batch.jobs import EstimateSettings
 
     return EstimateSettings(multi, args.scale, args.flip, args.output_stride, args.max_poses, args.score_threshold, args.nms_radius)
 
 
 def _local_records(args: argparse.Namespace, paths: Sequence[str], drawings: dict[str, Output] | None) -> Iterator[dict[str, Any]]:
     from posenet_onnx.commands.model import load_from_args
-    from posenet_onnx.runtime.jobs import estimate_paths
+    from posenet_onnx.runtime.batch.jobs import estimate_paths
 
     # The decode threads share the cores with onnxruntime: its idle spinning would slow them down.
     net = load_from_args(args, allow_spinning=False)
@@ -149,7 +149,7 @@ def _drawn(results: Iterable[Any], drawings: dict[str, Output], *, flip: bool) -
 
 
 def _ray_records(args: argparse.Namespace, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
-    from posenet_onnx.runtime.ray_engine import import_ray, ray_records
+    from posenet_onnx.runtime.batch.ray_engine import import_ray, ray_records
 
     import_ray()  # the missing extra is named before any work
     settings = settings_from_args(args, multi=args.multi).validate(None if args.model else args.multiplier)

@@ -13,8 +13,8 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     from tqdm import tqdm
 
     from posenet_onnx.commands.model import load_from_args
-    from posenet_onnx.runtime import evaluate
-    from posenet_onnx.runtime.jobs import EstimateSettings
+    from posenet_onnx.runtime.evaluation import coco as evaluate
+    from posenet_onnx.runtime.batch.jobs import EstimateSettings
 
     # No --output-stride: 16, or a --model file's own.
     strides = [16] if args.output_stride == [None] and args.model is None else args.output_stride

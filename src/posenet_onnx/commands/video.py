@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from posenet_onnx.runtime.smoothing import PoseSmoother
-from posenet_onnx.runtime.tracking import PoseTracker
-from posenet_onnx.runtime.video import annotate_video, check_video_outputs
+from posenet_onnx.runtime.video.smoothing import PoseSmoother
+from posenet_onnx.runtime.video.tracking import PoseTracker
+from posenet_onnx.runtime.video.pipeline import annotate_video, check_video_outputs
 
 
 def run(args: argparse.Namespace, kept: list[str]) -> int:

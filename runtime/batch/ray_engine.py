@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from posenet_onnx.outputs import json_text
-from posenet_onnx.runtime.jobs import DEFAULT_BATCH_SIZE, EstimateSettings, decode, estimate_window
-from posenet_onnx.runtime.records import Record
+from posenet_onnx.runtime.batch.jobs import DEFAULT_BATCH_SIZE, EstimateSettings, decode, estimate_window
+from posenet_onnx.runtime.batch.records import Record
 
 DEFAULT_ACTORS = 2
 REACH_TIMEOUT_S = 10  # for the TCP check of a cluster address

@@ -20,7 +20,7 @@ from typing import Any
 
 from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.outputs import json_text
-from posenet_onnx.runtime.jobs import EstimateSettings, decode_ahead
+from posenet_onnx.runtime.batch.jobs import EstimateSettings, decode_ahead
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet
 

@@ -32,8 +32,8 @@ from posenet_onnx.outputs import (
     json_text,
     keep_whole_lines,
 )
-from posenet_onnx.runtime.smoothing import PoseSmoother
-from posenet_onnx.runtime.tracking import PoseTracker
+from posenet_onnx.runtime.video.smoothing import PoseSmoother
+from posenet_onnx.runtime.video.tracking import PoseTracker
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
 QUEUE_SIZE = 8  # frames buffered between two stages

@@ -22,7 +22,7 @@ from posenet_onnx.decode import validate_multi_pose_parameters
 from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet, validate_scale_factor
-from posenet_onnx.runtime.records import Record, error_record, image_record
+from posenet_onnx.runtime.batch.records import Record, error_record, image_record
 
 DEFAULT_BATCH_SIZE = 8  # images per window: same-size images in it share one session call
 
