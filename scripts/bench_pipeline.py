@@ -347,7 +347,6 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
                     lambda frame: each.estimate_multiple_poses(frame, SCALE),
                     output=scratch / "pipeline.mp4",
                     jsonl=scratch / "pipeline.jsonl",
-                    progress=False,
                 ),
             )
     medians = {name: statistics.median(values) for name, values in times.items()}

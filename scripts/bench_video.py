@@ -60,7 +60,6 @@ def throughput(net: posenet_onnx.PoseNet, clip: Path, scratch: Path, rounds: int
             output=scratch / "tracked.mp4",
             jsonl=scratch / "tracked.jsonl",
             tracker=PoseTracker(),
-            progress=False,
         )
         piped.append(count / (time.perf_counter() - start))
         assert count == len(images)
