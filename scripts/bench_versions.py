@@ -1,15 +1,17 @@
 #!/usr/bin/env python
-"""End-to-end speed of this checkout against another revision of posenet-onnx, interleaved.
+"""Speed of this checkout against another revision of posenet-onnx, interleaved in short slices.
 
-Both versions run the same real 0.50 graphs (exported once by this checkout) on the same photo, in
-alternating child processes (this checkout, the other revision, this checkout, ...), so both see the
-same machine load; each round times `estimate_multiple_poses` and `estimate_single_pose` for a few
-seconds after a warm-up, and with `--video` the `video` pipeline (`annotate_video` on the squats clip:
-drawn H.264 video, JSON lines, tracking; onnxruntime's idle spinning off, as the command runs it). The
-other revision is unpacked with `git archive` and imported through a folder that maps its stage folders
-under `posenet_onnx` as the installed package does.
+Both versions run the same real 0.50 graphs (exported once by this checkout) in two long-lived worker
+processes, one per version, that take turns: each measurement is a slice (a few hundred milliseconds of
+`estimate_multiple_poses` or `estimate_single_pose` calls on couple.jpg at scale 0.5, or with `--video`
+one run of the `video` pipeline, `annotate_video` on the squats clip with the drawn H.264 video, JSON lines
+and tracking, onnxruntime's idle spinning off as the command runs it), in the order this, other, other,
+this, ... so that both see the same machine load. Each pair of slices gives one ratio, this / other, of
+their median call times; the table shows the median ratio and its range. The other revision is unpacked
+with `git archive` and imported through a folder that maps its stage folders under `posenet_onnx` as the
+installed package does.
 
-    python scripts/bench_versions.py --base REVISION [--rounds 6] [--seconds 2.0] [--video]
+    python scripts/bench_versions.py --base REVISION [--rounds 20] [--seconds 0.3] [--video]
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-CHILD = r"""
+# A worker: loads the model, warms up, then answers one JSON line per request line ("multi", "single",
+# "video") with the median milliseconds of that slice.
+WORKER = r"""
 import json, os, sys, tempfile, time
 import numpy as np
 import posenet_onnx
@@ -34,15 +38,11 @@ from posenet_onnx.runtime.images import load_image
 model_dir, photo, seconds, clip = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 net = posenet_onnx.load(0.5, model_dir=model_dir, device="cpu")
 image = load_image(photo)
-result = {}
-for name, call in (("multi", lambda: net.estimate_multiple_poses(image, 0.5)),
-                   ("single", lambda: net.estimate_single_pose(image, 0.5))):
-    for _ in range(20):
+calls = {"multi": lambda: net.estimate_multiple_poses(image, 0.5), "single": lambda: net.estimate_single_pose(image, 0.5)}
+for call in calls.values():
+    for _ in range(50):
         call()
-    times, end = [], time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.perf_counter(); call(); times.append(time.perf_counter() - start)
-    result[name] = float(np.median(times)) * 1000
+out = tempfile.mkdtemp()
 if clip:
     try:  # the pipeline's module before and after the applications moved into runtime/video/
         from posenet_onnx.runtime.video.pipeline import annotate_video
@@ -50,18 +50,21 @@ if clip:
         from posenet_onnx.runtime.video import annotate_video
     video_net = posenet_onnx.load(0.5, model_dir=model_dir, device="cpu", allow_spinning=False)
     estimate = lambda frame: video_net.estimate_multiple_poses(frame, 0.5)
-    with tempfile.TemporaryDirectory() as out:
-        def run():
-            tracker = posenet_onnx.PoseTracker()
-            start = time.perf_counter()
-            annotate_video(clip, estimate, output=os.path.join(out, "v.mp4"), jsonl=os.path.join(out, "v.jsonl"), tracker=tracker)
-            return time.perf_counter() - start
-        run()
-        result["video"] = float(np.median([run() for _ in range(3)])) * 1000
-result["file"] = posenet_onnx.__file__
-print(json.dumps(result))
+    def video():
+        annotate_video(clip, estimate, output=os.path.join(out, "v.mp4"), jsonl=os.path.join(out, "v.jsonl"),
+                       tracker=posenet_onnx.PoseTracker())
+    video()
+print(json.dumps({"file": posenet_onnx.__file__}), flush=True)
+for request in sys.stdin:
+    name = request.strip()
+    times = []
+    end = time.perf_counter() + seconds
+    while name == "video" and not times or name != "video" and time.perf_counter() < end:
+        start = time.perf_counter()
+        video() if name == "video" else calls[name]()
+        times.append(time.perf_counter() - start)
+    print(json.dumps(float(np.median(times)) * 1000), flush=True)
 """
-
 
 def unpack(revision: str, into: Path) -> Path:
     """The revision's tree under `into/tree`, and an import folder `into/site` mapping its packages."""
@@ -82,49 +85,80 @@ def unpack(revision: str, into: Path) -> Path:
     return into / "site"
 
 
-def run_child(pythonpath: str | None, model_dir: Path, photo: Path, seconds: float, clip: Path | None) -> dict:
-    env = dict(os.environ)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = pythonpath
-    done = subprocess.run([sys.executable, "-c", CHILD, str(model_dir), str(photo), str(seconds), str(clip or "")],
-                          check=True, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
-    return json.loads(done.stdout.splitlines()[-1])
+class Worker:
+    """One version's worker process (PYTHONPATH `pythonpath`, None: this checkout)."""
+
+    def __init__(self, pythonpath: str | None, model_dir: Path, photo: Path, seconds: float, clip: Path | None) -> None:
+        env = dict(os.environ)
+        if pythonpath is not None:
+            env["PYTHONPATH"] = pythonpath
+        command = [sys.executable, "-c", WORKER, str(model_dir), str(photo), str(seconds), str(clip or "")]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                                        cwd=tempfile.gettempdir())
+        self.file = json.loads(self._line())["file"]
+
+    def slice(self, name: str) -> float:
+        """The median ms of one slice of `name` calls."""
+        self.process.stdin.write(name + "\n")
+        self.process.stdin.flush()
+        return json.loads(self._line())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+    def _line(self) -> str:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a worker stopped (exit status {self.process.wait()})")
+        return line
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the other revision (a commit, branch or tag)")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=20, help="slices per version and call")
+    parser.add_argument("--seconds", type=float, default=0.3, help="length of one slice of image calls")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
-    parser.add_argument("--video", action="store_true", help="also time the video pipeline on pose_squats.mp4 (3 runs a round)")
+    parser.add_argument("--video", action="store_true", help="also time the video pipeline on pose_squats.mp4 (one run a slice)")
     args = parser.parse_args()
     from posenet_onnx.export import export_model
 
+    names = {"multi": "estimate_multiple_poses", "single": "estimate_single_pose"}
+    if args.video:
+        names["video"] = "annotate_video, 65 frames"
     with tempfile.TemporaryDirectory() as scratch:
         scratch_path = Path(scratch)
         model_dir = scratch_path / "models"
-        for stride in (16,):
-            export_model(0.50, stride, model_dir, checkpoint_dir=args.shared / "checkpoints", progress=False)
+        export_model(0.50, 16, model_dir, checkpoint_dir=args.shared / "checkpoints", progress=False)
         base_site = unpack(args.base, scratch_path / "base")
         photo = args.shared / "images" / "couple.jpg"
         clip = args.shared / "images" / "pose_squats.mp4" if args.video else None
-        rounds: dict[str, list[dict]] = {"this checkout": [], args.base: []}
-        for _ in range(args.rounds):
-            rounds["this checkout"].append(run_child(None, model_dir, photo, args.seconds, clip))
-            rounds[args.base].append(run_child(str(base_site), model_dir, photo, args.seconds, clip))
-        assert str(base_site) in rounds[args.base][0]["file"] or scratch in rounds[args.base][0]["file"]
-    load = os.getloadavg()[0]
-    print(f"0.50 stride 16, couple.jpg (640x480) at scale 0.5, CPU; {args.rounds} interleaved rounds of {args.seconds} s; "
-          f"load average {load:.1f}")
-    print("| call | this checkout ms | " + args.base + " ms | ratio (this / base) |")
+        this = Worker(None, model_dir, photo, args.seconds, clip)
+        other = Worker(str(base_site), model_dir, photo, args.seconds, clip)
+        assert scratch in other.file and scratch not in this.file, (this.file, other.file)
+        loads = [os.getloadavg()[0]]
+        ratios: dict[str, list[float]] = {name: [] for name in names}
+        medians: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
+        for round_number in range(args.rounds):
+            for name in names:
+                first, second = (this, other) if round_number % 2 == 0 else (other, this)
+                times = {id(first): first.slice(name), id(second): second.slice(name)}
+                new, old = times[id(this)], times[id(other)]
+                ratios[name].append(new / old)
+                medians[name][0].append(new)
+                medians[name][1].append(old)
+        loads.append(os.getloadavg()[0])
+        this.close()
+        other.close()
+    print(f"0.50 stride 16, CPU; couple.jpg (640x480) at scale 0.5; {args.rounds} rounds of interleaved slices "
+          f"({args.seconds} s of calls, or one video run); load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end")
+    print(f"| call | this checkout ms | {args.base} ms | ratio this / {args.base}: median (range) |")
     print("|---|---:|---:|---:|")
-    names = {"multi": "estimate_multiple_poses", "single": "estimate_single_pose", "video": "annotate_video, 65 frames"}
-    for call in names if args.video else ("multi", "single"):
-        new = statistics.median(r[call] for r in rounds["this checkout"])
-        old = statistics.median(r[call] for r in rounds[args.base])
-        ratios = sorted(n[call] / o[call] for n, o in zip(rounds["this checkout"], rounds[args.base]))
-        print(f"| {names[call]} | {new:.3f} | {old:.3f} | {new / old:.3f} (rounds {ratios[0]:.3f} to {ratios[-1]:.3f}) |")
+    for name, label in names.items():
+        new, old = (statistics.median(values) for values in medians[name])
+        low, high = min(ratios[name]), max(ratios[name])
+        print(f"| {label} | {new:.3f} | {old:.3f} | {statistics.median(ratios[name]):.3f} ({low:.3f} to {high:.3f}) |")
     return 0
 
 
