@@ -6,8 +6,11 @@ processes, one per version, that take turns: each measurement is a slice (a few 
 `estimate_multiple_poses` or `estimate_single_pose` calls on couple.jpg at scale 0.5, or with `--video`
 one run of the `video` pipeline, `annotate_video` on the squats clip with the drawn H.264 video, JSON lines
 and tracking, onnxruntime's idle spinning off as the command runs it), in the order this, other, other,
-this, ... so that both see the same machine load. Each pair of slices gives one ratio, this / other, of
-their median call times; the table shows the median ratio and its range. The other revision is unpacked
+this, ... so that both see the same machine load. Each pair of slices gives ratios, this / other, of
+three times per call: the median wall time, the fastest call's wall time, and the median CPU time (all
+threads of the process, and for the video the ffmpeg processes too: less sensitive to other jobs on a
+shared machine than wall time). The table shows the median of each ratio over the rounds, and the range
+of the first. The other revision is unpacked
 with `git archive` and imported through a folder that maps its stage folders under `posenet_onnx` as the
 installed package does.
 
@@ -29,9 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # A worker: loads the model, warms up, then answers one JSON line per request line ("multi", "single",
-# "video") with the median milliseconds of that slice.
+# "video"): that slice's median and fastest wall milliseconds and median CPU milliseconds per call.
 WORKER = r"""
-import json, os, sys, tempfile, time
+import json, os, resource, sys, tempfile, time
 import numpy as np
 import posenet_onnx
 from posenet_onnx.runtime.images import load_image
@@ -57,13 +60,17 @@ if clip:
 print(json.dumps({"file": posenet_onnx.__file__}), flush=True)
 for request in sys.stdin:
     name = request.strip()
-    times = []
+    times, cpu = [], []
     end = time.perf_counter() + seconds
     while name == "video" and not times or name != "video" and time.perf_counter() < end:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        start_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         video() if name == "video" else calls[name]()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         times.append(time.perf_counter() - start)
-    print(json.dumps(float(np.median(times)) * 1000), flush=True)
+        cpu.append(time.process_time() - start_cpu + children.ru_utime + children.ru_stime
+                   - start_children.ru_utime - start_children.ru_stime)
+    print(json.dumps([float(np.median(times)) * 1000, min(times) * 1000, float(np.median(cpu)) * 1000]), flush=True)
 """
 
 def unpack(revision: str, into: Path) -> Path:
@@ -97,8 +104,8 @@ class Worker:
                                         cwd=tempfile.gettempdir())
         self.file = json.loads(self._line())["file"]
 
-    def slice(self, name: str) -> float:
-        """The median ms of one slice of `name` calls."""
+    def slice(self, name: str) -> list[float]:
+        """One slice of `name` calls: median wall, fastest wall and median CPU ms per call."""
         self.process.stdin.write(name + "\n")
         self.process.stdin.flush()
         return json.loads(self._line())
@@ -138,27 +145,28 @@ def main() -> int:
         other = Worker(str(base_site), model_dir, photo, args.seconds, clip)
         assert scratch in other.file and scratch not in this.file, (this.file, other.file)
         loads = [os.getloadavg()[0]]
-        ratios: dict[str, list[float]] = {name: [] for name in names}
+        ratios: dict[str, list[list[float]]] = {name: [] for name in names}
         medians: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
         for round_number in range(args.rounds):
             for name in names:
                 first, second = (this, other) if round_number % 2 == 0 else (other, this)
                 times = {id(first): first.slice(name), id(second): second.slice(name)}
                 new, old = times[id(this)], times[id(other)]
-                ratios[name].append(new / old)
-                medians[name][0].append(new)
-                medians[name][1].append(old)
+                ratios[name].append([n / o for n, o in zip(new, old)])
+                medians[name][0].append(new[0])
+                medians[name][1].append(old[0])
         loads.append(os.getloadavg()[0])
         this.close()
         other.close()
     print(f"0.50 stride 16, CPU; couple.jpg (640x480) at scale 0.5; {args.rounds} rounds of interleaved slices "
           f"({args.seconds} s of calls, or one video run); load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end")
-    print(f"| call | this checkout ms | {args.base} ms | ratio this / {args.base}: median (range) |")
-    print("|---|---:|---:|---:|")
+    print(f"| call | this checkout ms | {args.base} ms | ratio this / {args.base}: median wall (range) | fastest call | CPU |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, label in names.items():
         new, old = (statistics.median(values) for values in medians[name])
-        low, high = min(ratios[name]), max(ratios[name])
-        print(f"| {label} | {new:.3f} | {old:.3f} | {statistics.median(ratios[name]):.3f} ({low:.3f} to {high:.3f}) |")
+        wall, fastest, cpu = (statistics.median(column) for column in zip(*ratios[name]))
+        low, high = min(r[0] for r in ratios[name]), max(r[0] for r in ratios[name])
+        print(f"| {label} | {new:.3f} | {old:.3f} | {wall:.3f} ({low:.3f} to {high:.3f}) | {fastest:.3f} | {cpu:.3f} |")
     return 0
 
 
