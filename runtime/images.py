@@ -4,6 +4,11 @@ What `tf.browser.fromPixels` gave upstream: RGB pixel values in [0, 255]; alpha 
 grayscale is spread over the three channels. 16-bit images keep their high byte, as Pillow reduces 16-bit
 RGB files, so a 16-bit copy of an 8-bit image gives that image. Images above a pixel limit are refused
 before they are decoded (docs/robustness.md): the network's memory grows with the pixels.
+
+`decode_image` can decode a JPEG at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling, Pillow's `draft`)
+when the network needs no more pixels than that: a fraction of the decoding time, for pixels that the
+network input's resize would have thrown away. It also returns the image's full size, the pixels in which
+poses are given.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -19,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]
+Size = tuple[int, int]  # (height, width)
 
 # 8192 x 8192 (a 48-megapixel photo fits): the network's memory grows with the pixels, 5.2 GiB for the 0.50
 # network at image scale 1.0 there (docs/robustness.md). Larger images need the override.
@@ -27,6 +33,7 @@ ENV_MAX_PIXELS = "POSENET_ONNX_MAX_PIXELS"  # an integer pixel count; 0 lifts th
 # Pillow's grayscale modes that hold 16-bit values (mode I is how older Pillow opened 16-bit PNGs).
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 _PILLOW_LIMIT = threading.Lock()  # Pillow's own limit is process-wide: lifted for one open at a time
+_ORIENTATION = 0x0112  # the EXIF tag; values 5 to 8 turn the image by a quarter (width and height swap)
 
 
 def max_pixels() -> int | None:
@@ -68,12 +75,28 @@ def _opened(path: Path) -> Iterator[Image.Image]:
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as H x W x 3 uint8 RGB, turned upright by its EXIF orientation like a browser does."""
+    return decode_image(path)[0]
+
+
+def decode_image(path: str | os.PathLike, needs: Callable[[int, int], Size] | None = None) -> tuple[np.ndarray, Size]:
+    """An image file as H x W x 3 uint8 RGB, upright by its EXIF orientation, and its full upright size.
+
+    `needs(height, width)` gives the (height, width) that an image of that full size must keep at least (the
+    network input): a JPEG is then decoded at 1/2, 1/4 or 1/8 of its size where that still has them (other
+    formats whole), and the pixels are smaller than the full size. Without `needs`, the full decode.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
         with _opened(path) as image:
-            return _from_pil(ImageOps.exif_transpose(image))
+            width, height = image.size
+            turned = image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+            size = (width, height) if turned else (height, width)
+            if needs is not None:
+                need_height, need_width = (max(1, int(n)) for n in needs(*size))
+                image.draft(None, (need_height, need_width) if turned else (need_width, need_height))
+            return _from_pil(ImageOps.exif_transpose(image)), size
     except (OSError, Image.DecompressionBombError) as exc:  # PIL's UnidentifiedImageError is an OSError
         raise ValueError(f"cannot read {path} as an image: {exc}") from None
 

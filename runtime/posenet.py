@@ -25,7 +25,7 @@ from posenet_onnx.contract import (
     validate_precision,
 )
 from posenet_onnx.decode import DecodedPoses, decode_network_outputs
-from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
+from posenet_onnx.runtime.images import ImageLike, Size, decode_image, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.model_files import can_export, export_command, export_graph, graph_file
 from posenet_onnx.runtime.network import InvalidGraphError, Network, check_config, open_network
 from posenet_onnx.runtime.pose import Pose
@@ -107,12 +107,37 @@ class PoseNet:
             raise ValueError(f"{self.model_file} runs at output stride {self.output_stride} only; got {stride}.")
         return stride
 
-    def estimate(self, images: Sequence[ImageLike] | np.ndarray, settings: EstimateSettings) -> list[list[Pose]]:
+    def estimate(
+        self,
+        images: Sequence[ImageLike] | np.ndarray,
+        settings: EstimateSettings,
+        sizes: Sequence[Size | None] | None = None,
+    ) -> list[list[Pose]]:
         """The poses of each image, in input order, as `settings` say: one pose per image in single-pose mode.
 
-        One session call per distinct image size; the form the folder jobs, evaluation and video use.
+        One session call per distinct image size; the form the folder jobs, evaluation and video use. With
+        `settings.fast_decode`, image files are read as `read_image` reads them. `sizes` gives, per image, the
+        full (height, width) of an image passed at a reduced size (None: its own size): the network input is
+        then the full image's, and the poses are in its pixels.
         """
-        return self._estimate(to_rgb_batch(images), settings)
+        if settings.fast_decode and sizes is None and isinstance(images, Sequence) and not isinstance(images, str):
+            read = [self.read_image(i, settings) if isinstance(i, (str, os.PathLike)) else (i, None) for i in images]
+            images, sizes = [pixels for pixels, _ in read], [size for _, size in read]
+        arrays = to_rgb_batch(images)
+        if sizes is not None and len(sizes) != len(arrays):
+            raise ValueError(f"sizes gives {len(sizes)} sizes for {len(arrays)} images; expected one per image")
+        return self._estimate(arrays, settings, sizes)
+
+    def read_image(self, path: str | os.PathLike, settings: EstimateSettings) -> tuple[np.ndarray, Size]:
+        """An image file's pixels as `settings` estimate it, and its full (height, width): with
+        `settings.fast_decode`, a JPEG is decoded at 1/2, 1/4 or 1/8 of its size where the network input needs
+        no more (`decode_image`); else the whole image. Pass the size to `estimate` with the pixels."""
+        needs = (lambda height, width: self.input_size(height, width, settings)) if settings.fast_decode else None
+        return decode_image(path, needs)
+
+    def input_size(self, height: int, width: int, settings: EstimateSettings) -> Size:
+        """The network input's (height, width) for an image of `height` x `width` estimated with `settings`."""
+        return network_input_size(self._network(self.check(settings)), height, width, settings.image_scale_factor)
 
     def estimate_single_pose(
         self,
@@ -177,13 +202,18 @@ class PoseNet:
         )
         return self._estimate(to_rgb_batch(images), settings)
 
-    def _estimate(self, images: list[np.ndarray], settings: EstimateSettings) -> list[list[Pose]]:
-        """Poses per image: same-size images share one session call."""
+    def _estimate(
+        self, images: list[np.ndarray], settings: EstimateSettings, sizes: Sequence[Size | None] | None = None
+    ) -> list[list[Pose]]:
+        """Poses per image: same-size images (of the same full size) share one session call."""
         network = self._network(self.check(settings))
+        full = [image.shape[:2] for image in images] if sizes is None else [
+            image.shape[:2] if size is None else tuple(size) for image, size in zip(images, sizes)
+        ]
         results: list[list[Pose]] = [[] for _ in images]
-        for indices in _same_size_groups(images).values():
+        for (_, size), indices in _same_size_groups(images, full).items():
             group = [images[i] for i in indices]
-            for i, poses in zip(indices, estimate_same_size(network, group, settings)):
+            for i, poses in zip(indices, estimate_same_size(network, group, settings, size)):
                 results[i] = poses
         return results
 
@@ -214,9 +244,15 @@ class PoseNet:
         return self._resolved
 
 
-def estimate_same_size(network: Network, images: list[np.ndarray], settings: EstimateSettings) -> list[list[Pose]]:
-    """Same-size images through one graph: resize to the network input, predict, decode, scale to image pixels."""
-    height, width = images[0].shape[:2]
+def estimate_same_size(
+    network: Network, images: list[np.ndarray], settings: EstimateSettings, size: Size | None = None
+) -> list[list[Pose]]:
+    """Same-size images through one graph: resize to the network input, predict, decode, scale to image pixels.
+
+    `size` is the full (height, width) of images decoded smaller: the network input is the full image's, and
+    the poses are scaled to its pixels (None: the images' own size).
+    """
+    height, width = images[0].shape[:2] if size is None else size
     resized_height, resized_width = network_input_size(network, height, width, settings.image_scale_factor)
     batch = images[0][np.newaxis] if len(images) == 1 else np.stack(images)
     network_input = resize_bilinear(batch, resized_height, resized_width, settings.flip_horizontal)
@@ -287,11 +323,11 @@ def load(
     )
 
 
-def _same_size_groups(images: list[np.ndarray]) -> dict[tuple[int, int], list[int]]:
-    """Image indices grouped by (height, width), in first-seen order."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, image in enumerate(images):
-        groups.setdefault(image.shape[:2], []).append(i)
+def _same_size_groups(images: list[np.ndarray], full: list[Size]) -> dict[tuple[Size, Size], list[int]]:
+    """Image indices grouped by (height, width) and full size, in first-seen order."""
+    groups: dict[tuple[Size, Size], list[int]] = {}
+    for i, (image, size) in enumerate(zip(images, full)):
+        groups.setdefault((image.shape[:2], size), []).append(i)
     return groups
 
 

@@ -48,6 +48,7 @@ class EstimateSettings:
     score_threshold: float = 0.5
     nms_radius: float = 20
     refinement: str = "v1"
+    fast_decode: bool = False
     # The multi-pose parameters as the decoder's kernels take them; None for single-pose decoding.
     decoder_parameters: MultiPoseParameters | None = field(init=False, repr=False, compare=False)
 
@@ -56,6 +57,7 @@ class EstimateSettings:
         set_field(self, "multi_pose", bool(self.multi_pose))
         set_field(self, "image_scale_factor", validate_scale_factor(self.image_scale_factor))
         set_field(self, "flip_horizontal", bool(self.flip_horizontal))
+        set_field(self, "fast_decode", bool(self.fast_decode))
         if self.output_stride is not None:
             set_field(self, "output_stride", validate_output_stride(self.output_stride))
         parameters = validate_multi_pose_parameters(

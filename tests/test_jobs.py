@@ -269,17 +269,18 @@ def test_bad_job_options_exit_2_with_one_line(capsys, real_model_dir, photos, tm
 
 def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_dir, photos, tmp_path) -> None:
     """--threads N reads the images in N background threads: one more than the default would start here."""
+    from posenet_onnx.runtime import posenet
     from posenet_onnx.runtime.batch import jobs
 
     readers: set[str] = set()
-    read = jobs.load_image
+    read = posenet.decode_image
 
-    def slow_read(path: str):
+    def slow_read(path: str, needs=None):
         readers.add(threading.current_thread().name)
         time.sleep(0.05)  # long enough for every thread to be started while the first reads are still going
-        return read(path)
+        return read(path, needs)
 
-    monkeypatch.setattr(jobs, "load_image", slow_read)
+    monkeypatch.setattr(posenet, "decode_image", slow_read)
     threads = jobs.default_read_threads() + 1
     out = tmp_path / "poses.jsonl"
     assert _run(real_model_dir, *photos[:12], "--threads", str(threads), "--jsonl", str(out)) == 0

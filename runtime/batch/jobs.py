@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
 from posenet_onnx.runtime.batch.records import Record, error_record, image_record
-from posenet_onnx.runtime.images import load_image
+from posenet_onnx.runtime.images import Size, decode_image
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet
 from posenet_onnx.runtime.settings import EstimateSettings
@@ -39,12 +39,17 @@ def check_runs(net: PoseNet, settings: EstimateSettings) -> None:
     net.estimate([np.zeros((64, 64, 3), np.uint8)], settings)
 
 
+Decoder = Callable[[str], tuple[np.ndarray, Size]]  # a path -> its pixels and its full (height, width)
+
+
 class ReadImage(NamedTuple):
-    """One source image: its path and either its pixels (H x W x 3 uint8) or why it could not be read."""
+    """One source image: its path and either its pixels (H x W x 3 uint8) and full (height, width), or why it
+    could not be read. The pixels are smaller than the full size when decoded at a reduced size."""
 
     path: str
     image: np.ndarray | None
     error: str | None
+    size: Size | None = None
 
 
 class Result(NamedTuple):
@@ -55,23 +60,29 @@ class Result(NamedTuple):
     record: Record
 
 
-def read(path: str, read_from: str | None = None) -> ReadImage:
+def decoder_for(net: PoseNet, settings: EstimateSettings) -> Decoder:
+    """How the images of a job with `settings` are read: reduced where `settings.fast_decode` allows it."""
+    return lambda path: net.read_image(path, settings)
+
+
+def read(path: str, read_from: str | None = None, decode: Decoder = decode_image) -> ReadImage:
     """Read one image file (from `read_from` when given, e.g. its absolute path on a worker; the result and
     its messages name `path`); any failure is the image's error, not the job's."""
     try:
-        return ReadImage(path, load_image(read_from or path), None)
+        pixels, size = decode(read_from or path)
     except Exception as exc:  # noqa: BLE001  (every failure to read the image is this file's failure)
         message = _message(exc)
         return ReadImage(path, None, message.replace(read_from, path) if read_from else message)
+    return ReadImage(path, pixels, None, size)
 
 
-def read_ahead(paths: Iterable[str], threads: int, ahead: int) -> Iterator[ReadImage]:
+def read_ahead(paths: Iterable[str], threads: int, ahead: int, decode: Decoder = decode_image) -> Iterator[ReadImage]:
     """The paths' images read by `threads` threads, at most `ahead` in flight, yielded in input order."""
     pending: deque[Future[ReadImage]] = deque()
     executor = ThreadPoolExecutor(threads, thread_name_prefix="posenet-read")
     try:
         for path in paths:
-            pending.append(executor.submit(read, path))
+            pending.append(executor.submit(read, path, None, decode))
             if len(pending) >= ahead:
                 yield pending.popleft().result()
         while pending:
@@ -88,7 +99,7 @@ def estimate_window(net: PoseNet, settings: EstimateSettings, window: Sequence[R
     """
     readable = [item for item in window if item.image is not None]
     try:
-        poses = net.estimate([item.image for item in readable], settings) if readable else []
+        poses = net.estimate([item.image for item in readable], settings, [item.size for item in readable]) if readable else []
     except Exception:  # noqa: BLE001  (found below, image by image)
         poses = [_estimate_one(net, settings, item) for item in readable]
     found = iter(poses)
@@ -106,7 +117,7 @@ def estimate_paths(
     """Every path's result, in input order, streamed: reading runs ahead in `threads` background threads."""
     threads = threads or default_read_threads()
     window: list[ReadImage] = []
-    for item in read_ahead(paths, threads, ahead=batch_size + 2 * threads):
+    for item in read_ahead(paths, threads, ahead=batch_size + 2 * threads, decode=decoder_for(net, settings)):
         window.append(item)
         if len(window) == batch_size:
             yield from estimate_window(net, settings, window)
@@ -117,7 +128,7 @@ def estimate_paths(
 
 def _estimate_one(net: PoseNet, settings: EstimateSettings, item: ReadImage) -> list[Pose] | str:
     try:
-        return net.estimate([item.image], settings)[0]
+        return net.estimate([item.image], settings, [item.size])[0]
     except Exception as exc:  # noqa: BLE001
         return _message(exc)
 
@@ -126,7 +137,7 @@ def _result(item: ReadImage, poses: list[Pose] | str | None) -> Result:
     if item.error is not None or isinstance(poses, str):
         message = item.error if item.error is not None else poses
         return Result(item, None, error_record(item.path, message))
-    height, width = item.image.shape[:2]
+    height, width = item.size or item.image.shape[:2]
     return Result(item, poses, image_record(item.path, width, height, poses))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from posenet_onnx.outputs import json_text
-from posenet_onnx.runtime.batch.jobs import DEFAULT_BATCH_SIZE, estimate_window, read
+from posenet_onnx.runtime.batch.jobs import DEFAULT_BATCH_SIZE, decoder_for, estimate_window, read
 from posenet_onnx.runtime.batch.records import Record
 from posenet_onnx.runtime.settings import EstimateSettings
 
@@ -49,9 +49,10 @@ class PoseEstimator:
 
         self.net = load(**load_kwargs)
         self.settings = settings
+        self.decode = decoder_for(self.net, settings)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        window = [read(str(image), str(path)) for image, path in zip(batch["image"], batch["path"])]
+        window = [read(str(image), str(path), self.decode) for image, path in zip(batch["image"], batch["path"])]
         records = [result.record for result in estimate_window(self.net, self.settings, window)]
         return {
             "image": [record["image"] for record in records],

@@ -117,6 +117,7 @@ def _estimate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--recursive", action="store_true", help="read the folders' subfolders too; ** in patterns")
     parser.add_argument("--multi", action="store_true", help="multi-pose decoding (default: single pose)")
     _model_options(parser)
+    _fast_decode_option(parser)
     outputs = parser.add_argument_group("outputs (default: the JSON list on standard output)")
     outputs.add_argument("--json", metavar="OUT", help="write the JSON list to OUT at the end (a file, or - for standard output)")
     outputs.add_argument("--jsonl", metavar="OUT", help="write one JSON record per image to OUT as it comes (- for standard output)")
@@ -163,6 +164,7 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--annotations", required=True, metavar="COCO.json", help="COCO keypoint annotations")
     parser.add_argument("--images", required=True, metavar="DIR", help="the folder the annotations' file_names are in")
     _model_options(parser)
+    _fast_decode_option(parser)
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument(
         "--scale", type=float, nargs="+", default=[defaults.image_scale_factor], metavar="S",
@@ -233,6 +235,14 @@ def _video(commands: argparse._SubParsersAction) -> None:
         default=DEFAULT_BETA,
         metavar="BETA",
         help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
+    )
+
+
+def _fast_decode_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fast-decode", action="store_true",
+        help="decode JPEGs at 1/2, 1/4 or 1/8 size where the network input needs no more pixels (faster; poses "
+        "still in the full image's pixels, close to but not identical with the full decode's)",
     )
 
 

@@ -51,6 +51,8 @@ class JobOutputs:
     def __init__(self, args: argparse.Namespace, paths: list[str]) -> None:
         if args.resume and (args.jsonl in (None, "-") or args.parquet is not None or args.json is not None):
             raise ValueError("--resume appends to a --jsonl OUT file, and goes with no --json or --parquet (written whole)")
+        if args.draw is not None and args.fast_decode:
+            raise ValueError("--draw draws on the whole image; --fast-decode reads images at a reduced size: give one of them")
         if args.draw is not None and args.engine == "ray":
             raise ValueError("--draw runs with the local engine only (--engine local); draw from the records instead")
         from posenet_onnx.runtime.batch.sources import list_files
@@ -120,7 +122,7 @@ def _local_records(args: argparse.Namespace, paths: Sequence[str], drawings: dic
     from posenet_onnx.commands.model import load_from_args, settings_from_args
     from posenet_onnx.runtime.batch.jobs import check_runs, estimate_paths
 
-    settings = settings_from_args(args, multi_pose=args.multi)
+    settings = settings_from_args(args, multi_pose=args.multi, fast_decode=args.fast_decode)
     # The read threads share the cores with onnxruntime: its idle spinning would slow them down.
     net = load_from_args(args, allow_spinning=False)
     check_runs(net, settings)
@@ -148,7 +150,7 @@ def _ray_records(args: argparse.Namespace, paths: Sequence[str]) -> Iterator[dic
     from posenet_onnx.runtime.batch.ray_engine import import_ray, ray_records
 
     import_ray()  # the missing extra is named before any work
-    settings = settings_from_args(args, multi_pose=args.multi)
+    settings = settings_from_args(args, multi_pose=args.multi, fast_decode=args.fast_decode)
     if args.model is None and settings.output_stride is not None:  # a graph file's stride is checked on the workers
         validate_output_stride_for(args.multiplier, settings.output_stride)
     absolute = (lambda path: None if path is None else os.path.abspath(path))  # the workers' working folder differs

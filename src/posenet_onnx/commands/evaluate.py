@@ -18,7 +18,9 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
 
     # No --output-stride: the default, or a --model file's own.
     strides = [DEFAULT_OUTPUT_STRIDE] if args.output_stride == [None] and args.model is None else args.output_stride
-    base = settings_from_args(args, multi_pose=True, image_scale_factor=args.scale[0], output_stride=strides[0])
+    base = settings_from_args(
+        args, multi_pose=True, image_scale_factor=args.scale[0], output_stride=strides[0], fast_decode=args.fast_decode
+    )
     configurations = coco.sweep(
         base, scales=args.scale, output_strides=strides, precisions=args.precision,
         modes=args.mode, refinements=args.refinement,
