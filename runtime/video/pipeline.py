@@ -132,19 +132,42 @@ def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]
         reader.close()
 
 
-def open_video_writer(path: str | os.PathLike, fps: float) -> Any:
-    """An imageio writer of H.264 video (yuv420p: give it frames of even sizes, see `even_sized`) for RGB frames.
+# x264's speed presets, fastest first: each one slower spends more CPU for a smaller file at the same quality.
+ENCODER_PRESETS: tuple[str, ...] = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)
+MAX_CRF = 51
 
-    x264's `veryfast` preset encodes about three times faster than its default at a similar size,
-    so that encoding keeps up with estimation.
-    """
+
+@dataclass(frozen=True)
+class Encoding:
+    """How the drawn video is encoded (H.264, x264): the speed `preset` and the quality `crf` (0 lossless to 51
+    worst; 23 is x264's default, visually good). `ultrafast` by default: on a 2-core machine every millisecond
+    of encoding is taken from the network, and it encodes at about half the CPU time of `veryfast` for a file
+    about twice the size (docs/video.md)."""
+
+    preset: str = "ultrafast"
+    crf: int = 23
+
+    def __post_init__(self) -> None:
+        if self.preset not in ENCODER_PRESETS:
+            raise ValueError(f"Invalid encoder preset {self.preset!r}; expected one of {', '.join(ENCODER_PRESETS)}.")
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= MAX_CRF:
+            raise ValueError(f"Invalid crf {self.crf!r}; expected a whole number from 0 (lossless) to {MAX_CRF}.")
+
+    def output_params(self) -> list[str]:
+        return ["-preset", self.preset, "-crf", str(self.crf)]
+
+
+def open_video_writer(path: str | os.PathLike, fps: float, encoding: Encoding = Encoding()) -> Any:
+    """An imageio writer of H.264 video (yuv420p: give it frames of even sizes, see `even_sized`) for RGB frames."""
     return import_imageio().get_writer(
         path,
         format="FFMPEG",
         fps=fps,
         codec="libx264",
         macro_block_size=2,
-        output_params=["-preset", "veryfast"],
+        output_params=encoding.output_params(),
         ffmpeg_log_level="error",
     )
 
@@ -311,6 +334,7 @@ def annotate_video(
     tracker: PoseTracker | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    encoding: Encoding = Encoding(),
 ) -> int:
     """Estimate the poses in every frame of a video file or camera; return the number of frames done.
 
@@ -323,13 +347,14 @@ def annotate_video(
     ID: the JSON lines carry it and the video draws each person in their ID's colour with the ID beside
     them. `smoother` smooths keypoints across frames (per person ID with a tracker). `progress(done, total)`
     is called after each frame is written (total: the source's estimated frame count, None for a camera).
+    `encoding` says how `output` is encoded (x264's preset and crf).
 
     Setting `stop` (e.g. from a Ctrl-C handler) stops after the frame in progress, as does a KeyboardInterrupt,
     and keeps what was done: both files are finalised (further Ctrl-Cs change nothing), renamed into place,
     listed in `plan.kept`, and a KeyboardInterrupt propagates. Signal handlers are the caller's to install.
     """
     job = source if isinstance(source, VideoOutputs) else check_video_outputs(source, output, jsonl)
-    from posenet_onnx.runtime.draw import draw_poses
+    from posenet_onnx.runtime.draw import draw_poses_on
 
     def estimate_frame(frame: Frame) -> tuple[list, list[int] | None]:
         poses = estimate(frame.image)
@@ -343,7 +368,7 @@ def annotate_video(
         video_writer = lines = None
         if job.video is not None:
             temp = stack.enter_context(job.video.staged(keep_on_interrupt=lambda _: finalised))
-            video_writer = open_video_writer(temp, info.fps)
+            video_writer = open_video_writer(temp, info.fps, encoding)
         if job.jsonl is not None:
             lines = stack.enter_context(job.jsonl.open(keep_on_interrupt=keep_whole_lines))
         done = 0
@@ -352,7 +377,9 @@ def annotate_video(
             nonlocal done
             poses, ids = result
             if video_writer is not None:
-                video_writer.append_data(even_sized(np.asarray(draw_poses(frame.image, poses, ids=ids))))
+                # The frame is this pipeline's own: drawn on in place when it may be (a mirrored one), else on a copy.
+                canvas = frame.image if frame.image.flags.writeable else frame.image.copy()
+                video_writer.append_data(even_sized(draw_poses_on(canvas, poses, ids=ids)))
             if lines is not None:
                 lines.write((json_text(frame_record(frame, poses, ids)) + "\n").encode())
                 lines.flush()

@@ -189,6 +189,7 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
 
 
 def _video(commands: argparse._SubParsersAction) -> None:
+    from posenet_onnx.runtime.video.pipeline import ENCODER_PRESETS, MAX_CRF, Encoding
     from posenet_onnx.runtime.video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
     from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE
 
@@ -205,6 +206,16 @@ def _video(commands: argparse._SubParsersAction) -> None:
     mode.add_argument("--single", action="store_true", help="one pose per frame")
     mode.add_argument("--multi", action="store_true", help="several poses per frame (the default)")
     _model_options(parser)
+    encoding = parser.add_argument_group("output video encoding (H.264)")
+    encoding.add_argument(
+        "--encoder-preset", choices=ENCODER_PRESETS, default=Encoding.preset, metavar="PRESET",
+        help=f"x264's speed preset: {', '.join(ENCODER_PRESETS[:4])}, ... (default {Encoding.preset}, the least CPU; "
+        "slower presets make smaller files)",
+    )
+    encoding.add_argument(
+        "--crf", type=int, default=Encoding.crf, metavar="N",
+        help=f"quality, 0 (lossless) to {MAX_CRF} (worst); higher makes smaller files (default {Encoding.crf})",
+    )
     tracking = parser.add_argument_group("person tracking (off by default)")
     tracking.add_argument(
         "--track",

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from posenet_onnx.commands.terminal import interrupts_as_requests
-from posenet_onnx.runtime.video.pipeline import annotate_video, check_video_outputs
+from posenet_onnx.runtime.video.pipeline import Encoding, annotate_video, check_video_outputs
 from posenet_onnx.runtime.video.smoothing import PoseSmoother
 from posenet_onnx.runtime.video.tracking import PoseTracker
 
@@ -19,6 +19,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     from posenet_onnx.commands.model import load_from_args, settings_from_args
 
     job = check_video_outputs(args.input, args.output, args.jsonl, [args.model] if args.model else [])
+    encoding = Encoding(args.encoder_preset, args.crf)
     # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
     settings = settings_from_args(args, multi_pose=not args.single, flip_horizontal=False)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
         try:
             with interrupts_as_requests() as stop:  # Ctrl-C stops between frames
                 count = annotate_video(
-                    job, estimate, mirror=args.flip, smoother=smoother, tracker=tracker, stop=stop, progress=progress
+                    job, estimate, mirror=args.flip, smoother=smoother, tracker=tracker, stop=stop, progress=progress,
+                    encoding=encoding,
                 )
         finally:
             kept.extend(job.plan.kept)

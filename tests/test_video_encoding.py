@@ -1,0 +1,60 @@
+"""The drawn video's encoding options: x264's preset and crf reach the encoder (x264 writes the settings it ran
+with into the stream), the file is a valid video of every frame, and bad values exit 2 with one line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from posenet_onnx.cli import main
+from support.cli import model_args
+from support.video import read_video
+
+SQUATS_FRAMES = 65
+
+
+def x264_settings(video: Path) -> dict[str, str]:
+    """The `options:` string x264 stores in its SEI message, as name -> value."""
+    found = re.search(rb"x264 - core .*? options: ([^\x00]*)", video.read_bytes())
+    assert found, "no x264 settings in the stream"
+    return dict(option.split("=", 1) for option in found.group(1).decode().split() if "=" in option)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ([], {"cabac": "0", "crf": "23.0", "me": "dia", "subme": "0"}),  # ultrafast: no CABAC, the cheapest search
+        (["--encoder-preset", "veryfast", "--crf", "30"], {"cabac": "1", "crf": "30.0", "me": "hex", "subme": "2"}),
+    ],
+)
+def test_encoder_options_reach_x264_and_give_a_valid_video(shared, real_model_dir, tmp_path, options, expected) -> None:
+    out = tmp_path / "drawn.mp4"
+    argv = ["video", str(shared / "images" / "pose_squats.mp4"), "-o", str(out), *options, *model_args(real_model_dir)]
+    assert main(argv) == 0
+    settings = x264_settings(out)
+    assert {name: settings.get(name) for name in expected} == expected
+    frames = read_video(out)
+    assert len(frames) == SQUATS_FRAMES and frames[0].shape == (1280, 720, 3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--crf", "52"], "Invalid crf 52; expected a whole number from 0 (lossless) to 51"),
+        (["--crf", "-1"], "Invalid crf -1"),
+        (["--crf", "high"], "argument --crf: invalid int value: 'high'"),
+        (["--encoder-preset", "quick"], "argument --encoder-preset: invalid choice: 'quick'"),
+    ],
+)
+def test_bad_encoder_options_exit_2_with_one_line(shared, real_model_dir, tmp_path, capsys, options, message) -> None:
+    argv = ["video", str(shared / "images" / "pose_squats.mp4"), "-o", str(tmp_path / "out.mp4"), *options]
+    try:
+        status = main([*argv, *model_args(real_model_dir)])
+    except SystemExit as exc:  # argparse's own checks (type, choices) exit from the parser
+        status = exc.code
+    assert status == 2
+    error = capsys.readouterr().err
+    assert error.startswith("posenet-onnx video: error: ") and message in error and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
