@@ -58,3 +58,18 @@ def test_bad_encoder_options_exit_2_with_one_line(shared, real_model_dir, tmp_pa
     error = capsys.readouterr().err
     assert error.startswith("posenet-onnx video: error: ") and message in error and error.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("drawn", [True, False])
+def test_a_drawn_video_leaves_one_core_to_reading_drawing_and_encoding(shared, real_model_dir, tmp_path, monkeypatch, drawn) -> None:
+    import os
+
+    import posenet_onnx.commands.model as model
+    from posenet_onnx.commands.model import load_from_args
+
+    nets = []
+    monkeypatch.setattr(model, "load_from_args", lambda args, **extra: nets.append(load_from_args(args, **extra)) or nets[-1])
+    outputs = ["-o", str(tmp_path / "out.mp4")] if drawn else ["--jsonl", str(tmp_path / "out.jsonl")]
+    assert main(["video", str(shared / "images" / "pose_squats.mp4"), *outputs, *model_args(real_model_dir)]) == 0
+    threads = nets[0].network(16).session.get_session_options().intra_op_num_threads
+    assert threads == (max(1, os.cpu_count() - 1) if drawn else 0)  # 0: onnxruntime's choice, every core

@@ -32,6 +32,7 @@ VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
 QUEUE_SIZE = 8  # frames buffered between two stages
 _END = object()  # end-of-stream marker passed through the queues
 _POLL_S = 0.05  # how often a blocked reader checks whether it should stop
+DECODE_THREADS = 1  # ffmpeg's decoding threads for a video file
 
 
 class Frame(NamedTuple):
@@ -116,8 +117,11 @@ def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]
     """Open a video file or camera (see `parse_source`); yield its info and an iterator over its frames."""
     imageio = import_imageio()
     uri = f"<video{source}>" if isinstance(source, int) else source
+    # A file's decoder runs in one thread: the pipeline's stages already share the cores, and one thread
+    # decodes with the least CPU time a frame (frame threads cost more in all; docs/performance.md).
+    options = {} if isinstance(source, int) else {"input_params": ["-threads", str(DECODE_THREADS)]}
     try:
-        reader = imageio.get_reader(uri, format="FFMPEG")
+        reader = imageio.get_reader(uri, format="FFMPEG", **options)
     except (OSError, RuntimeError, IndexError) as exc:  # imageio's IndexError: no such camera
         what = f"camera {source}" if isinstance(source, int) else f"{source!r} as a video"
         raise RuntimeError(f"Cannot read {what}: {str(exc).strip().splitlines()[0]}") from None
@@ -170,6 +174,14 @@ def open_video_writer(path: str | os.PathLike, fps: float, encoding: Encoding = 
         output_params=encoding.output_params(),
         ffmpeg_log_level="error",
     )
+
+
+def network_threads(drawing: bool, cores: int | None = None) -> int | None:
+    """onnxruntime's threads for a video job: with a drawn output, every core but one, which reading, drawing
+    and encoding take (at 0.50 and 720p they cost about as much CPU time a frame as the network); without one,
+    None (onnxruntime's choice: every core; reading alone costs a fraction of the network)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores - 1) if drawing else None
 
 
 def even_sized(image: np.ndarray) -> np.ndarray:
@@ -313,6 +325,14 @@ class _WriteStage(threading.Thread):
             raise self.error
 
 
+def _copy_into(buffer: list[np.ndarray], image: np.ndarray) -> np.ndarray:
+    """`image` copied into the array `buffer` holds (made, or remade at a new size, on demand)."""
+    if not buffer or buffer[0].shape != image.shape:
+        buffer[:] = [np.empty_like(image)]
+    np.copyto(buffer[0], image)
+    return buffer[0]
+
+
 def frame_record(frame: Frame, poses: list, ids: Sequence[int] | None = None) -> dict:
     """One JSON line: the frame's index, its timestamp in seconds and its poses in the package's JSON shape;
     with `ids` (one per pose, a `PoseTracker`'s), each pose's person ID first, as `"id"`."""
@@ -372,13 +392,15 @@ def annotate_video(
         if job.jsonl is not None:
             lines = stack.enter_context(job.jsonl.open(keep_on_interrupt=keep_whole_lines))
         done = 0
+        canvas_buffer: list[np.ndarray] = []
 
         def consume(frame: Frame, result: tuple[list, list[int] | None]) -> None:
             nonlocal done
             poses, ids = result
             if video_writer is not None:
-                # The frame is this pipeline's own: drawn on in place when it may be (a mirrored one), else on a copy.
-                canvas = frame.image if frame.image.flags.writeable else frame.image.copy()
+                # The frame is this pipeline's own: drawn on in place when it may be (a mirrored one), else on a
+                # copy in one reused buffer (the encoder has taken the last frame's bytes when append_data returns).
+                canvas = frame.image if frame.image.flags.writeable else _copy_into(canvas_buffer, frame.image)
                 video_writer.append_data(even_sized(draw_poses_on(canvas, poses, ids=ids)))
             if lines is not None:
                 lines.write((json_text(frame_record(frame, poses, ids)) + "\n").encode())

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from posenet_onnx.commands.terminal import interrupts_as_requests
-from posenet_onnx.runtime.video.pipeline import Encoding, annotate_video, check_video_outputs
+from posenet_onnx.runtime.video.pipeline import Encoding, annotate_video, check_video_outputs, network_threads
 from posenet_onnx.runtime.video.smoothing import PoseSmoother
 from posenet_onnx.runtime.video.tracking import PoseTracker
 
@@ -24,8 +24,9 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     settings = settings_from_args(args, multi_pose=not args.single, flip_horizontal=False)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
     tracker = PoseTracker(max_age=args.track_max_age) if args.track else None
-    # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down.
-    net = load_from_args(args, allow_spinning=False)
+    # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down,
+    # and a drawn video's reading, drawing and encoding take a core of their own.
+    net = load_from_args(args, allow_spinning=False, intra_op_threads=network_threads(drawing=args.output is not None))
     net.check(settings)  # a stride the model lacks fails before the video is opened
     estimate = lambda image: net.estimate([image], settings)[0]  # noqa: E731
 
