@@ -61,7 +61,12 @@ def test_bad_encoder_options_exit_2_with_one_line(shared, real_model_dir, tmp_pa
 
 
 @pytest.mark.parametrize("drawn", [True, False])
-def test_a_drawn_video_leaves_one_core_to_reading_drawing_and_encoding(shared, real_model_dir, tmp_path, monkeypatch, drawn) -> None:
+def test_a_drawn_video_leaves_one_core_to_reading_drawing_and_encoding(
+    shared, net, real_model_dir, tmp_path, monkeypatch, drawn
+) -> None:
+    """With a drawn output the network runs on every core but one, and every frame's poses are still those of
+    the default network (onnxruntime's choice of threads)."""
+    import json
     import os
 
     import posenet_onnx.commands.model as model
@@ -69,7 +74,13 @@ def test_a_drawn_video_leaves_one_core_to_reading_drawing_and_encoding(shared, r
 
     nets = []
     monkeypatch.setattr(model, "load_from_args", lambda args, **extra: nets.append(load_from_args(args, **extra)) or nets[-1])
-    outputs = ["-o", str(tmp_path / "out.mp4")] if drawn else ["--jsonl", str(tmp_path / "out.jsonl")]
+    outputs = ["--jsonl", str(tmp_path / "out.jsonl"), *(["-o", str(tmp_path / "out.mp4")] if drawn else [])]
     assert main(["video", str(shared / "images" / "pose_squats.mp4"), *outputs, *model_args(real_model_dir)]) == 0
     threads = nets[0].network(16).session.get_session_options().intra_op_num_threads
     assert threads == (max(1, os.cpu_count() - 1) if drawn else 0)  # 0: onnxruntime's choice, every core
+    frames = read_video(shared / "images" / "pose_squats.mp4")
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(records) == len(frames) == SQUATS_FRAMES
+    for frame, record in zip(frames, records):
+        expected = [pose.to_dict() for pose in net.estimate_multiple_poses(frame)]
+        assert record["poses"] == json.loads(json.dumps(expected))
