@@ -96,7 +96,8 @@ def decode_image(path: str | os.PathLike, needs: Callable[[int, int], Size] | No
             if needs is not None:
                 need_height, need_width = (max(1, int(n)) for n in needs(*size))
                 image.draft(None, (need_height, need_width) if turned else (need_width, need_height))
-            return _from_pil(ImageOps.exif_transpose(image)), size
+            ImageOps.exif_transpose(image, in_place=True)  # no copy for an upright image
+            return _from_pil(image), size
     except (OSError, Image.DecompressionBombError) as exc:  # PIL's UnidentifiedImageError is an OSError
         raise ValueError(f"cannot read {path} as an image: {exc}") from None
 
@@ -135,7 +136,8 @@ def _from_pil(image: Image.Image) -> np.ndarray:
         raise ValueError(f"the image is empty ({image.width} x {image.height})")
     if image.mode in SIXTEEN_BIT_MODES:
         return _from_sixteen_bit(image)
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert would copy an RGB image
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 
 def _from_sixteen_bit(image: Image.Image) -> np.ndarray:

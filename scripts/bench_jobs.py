@@ -1,32 +1,38 @@
-"""Folder-job throughput against a tight loop of `estimate_multiple_poses` on already decoded images.
+"""Folder-job throughput against a loop over the same images already in memory, against each job's ceiling.
 
-A folder of at least 500 real photos is made by linking the 28 shared photos under numbered names; the
-baseline estimates the same photos, decoded beforehand, in a plain loop (0.50, stride 16, multi-pose
-defaults) on `posenet_onnx.load(0.50)` as it comes (idle spinning on), and also with spinning off; the job
-runs as `posenet-onnx estimate` runs it (spinning off: the decode threads share the cores). Runs alternate
-(baseline, job, baseline, job, ...) in one process; medians and the median of the per-pair ratios are
-printed, with the load average. `--ray` adds the Ray engine with 2 actors (a local Ray
-started here) against the local engine, alternating the same way.
+A folder of 504 real photos is made by linking the 28 shared photos under numbered names (`--copies`).
+0.50, stride 16, multi-pose, the original's defaults. One process, in interleaved rounds:
 
-    .venv/bin/python scripts/bench_jobs.py --model-dir DIR [--copies 18] [--repeats 5] [--ray]
+- the in-memory loop: `estimate_multiple_poses` on each image decoded beforehand, on `posenet_onnx.load(0.50)`
+  as it comes (the baseline);
+- the folder job as `posenet-onnx estimate --multi` runs it (`estimate_paths`, onnxruntime's spinning off);
+- the same with `--fast-decode`.
+
+Then each stage alone, in CPU time per image: reading (full decode, fast decode) and estimating (the job's
+network, on the images in memory). A job's ceiling is what the machine's cores allow at the sum of its
+stages' costs; the table gives each run's speed, its ratio to the baseline (per round, side by side) and
+to its ceiling, with the load average. `--ray` adds the Ray engine with 2 actors against the local job.
+
+    .venv/bin/python scripts/bench_jobs.py --model-dir DIR [--copies 18] [--rounds 5] [--ray]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import posenet_onnx
-from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.batch.jobs import estimate_paths
-from posenet_onnx.runtime.settings import EstimateSettings
 from posenet_onnx.runtime.batch.sources import expand_sources
+from posenet_onnx.runtime.images import decode_image
+from posenet_onnx.runtime.settings import EstimateSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stage_costs as costs  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "posenet"
 
@@ -39,63 +45,79 @@ def make_folder(folder: Path, photos: list[str], copies: int) -> list[str]:
     return expand_sources([str(folder)])
 
 
-def timed(run: Callable[[], int]) -> float:
-    """Images per second of one run."""
-    start = time.perf_counter()
-    count = run()
-    return count / (time.perf_counter() - start)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True, help="folder holding mobilenet_v1_050_stride16.onnx")
     parser.add_argument("--copies", type=int, default=18, help="links per photo (18 x 28 = 504 images)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ray", action="store_true", help="also the Ray engine with 2 actors against the local engine")
     args = parser.parse_args()
 
     photos = expand_sources([str(SHARED / "photos")], recursive=True)
-    decoded = [load_image(p) for p in photos] * args.copies
+    decoded = [decode_image(p)[0] for p in photos] * args.copies
     net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu")
-    quiet_net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu", allow_spinning=False)
-    settings = EstimateSettings(multi_pose=True, output_stride=16)
+    job_net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu", allow_spinning=False)
+    full = EstimateSettings(multi_pose=True, output_stride=16)
+    fast = EstimateSettings(multi_pose=True, output_stride=16, fast_decode=True)
+    cores = costs.cores()
+    start_load = costs.load()
 
     def loop(on: posenet_onnx.PoseNet) -> Callable[[], int]:
-        def tight_loop() -> int:
+        def run() -> int:
             for image in decoded:
                 on.estimate_multiple_poses(image, 0.5, False, 16)
             return len(decoded)
 
-        return tight_loop
-
-    tight_loop, quiet_loop = loop(net), loop(quiet_net)
+        return run
 
     with tempfile.TemporaryDirectory() as folder:
         paths = make_folder(Path(folder), photos, args.copies)
 
-        def folder_job() -> int:
-            return sum(1 for _ in estimate_paths(quiet_net, settings, paths))
+        def job(settings: EstimateSettings) -> Callable[[], int]:
+            return lambda: sum(1 for _ in estimate_paths(job_net, settings, paths))
 
-        tight_loop(), quiet_loop(), folder_job()  # warm: graphs open, kernels compiled, files in the page cache
-        print(f"{len(paths)} images, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
-        compare("tight loop (decoded)", tight_loop, "folder job (local)", folder_job, args.repeats)
-        compare("tight loop (decoded, spinning off)", quiet_loop, "folder job (local)", folder_job, args.repeats)
+        def reading(settings: EstimateSettings) -> Callable[[], int]:
+            return lambda: sum(1 for path in paths if job_net.read_image(path, settings) is not None)
+
+        runs = {"in-memory loop": loop(net), "folder job": job(full), "folder job --fast-decode": job(fast)}
+        stages = {
+            "read (full decode)": reading(full),
+            "read (fast decode)": reading(fast),
+            "estimate (the job's network, images in memory)": loop(job_net),
+        }
+        for run in [*runs.values(), *stages.values()]:
+            run()  # warm: graphs open, kernels compiled, files in the page cache
+        timings = costs.interleave(runs, args.rounds, log=lambda text: print(text, file=sys.stderr, flush=True))
+        stage_timings = costs.interleave(stages, max(2, args.rounds // 2), log=lambda text: None)
         if args.ray:
-            compare_ray(args, paths, settings, folder_job)
-        print(f"load average {os.getloadavg()[0]:.2f} at the end")
+            ray_ratio = compare_ray(args, paths, full, job(full))
+    end_load = costs.load()
+
+    cost = {name: t.cost for name, t in stage_timings.items()}
+    estimate = cost["estimate (the job's network, images in memory)"]
+    rows = [
+        ("in-memory loop (baseline)", timings["in-memory loop"].cost, timings["in-memory loop"].rate,
+         costs.ceiling([estimate], cores), None),
+        ("folder job", timings["folder job"].cost, timings["folder job"].rate,
+         costs.ceiling([cost["read (full decode)"], estimate], cores), costs.ratio(timings, "folder job", "in-memory loop")),
+        ("folder job --fast-decode", timings["folder job --fast-decode"].cost, timings["folder job --fast-decode"].rate,
+         costs.ceiling([cost["read (fast decode)"], estimate], cores),
+         costs.ratio(timings, "folder job --fast-decode", "in-memory loop")),
+    ]
+    print(f"\n**Folder job: {len(paths)} images ({len(photos)} photos x {args.copies}), 0.50 s16 multi-pose, scale 0.5, "
+          f"{cores} cores; load average {start_load} at the start, {end_load} at the end; medians of {args.rounds} "
+          "interleaved rounds**\n")
+    print("\n".join(costs.stage_table("image", cost)))
+    print()
+    print("\n".join(costs.job_table("image", rows)))
+    if args.ray:
+        print(f"\nRay (2 actors, 1 thread each) / local folder job: {ray_ratio[0]:.2f} ({ray_ratio[1]:.2f}-{ray_ratio[2]:.2f})")
     return 0
 
 
-def compare(base_name: str, base: Callable[[], int], name: str, run: Callable[[], int], repeats: int) -> None:
-    """Alternate the two; print each one's median images/s and the median ratio run / base."""
-    pairs = [(timed(base), timed(run)) for _ in range(repeats)]
-    base_rates, rates = zip(*pairs)
-    ratio = statistics.median(r / b for b, r in pairs)
-    print(f"{base_name}: {statistics.median(base_rates):.1f} img/s   {name}: {statistics.median(rates):.1f} img/s   "
-          f"ratio {ratio:.3f} (median of {repeats} alternating pairs)")
-
-
-def compare_ray(args: argparse.Namespace, paths: list[str], settings: EstimateSettings, folder_job: Callable[[], int]) -> None:
+def compare_ray(
+    args: argparse.Namespace, paths: list[str], settings: EstimateSettings, folder_job: Callable[[], int]
+) -> tuple[float, float, float]:
     import ray
 
     from posenet_onnx.runtime.batch.ray_engine import ray_records
@@ -108,7 +130,8 @@ def compare_ray(args: argparse.Namespace, paths: list[str], settings: EstimateSe
             return sum(1 for _ in ray_records(paths, settings, load_kwargs, actors=2))
 
         ray_job()  # warm: the worker processes start
-        compare("folder job (local)", folder_job, "ray (2 actors, 1 thread each)", ray_job, args.repeats)
+        timings = costs.interleave({"local": folder_job, "ray": ray_job}, args.rounds, log=lambda text: None)
+        return costs.ratio(timings, "ray", "local")
     finally:
         ray.shutdown()
 

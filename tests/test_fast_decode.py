@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from posenet_onnx.cli import main
 from posenet_onnx.runtime.images import decode_image
@@ -75,6 +75,8 @@ def test_exif_orientation_is_applied_to_the_reduced_decode(net, shared, tmp_path
     whole, size = decode_image(path)
     assert whole.shape == upright.shape and size == upright.shape[:2]
     assert np.abs(whole.astype(int) - upright).mean() < 3  # the re-encoding's loss only
+    with Image.open(path) as image:  # the default decode is Pillow's own, turned upright
+        assert np.array_equal(whole, np.asarray(ImageOps.exif_transpose(image).convert("RGB")))
     pixels, size = net.read_image(path, settings(0.5, True))
     assert size == upright.shape[:2] and pixels.shape == (240, 320, 3)
     close_to(net.estimate([whole], settings(0.5, False))[0], net.estimate([path], settings(0.5, True))[0], 16)
