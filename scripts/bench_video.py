@@ -1,13 +1,18 @@
 #!/usr/bin/env python
-"""The `video` pipeline's throughput against estimation alone, and the person tracker's identity figures.
+"""The `video` pipeline's throughput against estimation alone and against its ceiling, the encoder presets'
+costs, and the person tracker's identity figures.
 
 1. Throughput, in one process on the real squats clip (65 frames, 720x1280), 0.50 stride 16 multi-pose at
-   scale 0.5 on the CPU with onnxruntime's idle spinning off (the `video` command's settings), in
-   interleaved rounds: (a) estimate-only over the frames decoded into memory beforehand; (b) the full
-   `annotate_video` pipeline from the file, with the output video (drawn, H.264), JSON lines and
-   tracking. The ratio (b)/(a) of each round's fps, and its median, says how much of the estimator's
-   speed the overlapped reading, tracking, drawing and encoding leave (target >= 80%).
-2. Tracking, with the tests' own definitions (tests/test_tracking.py): identity switches and fragments
+   scale 0.5 on the CPU, in interleaved rounds: (a) estimate-only over the frames decoded into memory
+   beforehand, on the network as `video` loads it without a drawn output (every core, onnxruntime's
+   spinning off): the baseline; (b) `video CLIP -o OUT.mp4` as the command runs it (`annotate_video`; the
+   network on every core but one); (c) `video CLIP --jsonl OUT` likewise. Then each stage alone, in CPU time
+   per frame (the ffmpeg processes' included): read, estimate (both networks), draw, encode. A run's
+   ceiling is what the machine's cores allow at the sum of its stages' costs; the table gives each run's
+   speed, its ratio to the baseline (per round, side by side) and to its ceiling, with the load average.
+2. Encoder presets: the drawn frames encoded with each of x264's fast presets at the default crf: CPU time
+   per frame and the file's size.
+3. Tracking, with the tests' own definitions (tests/test_tracking.py): identity switches and fragments
    per 100 matched person-frames on the virtual-camera clips of the shared multi-person photos, and the
    squatting woman's IDs.
 
@@ -18,64 +23,129 @@
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 import posenet_onnx
+from posenet_onnx.runtime.draw import draw_poses_on
+from posenet_onnx.runtime.video.pipeline import (
+    ENCODER_PRESETS,
+    Encoding,
+    annotate_video,
+    network_threads,
+    open_video,
+    open_video_writer,
+)
 from posenet_onnx.runtime.video.tracking import PoseTracker
-from posenet_onnx.runtime.video.pipeline import annotate_video, open_video
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import stage_costs as costs  # noqa: E402
+
 SCALE = 0.5
-TARGET_RATIO = 0.80
+PRESETS = ENCODER_PRESETS[:6]  # ultrafast to medium (x264's default)
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def throughput(net: posenet_onnx.PoseNet, clip: Path, scratch: Path, rounds: int) -> None:
-    """Section 1: estimate-only vs the full pipeline, interleaved rounds; one table of medians."""
-    load = os.getloadavg()
-    with open_video(str(clip)) as (_, frames):
+def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
+    """Sections 1 and 2: the runs side by side, each stage alone, the presets; tables of medians."""
+    start_load = costs.load()
+    cores = costs.cores()
+    load = lambda threads: posenet_onnx.load(  # noqa: E731
+        0.50, device="cpu", model_dir=model_dir, allow_spinning=False, intra_op_threads=threads
+    )
+    every_core, drawing_net = load(network_threads(drawing=False)), load(network_threads(drawing=True))
+    with open_video(str(clip)) as (info, frames):
         images = [frame.image for frame in frames]
-    estimate = lambda image: net.estimate_multiple_poses(image, SCALE)  # noqa: E731
-    estimate(images[0])  # warm: the graph is opened and the decoder compiled before timing
-    alone, piped = [], []
-    for r in range(rounds):
-        start = time.perf_counter()
-        for image in images:
-            estimate(image)
-        alone.append(len(images) / (time.perf_counter() - start))
-        start = time.perf_counter()
-        count = annotate_video(
-            clip,
-            estimate,
-            output=scratch / "tracked.mp4",
-            jsonl=scratch / "tracked.jsonl",
-            tracker=PoseTracker(),
-        )
-        piped.append(count / (time.perf_counter() - start))
-        assert count == len(images)
-        log(f"round {r + 1}/{rounds}: estimate-only {alone[-1]:.1f} fps, video pipeline {piped[-1]:.1f} fps")
-    ratios = [p / a for p, a in zip(piped, alone)]
+    found = [every_core.estimate_multiple_poses(image, SCALE) for image in images]
+    drawn = [draw_poses_on(image.copy(), poses) for image, poses in zip(images, found)]
+
+    def estimate_only(net: posenet_onnx.PoseNet) -> Callable[[], int]:
+        def run() -> int:
+            for image in images:
+                net.estimate_multiple_poses(image, SCALE)
+            return len(images)
+
+        return run
+
+    def video(net: posenet_onnx.PoseNet, **outputs: Path) -> Callable[[], int]:
+        return lambda: annotate_video(clip, lambda image: net.estimate_multiple_poses(image, SCALE), **outputs)
+
+    def read() -> int:
+        with open_video(str(clip)) as (_, frames):
+            return sum(1 for _ in frames)
+
+    def draw() -> int:
+        buffer = np.empty_like(images[0])
+        for image, poses in zip(images, found):
+            np.copyto(buffer, image)  # as the pipeline draws: on a copy of the read-only frame
+            draw_poses_on(buffer, poses)
+        return len(images)
+
+    def encode(encoding: Encoding, name: str = "encoded.mp4") -> Callable[[], int]:
+        def run() -> int:
+            with open_video_writer(scratch / name, info.fps, encoding) as writer:
+                for frame in drawn:
+                    writer.append_data(frame)
+            return len(drawn)
+
+        return run
+
+    runs = {
+        "estimate-only": estimate_only(every_core),
+        "video -o": video(drawing_net, output=scratch / "drawn.mp4"),
+        "video --jsonl": video(every_core, jsonl=scratch / "poses.jsonl"),
+    }
+    stages = {
+        "read (decode, RGB frames)": read,
+        f"estimate, {drawing_threads()} (the network of `video -o`)": estimate_only(drawing_net),
+        "estimate, every core (the network of `video --jsonl`)": estimate_only(every_core),
+        "draw (copy the frame, draw on it)": draw,
+        f"encode (x264 {Encoding().preset}, crf {Encoding().crf})": encode(Encoding()),
+    }
+    for run in [*runs.values(), *stages.values()]:
+        run()  # warm: graphs open, kernels compiled, the clip in the page cache
+    timings = costs.interleave(runs, rounds, log=log)
+    stage_timings = costs.interleave(stages, max(2, rounds // 2), log=lambda text: None)
+    presets = costs.interleave({p: encode(Encoding(p), f"{p}.mp4") for p in PRESETS}, 2, log=lambda text: None)
+    end_load = costs.load()
+
+    cost = [t.cost for t in stage_timings.values()]
+    read_ms, drawing_estimate, estimate, draw_ms, encode_ms = cost
+    rows = [
+        ("estimate-only, frames in memory (baseline)", timings["estimate-only"].cost, timings["estimate-only"].rate,
+         costs.ceiling([estimate], cores), None),
+        ("`video CLIP -o OUT.mp4`", timings["video -o"].cost, timings["video -o"].rate,
+         costs.ceiling([read_ms, drawing_estimate, draw_ms, encode_ms], cores), costs.ratio(timings, "video -o", "estimate-only")),
+        ("`video CLIP --jsonl OUT`", timings["video --jsonl"].cost, timings["video --jsonl"].rate,
+         costs.ceiling([read_ms, estimate], cores), costs.ratio(timings, "video --jsonl", "estimate-only")),
+    ]
     height, width = images[0].shape[:2]
-    print(f"\n### Video throughput: {clip.name} ({len(images)} frames, {width}x{height}), 0.50 s16 multi-pose, scale {SCALE}")
-    print(f"(medians of {rounds} interleaved rounds; load average before / after: {load[0]:.2f} / {os.getloadavg()[0]:.2f})\n")
-    print("| run | fps |")
-    print("|---|---:|")
-    print(f"| estimate-only (frames in memory) | {statistics.median(alone):.1f} |")
-    print(f"| `annotate_video`: read + estimate + track + draw + encode + JSON lines | {statistics.median(piped):.1f} |")
-    ratio = statistics.median(ratios)
-    verdict = "meets" if ratio >= TARGET_RATIO else "misses"
-    print(f"\nvideo / estimate-only: {ratio:.0%} (rounds: {', '.join(f'{x:.0%}' for x in ratios)}); "
-          f"{verdict} the {TARGET_RATIO:.0%} target")
+    print(f"\n**Video: {clip.name} ({len(images)} frames, {width}x{height}), 0.50 s16 multi-pose, scale {SCALE}, "
+          f"{cores} cores; load average {start_load} at the start, {end_load} at the end; medians of {rounds} "
+          "interleaved rounds**\n")
+    print("\n".join(costs.stage_table("frame", dict(zip(stages, cost)))))
+    print()
+    print("\n".join(costs.job_table("frame", rows)))
+    print(f"\n**Encoder presets: the {len(drawn)} drawn frames, crf {Encoding().crf}**\n")
+    print("| preset | CPU ms per frame | file size | size / medium's |")
+    print("|---|---:|---:|---:|")
+    sizes = {p: (scratch / f"{p}.mp4").stat().st_size for p in PRESETS}
+    for p in PRESETS:
+        print(f"| {p} | {presets[p].cost:.2f} | {sizes[p] / 1e6:.2f} MB | {sizes[p] / sizes['medium']:.2f} |")
+
+
+def drawing_threads() -> str:
+    """How many threads the network of `video -o` runs on, in words."""
+    threads = network_threads(drawing=True)
+    return f"{threads} thread{'s' if threads != 1 else ''}"
 
 
 def tracking(net: posenet_onnx.PoseNet, shared: Path, frames: int | None) -> None:
@@ -131,10 +201,10 @@ def main() -> None:
             model_dir = scratch / "models"
             model_dir.mkdir()
             export_model(0.50, 16, model_dir, checkpoint_dir=args.shared / "checkpoints")
-        net = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=False)
         if not args.skip_throughput:
-            throughput(net, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
+            throughput(model_dir, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
         if not args.skip_tracking:
+            net = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=False)
             tracking(net, args.shared, args.clip_frames)
 
 

@@ -45,10 +45,12 @@ class Frame(NamedTuple):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What is known about a source before reading it: frame rate and, for files, the frame count (estimated)."""
+    """What is known about a source before reading it: frame rate, frame size and, for files, the frame count
+    (estimated)."""
 
     fps: float
     frame_count: int | None
+    frame_size: tuple[int, int] | None = None  # (height, width) of the frames as stored, upright
 
 
 def import_imageio() -> Any:
@@ -113,27 +115,44 @@ def check_video_outputs(
 
 
 @contextmanager
-def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]:
-    """Open a video file or camera (see `parse_source`); yield its info and an iterator over its frames."""
+def open_video(
+    source: str | int, scaled: Callable[[int, int], tuple[int, int]] | None = None
+) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]:
+    """Open a video file or camera (see `parse_source`); yield its info and an iterator over its frames.
+
+    `scaled(height, width)` gives the (height, width) that a file's frames are to be read at instead (ffmpeg
+    scales them, by area averaging); `VideoInfo.frame_size` keeps their full size. Cameras ignore it.
+    """
     imageio = import_imageio()
-    uri = f"<video{source}>" if isinstance(source, int) else source
+    is_camera = isinstance(source, int)
+    uri = f"<video{source}>" if is_camera else source
     # A file's decoder runs in one thread: the pipeline's stages already share the cores, and one thread
-    # decodes with the least CPU time a frame (frame threads cost more in all; docs/performance.md).
-    options = {} if isinstance(source, int) else {"input_params": ["-threads", str(DECODE_THREADS)]}
+    # decodes with the least CPU time a frame (docs/performance.md).
+    options: dict[str, Any] = {} if is_camera else {"input_params": ["-threads", str(DECODE_THREADS)]}
+    reader = _reader(imageio, uri, source, options)
     try:
-        reader = imageio.get_reader(uri, format="FFMPEG", **options)
+        meta = reader.get_meta_data()
+        width, height = meta.get("size") or (0, 0)
+        if scaled is not None and not is_camera and width and height:
+            target_height, target_width = scaled(height, width)
+            if (target_height, target_width) != (height, width):
+                reader.close()
+                options.update(size=(target_width, target_height), output_params=["-sws_flags", "area"])
+                reader = _reader(imageio, uri, source, options)
+        fps = float(meta.get("fps") or 0) or 30.0
+        duration = meta.get("duration")
+        frame_count = None if is_camera or not duration else max(1, round(duration * fps))
+        yield VideoInfo(fps, frame_count, (height, width) if height else None), _frames(reader, fps, is_camera)
+    finally:
+        reader.close()
+
+
+def _reader(imageio: Any, uri: str, source: str | int, options: dict[str, Any]) -> Any:
+    try:
+        return imageio.get_reader(uri, format="FFMPEG", **options)
     except (OSError, RuntimeError, IndexError) as exc:  # imageio's IndexError: no such camera
         what = f"camera {source}" if isinstance(source, int) else f"{source!r} as a video"
         raise RuntimeError(f"Cannot read {what}: {str(exc).strip().splitlines()[0]}") from None
-    try:
-        meta = reader.get_meta_data()
-        fps = float(meta.get("fps") or 0) or 30.0
-        is_camera = isinstance(source, int)
-        duration = meta.get("duration")
-        frame_count = None if is_camera or not duration else max(1, round(duration * fps))
-        yield VideoInfo(fps, frame_count), _frames(reader, fps, is_camera)
-    finally:
-        reader.close()
 
 
 # x264's speed presets, fastest first: each one slower spends more CPU for a smaller file at the same quality.
@@ -355,6 +374,7 @@ def annotate_video(
     stop: threading.Event | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     encoding: Encoding = Encoding(),
+    scaled: Callable[[int, int], tuple[int, int]] | None = None,
 ) -> int:
     """Estimate the poses in every frame of a video file or camera; return the number of frames done.
 
@@ -367,23 +387,33 @@ def annotate_video(
     ID: the JSON lines carry it and the video draws each person in their ID's colour with the ID beside
     them. `smoother` smooths keypoints across frames (per person ID with a tracker). `progress(done, total)`
     is called after each frame is written (total: the source's estimated frame count, None for a camera).
-    `encoding` says how `output` is encoded (x264's preset and crf).
+    `encoding` says how `output` is encoded (x264's preset and crf). `scaled(height, width)`, for a job
+    with no `output`, gives the size a file's frames are to be read at (the network's input: ffmpeg scales
+    them, which costs less than reading them whole); `estimate` is then called as `estimate(image, size)`
+    with the frames' full (height, width), in whose pixels it must give the poses (`PoseNet.estimate`'s
+    `sizes`).
 
     Setting `stop` (e.g. from a Ctrl-C handler) stops after the frame in progress, as does a KeyboardInterrupt,
     and keeps what was done: both files are finalised (further Ctrl-Cs change nothing), renamed into place,
     listed in `plan.kept`, and a KeyboardInterrupt propagates. Signal handlers are the caller's to install.
     """
     job = source if isinstance(source, VideoOutputs) else check_video_outputs(source, output, jsonl)
+    if scaled is not None and job.video is not None:
+        raise ValueError("Frames read scaled are for JSON lines only: an output video is drawn on whole frames.")
     from posenet_onnx.runtime.draw import draw_poses_on
 
+    full_size: tuple[int, int] | None = None
+
     def estimate_frame(frame: Frame) -> tuple[list, list[int] | None]:
-        poses = estimate(frame.image)
+        poses = estimate(frame.image) if full_size is None else estimate(frame.image, full_size)
         ids = None if tracker is None else tracker(poses)
         return (poses if smoother is None else smoother(poses, frame.timestamp, ids)), ids
 
     finalised = False
     with ExitStack() as stack:
-        info, frames = stack.enter_context(open_video(job.source))
+        info, frames = stack.enter_context(open_video(job.source, scaled))
+        if scaled is not None and info.frame_size is not None:
+            full_size = info.frame_size
         frames = mirrored(frames) if mirror else frames
         video_writer = lines = None
         if job.video is not None:

@@ -206,6 +206,11 @@ def _video(commands: argparse._SubParsersAction) -> None:
     mode.add_argument("--single", action="store_true", help="one pose per frame")
     mode.add_argument("--multi", action="store_true", help="several poses per frame (the default)")
     _model_options(parser)
+    parser.add_argument(
+        "--fast-decode", action="store_true",
+        help="--jsonl alone: ffmpeg reads a file's frames at the network's input size (faster; poses close to, "
+        "not identical with, those of whole frames)",
+    )
     encoding = parser.add_argument_group("output video encoding (H.264)")
     encoding.add_argument(
         "--encoder-preset", choices=ENCODER_PRESETS, default=Encoding.preset, metavar="PRESET",

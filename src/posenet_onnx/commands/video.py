@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from posenet_onnx.commands.terminal import interrupts_as_requests
 from posenet_onnx.runtime.video.pipeline import Encoding, annotate_video, check_video_outputs, network_threads
@@ -20,6 +21,8 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
 
     job = check_video_outputs(args.input, args.output, args.jsonl, [args.model] if args.model else [])
     encoding = Encoding(args.encoder_preset, args.crf)
+    if args.fast_decode and args.output is not None:
+        raise ValueError("--fast-decode reads the frames at the network's size, for --jsonl alone: -o draws on whole frames")
     # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
     settings = settings_from_args(args, multi_pose=not args.single, flip_horizontal=False)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
@@ -28,7 +31,11 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     # and a drawn video's reading, drawing and encoding take a core of their own.
     net = load_from_args(args, allow_spinning=False, intra_op_threads=network_threads(drawing=args.output is not None))
     net.check(settings)  # a stride the model lacks fails before the video is opened
-    estimate = lambda image: net.estimate([image], settings)[0]  # noqa: E731
+    def estimate(image: Any, size: tuple[int, int] | None = None) -> list:
+        return net.estimate([image], settings, None if size is None else [size])[0]
+
+    # --fast-decode: ffmpeg reads the frames at the network's input size (JSON lines only).
+    scaled = (lambda height, width: net.input_size(height, width, settings)) if args.fast_decode else None
 
     with tqdm(unit="frame", desc="video", disable=None, dynamic_ncols=True) as bar:
 
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
             with interrupts_as_requests() as stop:  # Ctrl-C stops between frames
                 count = annotate_video(
                     job, estimate, mirror=args.flip, smoother=smoother, tracker=tracker, stop=stop, progress=progress,
-                    encoding=encoding,
+                    encoding=encoding, scaled=scaled,
                 )
         finally:
             kept.extend(job.plan.kept)

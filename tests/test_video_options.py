@@ -1,5 +1,7 @@
-"""The drawn video's encoding options: x264's preset and crf reach the encoder (x264 writes the settings it ran
-with into the stream), the file is a valid video of every frame, and bad values exit 2 with one line."""
+"""The video command's cost options: x264's preset and crf reach the encoder (x264 writes the settings it ran
+with into the stream) and give a valid video of every frame; a drawn video's network leaves a core to the other
+stages without changing a pose; --fast-decode (JSON lines only) reads scaled frames and gives poses in the
+full frame's pixels, close to the default's; bad values exit 2 with one line."""
 
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ def test_encoder_options_reach_x264_and_give_a_valid_video(shared, real_model_di
         (["--crf", "-1"], "Invalid crf -1"),
         (["--crf", "high"], "argument --crf: invalid int value: 'high'"),
         (["--encoder-preset", "quick"], "argument --encoder-preset: invalid choice: 'quick'"),
+        (["--fast-decode"], "--fast-decode reads the frames at the network's size, for --jsonl alone"),
     ],
 )
 def test_bad_encoder_options_exit_2_with_one_line(shared, real_model_dir, tmp_path, capsys, options, message) -> None:
@@ -84,3 +87,37 @@ def test_a_drawn_video_leaves_one_core_to_reading_drawing_and_encoding(
     for frame, record in zip(frames, records):
         expected = [pose.to_dict() for pose in net.estimate_multiple_poses(frame)]
         assert record["poses"] == json.loads(json.dumps(expected))
+
+
+def test_fast_decode_reads_scaled_frames_and_gives_poses_in_full_frame_pixels(shared, net, real_model_dir, tmp_path) -> None:
+    import json
+
+    import numpy as np
+
+    clip = shared / "images" / "pose_squats.mp4"
+    out = tmp_path / "fast.jsonl"
+    assert main(["video", str(clip), "--jsonl", str(out), "--fast-decode", *model_args(real_model_dir)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    frames = read_video(clip)
+    assert [r["frame"] for r in records] == list(range(SQUATS_FRAMES))
+    differ = 0
+    for frame, record in zip(frames, records):
+        full = net.estimate_multiple_poses(frame)
+        differ += record["poses"] != json.loads(json.dumps([pose.to_dict() for pose in full]))
+        for pose in (p for p in full if p.score >= 0.5):
+            confident = pose.scores >= 0.5
+            distances = []
+            for other in record["poses"]:
+                positions = np.array([[k["position"]["x"], k["position"]["y"]] for k in other["keypoints"]])
+                distances.append(np.median(np.hypot(*(pose.positions - positions)[confident].T)))
+            assert min(distances) < 0.5 * 16 / 0.5  # half a heatmap cell, in frame pixels
+    assert differ  # the frames were read scaled, not whole
+
+
+def test_scaled_frames_are_refused_with_an_output_video(shared, net, tmp_path) -> None:
+    from posenet_onnx.runtime.video.pipeline import annotate_video
+
+    with pytest.raises(ValueError, match="JSON lines only"):
+        annotate_video(shared / "images" / "pose_squats.mp4", net.estimate_multiple_poses, output=tmp_path / "o.mp4",
+                       scaled=lambda height, width: (height // 2, width // 2))
+    assert list(tmp_path.iterdir()) == []
