@@ -6,8 +6,8 @@ costs, and the person tracker's identity figures.
    scale 0.5 on the CPU, in interleaved rounds: (a) estimate-only over the frames decoded into memory
    beforehand, on the network as `video` loads it without a drawn output (every core, onnxruntime's
    spinning off): the baseline; (b) `video CLIP -o OUT.mp4` as the command runs it (`annotate_video`; the
-   network on every core but one); (c) `video CLIP --jsonl OUT` likewise. Then each stage alone, in CPU time
-   per frame (the ffmpeg processes' included): read, estimate (both networks), draw, encode. A run's
+   network on every core but one); (c) `video CLIP --jsonl OUT` likewise, and (d) with `--fast-decode`. Then each stage alone, in CPU time
+   per frame (the ffmpeg processes' included): read (whole, and scaled), estimate (both networks), draw, encode. A run's
    ceiling is what the machine's cores allow at the sum of its stages' costs; the table gives each run's
    speed, its ratio to the baseline (per round, side by side) and to its ceiling, with the load average.
 2. Encoder presets: the drawn frames encoded with each of x264's fast presets at the default crf: CPU time
@@ -27,11 +27,13 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import posenet_onnx
 from posenet_onnx.runtime.draw import draw_poses_on
+from posenet_onnx.runtime.settings import EstimateSettings
 from posenet_onnx.runtime.video.pipeline import (
     ENCODER_PRESETS,
     Encoding,
@@ -75,12 +77,20 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
 
         return run
 
-    def video(net: posenet_onnx.PoseNet, **outputs: Path) -> Callable[[], int]:
-        return lambda: annotate_video(clip, lambda image: net.estimate_multiple_poses(image, SCALE), **outputs)
+    settings = EstimateSettings(multi_pose=True, image_scale_factor=SCALE)
+    network_size = lambda height, width: every_core.input_size(height, width, settings)  # noqa: E731
 
-    def read() -> int:
-        with open_video(str(clip)) as (_, frames):
-            return sum(1 for _ in frames)
+    def video(net: posenet_onnx.PoseNet, **options: Any) -> Callable[[], int]:
+        """The `video` command's run: its estimate, with the full frame size when the frames are read scaled."""
+        estimate = lambda image, size=None: net.estimate([image], settings, size and [size])[0]  # noqa: E731
+        return lambda: annotate_video(clip, estimate, **options)
+
+    def read(scaled: Callable[[int, int], tuple[int, int]] | None = None) -> Callable[[], int]:
+        def run() -> int:
+            with open_video(str(clip), scaled) as (_, frames):
+                return sum(1 for _ in frames)
+
+        return run
 
     def draw() -> int:
         buffer = np.empty_like(images[0])
@@ -102,9 +112,11 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
         "estimate-only": estimate_only(every_core),
         "video -o": video(drawing_net, output=scratch / "drawn.mp4"),
         "video --jsonl": video(every_core, jsonl=scratch / "poses.jsonl"),
+        "video --jsonl --fast-decode": video(every_core, jsonl=scratch / "fast.jsonl", scaled=network_size),
     }
     stages = {
-        "read (decode, RGB frames)": read,
+        "read (decode, RGB frames)": read(),
+        "read (decode, scaled to the network input: --fast-decode)": read(network_size),
         f"estimate, {drawing_threads()} (the network of `video -o`)": estimate_only(drawing_net),
         "estimate, every core (the network of `video --jsonl`)": estimate_only(every_core),
         "draw (copy the frame, draw on it)": draw,
@@ -118,7 +130,7 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
     end_load = costs.load()
 
     cost = [t.cost for t in stage_timings.values()]
-    read_ms, drawing_estimate, estimate, draw_ms, encode_ms = cost
+    read_ms, scaled_ms, drawing_estimate, estimate, draw_ms, encode_ms = cost
     rows = [
         ("estimate-only, frames in memory (baseline)", timings["estimate-only"].cost, timings["estimate-only"].rate,
          costs.ceiling([estimate], cores), None),
@@ -126,6 +138,9 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
          costs.ceiling([read_ms, drawing_estimate, draw_ms, encode_ms], cores), costs.ratio(timings, "video -o", "estimate-only")),
         ("`video CLIP --jsonl OUT`", timings["video --jsonl"].cost, timings["video --jsonl"].rate,
          costs.ceiling([read_ms, estimate], cores), costs.ratio(timings, "video --jsonl", "estimate-only")),
+        ("`video CLIP --jsonl OUT --fast-decode`", timings["video --jsonl --fast-decode"].cost,
+         timings["video --jsonl --fast-decode"].rate, costs.ceiling([scaled_ms, estimate], cores),
+         costs.ratio(timings, "video --jsonl --fast-decode", "estimate-only")),
     ]
     height, width = images[0].shape[:2]
     print(f"\n**Video: {clip.name} ({len(images)} frames, {width}x{height}), 0.50 s16 multi-pose, scale {SCALE}, "

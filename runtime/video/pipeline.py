@@ -121,7 +121,8 @@ def open_video(
     """Open a video file or camera (see `parse_source`); yield its info and an iterator over its frames.
 
     `scaled(height, width)` gives the (height, width) that a file's frames are to be read at instead (ffmpeg
-    scales them, by area averaging); `VideoInfo.frame_size` keeps their full size. Cameras ignore it.
+    scales them with its fastest bilinear filter, like the network input's own resize: no
+    averaging); `VideoInfo.frame_size` keeps their full size. Cameras ignore it.
     """
     imageio = import_imageio()
     is_camera = isinstance(source, int)
@@ -137,7 +138,7 @@ def open_video(
             target_height, target_width = scaled(height, width)
             if (target_height, target_width) != (height, width):
                 reader.close()
-                options.update(size=(target_width, target_height), output_params=["-sws_flags", "area"])
+                options.update(size=(target_width, target_height), output_params=["-sws_flags", "fast_bilinear"])
                 reader = _reader(imageio, uri, source, options)
         fps = float(meta.get("fps") or 0) or 30.0
         duration = meta.get("duration")
