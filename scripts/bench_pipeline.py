@@ -8,9 +8,8 @@ In one process, on a real 640x480 photo (couple.jpg, two people) at image scale 
 2. batch 8 vs batch 1 throughput (`estimate_multiple_poses_batch`);
 3. the Numba decoder vs its plain-Python form (the same functions' `.py_func`), on real network outputs;
 4. onnxruntime vs TensorFlow running the same network (upstream's formulation) on the same input, and
-   end to end against a TensorFlow port (that network + the decoder as plain Python);
-5. the video pipeline on the squats clip: each stage alone vs the three overlapped (and the same with
-   onnxruntime's idle spinning off).
+   end to end against a TensorFlow port (that network + the decoder as plain Python).
+Folder jobs and the video pipeline, stage by stage: scripts/bench_jobs.py and scripts/bench_video.py.
 Timings: the median and the fastest of interleaved calls (ratios compare calls made side by side).
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes
 (tests/support/synthetic.py): the same network cost, but their decoding times are not representative.
@@ -304,65 +303,6 @@ def onnxruntime_vs_tensorflow(
         )
 
 
-def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3) -> None:
-    """Section 5: the squats clip through each stage alone, one after another, then through the overlapped
-    pipeline, also with onnxruntime's idle spinning off; medians of `rounds` interleaved rounds."""
-    from posenet_onnx.runtime.draw import draw_poses
-    from posenet_onnx.runtime.video.pipeline import annotate_video, open_video, open_video_writer
-
-    nets = {
-        suffix: posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=spinning)
-        for suffix, spinning in (("", True), (", onnxruntime idle spinning off", False))
-    }
-    times: dict[str, list[float]] = {}
-
-    def clock(name: str, run: Callable[[], object]) -> object:
-        start = time.perf_counter()
-        result = run()
-        times.setdefault(name, []).append(time.perf_counter() - start)
-        return result
-
-    def read() -> list[np.ndarray]:
-        with open_video(str(video)) as (_, frames):
-            return [frame.image for frame in frames]
-
-    def draw_and_encode() -> None:
-        with open_video_writer(scratch / "stage.mp4", 5.0) as writer:
-            for image, found in zip(images, poses):
-                writer.append_data(np.asarray(draw_poses(image, found)))
-
-    for _ in range(rounds):
-        images = clock("read (decode video) alone", read)
-        for suffix, each in nets.items():
-            poses = clock(
-                f"estimate (multi-pose) alone{suffix}",
-                lambda each=each: [each.estimate_multiple_poses(i, SCALE) for i in images],
-            )
-        clock("draw + encode alone", draw_and_encode)
-        for suffix, each in nets.items():
-            clock(
-                f"`annotate_video` (overlapped, + JSON lines){suffix}",
-                lambda each=each: annotate_video(
-                    video,
-                    lambda frame: each.estimate_multiple_poses(frame, SCALE),
-                    output=scratch / "pipeline.mp4",
-                    jsonl=scratch / "pipeline.jsonl",
-                ),
-            )
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    stages = ["read (decode video) alone", "estimate (multi-pose) alone", "draw + encode alone"]
-    medians_in_order = [(name, medians.pop(name)) for name in stages]
-    medians_in_order += [("the three one after another (sum)", sum(t for _, t in medians_in_order))]
-    medians_in_order += list(medians.items())
-    count, (height, width) = len(images), images[0].shape[:2]
-    print(f"\n### Video: {video.name} ({count} frames, {width}x{height}), 0.50 s16 multi-pose, scale 0.5")
-    print(f"(medians of {rounds} interleaved rounds)\n")
-    print("| stage | seconds | fps |")
-    print("|---|---:|---:|")
-    for name, seconds in medians_in_order:
-        print(f"| {name} | {seconds:.2f} | {count / seconds:.0f} |", flush=True)
-
-
 def summary(results: dict[tuple[float, int], dict]) -> None:
     reference = results[0.50, 16]
     multi, share = reference["multi"], reference["decode"] / reference["total"]
@@ -408,7 +348,6 @@ def main() -> int:
         results = end_to_end(image, model_dir, args.seconds)
         batch_throughput(image, model_dir, args.seconds)
         decoder_speed(image, model_dir, args.seconds)
-        video_pipeline(args.shared / "images" / "pose_squats.mp4", model_dir, scratch)
         onnxruntime_vs_tensorflow(image, model_dir, checkpoints, args.seconds)
         summary(results)
     print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f}")
