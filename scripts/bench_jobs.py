@@ -11,7 +11,7 @@ A folder of 504 real photos is made by linking the 28 shared photos under number
 Then each stage alone, in CPU time per image: reading (full decode, fast decode) and estimating (the job's
 network, on the images in memory). A job's ceiling is what the machine's cores allow at the sum of its
 stages' costs; the table gives each run's speed, its ratio to the baseline (per round, side by side) and
-to its ceiling, with the load average. `--ray` adds the Ray engine with 2 actors against the local job.
+to its ceiling, with the load average, and what reading costs per image format. `--ray` adds the Ray engine with 2 actors against the local job.
 
     .venv/bin/python scripts/bench_jobs.py --model-dir DIR [--copies 18] [--rounds 5] [--ray]
 """
@@ -22,8 +22,11 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+from PIL import Image
 
 import posenet_onnx
 from posenet_onnx.runtime.batch.jobs import estimate_paths
@@ -91,6 +94,7 @@ def main() -> int:
         stage_timings = costs.interleave(stages, max(2, args.rounds // 2), log=lambda text: None)
         if args.ray:
             ray_ratio = compare_ray(args, paths, full, job(full))
+        by_format = reading_by_format(job_net, full, fast, photos)
     end_load = costs.load()
 
     cost = {name: t.cost for name, t in stage_timings.items()}
@@ -110,9 +114,37 @@ def main() -> int:
     print("\n".join(costs.stage_table("image", cost)))
     print()
     print("\n".join(costs.job_table("image", rows)))
+    print(f"\n**Reading the {len(photos)} photos by format: CPU ms per image (fastest of 3)**\n")
+    print("| format | photos | full decode | fast decode | share of the full decodes' time |")
+    print("|---|---:|---:|---:|---:|")
+    total = sum(count * full_ms for count, full_ms, _ in by_format.values())
+    for name, (count, full_ms, fast_ms) in by_format.items():
+        print(f"| {name} | {count} | {full_ms:.2f} | {fast_ms:.2f} | {count * full_ms / total:.0%} |")
     if args.ray:
         print(f"\nRay (2 actors, 1 thread each) / local folder job: {ray_ratio[0]:.2f} ({ray_ratio[1]:.2f}-{ray_ratio[2]:.2f})")
     return 0
+
+
+def reading_by_format(
+    net: posenet_onnx.PoseNet, full: EstimateSettings, fast: EstimateSettings, photos: list[str]
+) -> dict[str, tuple[int, float, float]]:
+    """Per image format: how many photos, and the mean CPU ms to read one, full and fast (fastest of 3)."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for photo in photos:
+        with Image.open(photo) as image:
+            name = image.format or "other"
+        found.setdefault(name, []).append(tuple(read_cost(net, photo, settings) for settings in (full, fast)))
+    return {name: (len(c), sum(f for f, _ in c) / len(c), sum(q for _, q in c) / len(c)) for name, c in found.items()}
+
+
+def read_cost(net: posenet_onnx.PoseNet, photo: str, settings: EstimateSettings) -> float:
+    """The fastest of 3 reads of `photo`, in CPU ms."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        net.read_image(photo, settings)
+        best = min(best, time.process_time() - start)
+    return 1000 * best
 
 
 def compare_ray(
