@@ -174,10 +174,21 @@ def test_a_lock_left_by_a_killed_job_is_taken_over(real_model_dir, photo, tmp_pa
         time.sleep(0.01)
     job.kill()
     job.wait()
-    assert (tmp_path / ".poses.jsonl.lock").is_file()
+    assert (tmp_path / ".poses.jsonl.posenet-onnx.lock").is_file()
     assert subprocess.run([*command, "--resume"], capture_output=True, timeout=120).returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "poses.jsonl"]
     assert _images(out) == [str(folder / f"p{index:02}.jpg") for index in range(12)]
+
+
+def test_a_file_of_the_users_under_the_lock_name_is_left_alone(capsys, real_model_dir, photo, tmp_path) -> None:
+    out = tmp_path / "poses.jsonl"
+    theirs = tmp_path / ".poses.jsonl.posenet-onnx.lock"
+    theirs.write_text("my notes\n")
+    assert _estimate(real_model_dir, str(photo), "--jsonl", str(out)) == 2
+    assert capsys.readouterr().err == (
+        f"posenet-onnx estimate: error: Cannot lock the output {out}: {theirs} is in the way (not a lock file); move it.\n"
+    )
+    assert theirs.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == [theirs.name]
 
 
 def test_parquet_writes_a_non_utf8_file_name_as_json_does(real_model_dir, photo, tmp_path) -> None:

@@ -56,7 +56,10 @@ def job_settings(settings: EstimateSettings, **model: Any) -> dict[str, Any]:
 
 
 def settings_difference(recorded: dict[str, Any], current: dict[str, Any]) -> str | None:
-    """How `current` differs from the `recorded` settings ("name recorded -> current, ..."), None if it does not."""
+    """How `current` differs from the `recorded` settings ("name recorded -> current, ..."), None if it does not.
+
+    An estimate setting that `recorded` lacks (one newer than the file) counts as its default."""
+    recorded = {**job_settings(EstimateSettings()), **recorded}
     names = [*recorded, *(name for name in current if name not in recorded)]
     changed = [
         f"{name} {json_text(recorded.get(name))} -> {json_text(current.get(name))}"

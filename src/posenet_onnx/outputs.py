@@ -303,7 +303,7 @@ def caused_by_interrupt(exc: BaseException) -> bool:
 
 def lock_path(path: Path) -> Path:
     """The hidden lock file beside an output that `exclusive` holds while a job writes it."""
-    return path.with_name(f".{path.name}.lock")
+    return path.with_name(f".{path.name}.posenet-onnx.lock")
 
 
 @contextlib.contextmanager
@@ -355,9 +355,13 @@ def _take_lock(fcntl: object, lock: Path, name: str) -> int:
                 f"The output {name} is being written by another job (process {holder}); wait for it to end or "
                 "write to another file."
             ) from None
-        if _identity(lock) == _fd_identity(descriptor):
-            return descriptor
-        os.close(descriptor)  # its holder removed it between our open and our lock: take the new one
+        if _identity(lock) != _fd_identity(descriptor):
+            os.close(descriptor)  # its holder removed it between our open and our lock: take the new one
+            continue
+        if not os.pread(descriptor, 32, 0).rstrip(b"\n").isdigit() and os.fstat(descriptor).st_size:
+            os.close(descriptor)  # a file of the user's that happens to have the name: leave it alone
+            raise OutputError(f"Cannot lock the output {name}: {lock} is in the way (not a lock file); move it.")
+        return descriptor
 
 
 def _fd_identity(descriptor: int) -> tuple[int, int]:
