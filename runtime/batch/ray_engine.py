@@ -148,9 +148,10 @@ def check_resources(ray: Any, threads_per_actor: int, gpus_per_actor: int) -> No
     if largest < threads_per_actor:
         where = "node with a GPU" if gpus_per_actor else "node"
         valid = f"1 to {largest} threads per actor fit" if largest else "the cluster has no CPU for an actor"
+        threads = f"{threads_per_actor} thread{'s' if threads_per_actor > 1 else ''}"
         raise ValueError(
-            f"an actor of {threads_per_actor} threads needs {threads_per_actor} CPUs on one {where}, but the Ray "
-            f"cluster's largest has {largest} ({summary}): {valid}"
+            f"an actor of {threads} needs {threads_per_actor} CPU{'s' if threads_per_actor > 1 else ''} on one "
+            f"{where}, but the Ray cluster's largest has {largest} ({summary}): {valid}"
         )
 
 

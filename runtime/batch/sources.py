@@ -141,9 +141,20 @@ def _glob(pattern: str, recursive: bool, onerror: OnError, *, folders_only: bool
         elif _GLOB_CHARACTERS.intersection(name):
             names = _matching_names(parent, name, onerror, folders_only)
         else:
-            names = [name] if os.path.lexists(os.path.join(parent, name)) else []
+            names = [name] if _exists(os.path.join(parent, name), onerror) else []
         for found in names:
             yield os.path.join(parent, found)
+
+
+def _exists(path: str, onerror: OnError) -> bool:
+    """Whether `path` is there (a link counts); a folder that cannot be searched goes to `onerror`."""
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        if exc.errno not in _NOTHING_THERE:
+            onerror(OSError(exc.errno, exc.strerror, os.path.dirname(path)))
+        return False
+    return True
 
 
 def _entries(folder: str, onerror: OnError) -> list[os.DirEntry[str]]:
@@ -174,17 +185,20 @@ def _matching_names(folder: str, pattern: str, onerror: OnError, folders_only: b
     return fnmatch.filter(names, pattern)
 
 
-def _walk_names(folder: str, onerror: OnError, folders_only: bool, prefix: str = "") -> Iterator[str]:
+def _walk_names(folder: str, onerror: OnError, folders_only: bool) -> Iterator[str]:
     """`**`: "" (the folder itself) and every name below it, relative to it; symlinked folders are neither
     matched nor entered (as bash's globstar), so a link loop ends."""
-    if not prefix:
-        yield ""
-    for entry in _entries(os.path.join(folder, prefix), onerror):
-        real_folder = entry.is_dir(follow_symlinks=False)
-        if real_folder or not (folders_only or _is_folder(entry)):
-            yield os.path.join(prefix, entry.name)
-        if real_folder:
-            yield from _walk_names(folder, onerror, folders_only, os.path.join(prefix, entry.name))
+    yield ""
+    pending = [""]
+    while pending:
+        prefix = pending.pop()
+        for entry in _entries(os.path.join(folder, prefix), onerror):
+            name = os.path.join(prefix, entry.name)
+            real_folder = entry.is_dir(follow_symlinks=False)
+            if real_folder or not (folders_only or _is_folder(entry)):
+                yield name
+            if real_folder:
+                pending.append(name)
 
 
 def _is_folder(entry: os.DirEntry[str]) -> bool:
