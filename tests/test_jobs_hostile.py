@@ -191,6 +191,13 @@ def test_a_file_of_the_users_under_the_lock_name_is_left_alone(capsys, real_mode
     assert theirs.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == [theirs.name]
 
 
+def test_an_output_with_the_longest_file_name_is_locked_too(real_model_dir, photo, tmp_path) -> None:
+    """A 255-byte output name leaves no room for `.NAME.posenet-onnx.lock`: the lock takes a hashed name."""
+    out = tmp_path / ("p" * 249 + ".jsonl")
+    assert _estimate(real_model_dir, str(photo), "--jsonl", str(out)) == 0
+    assert _images(out) == [str(photo)] and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
 def test_parquet_writes_a_non_utf8_file_name_as_json_does(real_model_dir, photo, tmp_path) -> None:
     """A file name that is not UTF-8 (byte 0xE9, Latin-1): Parquet carries it as JSON lines do, `\\udce9`."""
     pq = pytest.importorskip("pyarrow.parquet")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 STDOUT = "-"
+_NAME_MAX = 255  # bytes in a file name, on the common file systems
 
 
 class OutputError(ValueError):
@@ -302,8 +304,12 @@ def caused_by_interrupt(exc: BaseException) -> bool:
 
 
 def lock_path(path: Path) -> Path:
-    """The hidden lock file beside an output that `exclusive` holds while a job writes it."""
-    return path.with_name(f".{path.name}.posenet-onnx.lock")
+    """The hidden lock file beside an output that `exclusive` holds while a job writes it: `.NAME.posenet-onnx.lock`,
+    or, where that would be too long a file name, one made of a hash of NAME."""
+    name = f".{path.name}.posenet-onnx.lock"
+    if len(os.fsencode(name)) > _NAME_MAX:
+        name = f".{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}.posenet-onnx.lock"
+    return path.with_name(name)
 
 
 @contextlib.contextmanager
