@@ -151,14 +151,14 @@ def _remaining(args: argparse.Namespace, jsonl: Output, paths: list[str], record
 
     if jsonl.special:
         raise ValueError(f"--resume reads and appends to a regular file; {args.jsonl} is a pipe or device")
-    done = completed_images(jsonl.path)
     recorded = recorded_settings(jsonl.path)
     difference = None if recorded is None else settings_difference(recorded, recorded_as)
-    if difference is not None:
+    if difference is not None:  # refused before `completed_images` cuts a partial last line: the file stays as it is
         raise ValueError(
             f"--resume: {args.jsonl} was made with other settings ({difference}); resume with the settings it was "
             "made with, or write to another --jsonl file"
         )
+    done = completed_images(jsonl.path)
     return [path for path in paths if path not in done]
 
 
