@@ -78,7 +78,8 @@ def test_glob_matches_what_glob_glob_finds_without_links(tmp_path, monkeypatch) 
     patterns = ["*.jpg", "**/*.jpg", "./x/**/*.jpeg", "x//*.jpg", ".*", ".h/*", "*/*", "**/z/*", "[ax]*/*.jpg", "x/**"]
     for pattern in patterns:
         for recursive in (False, True):
-            expected = sorted(p for p in glob.glob(pattern, recursive=recursive) if os.path.isfile(p) and p.endswith(("jpg", "png", "jpeg")))
+            found = glob.glob(pattern, recursive=recursive)
+            expected = sorted(p for p in found if os.path.isfile(p) and p.endswith(("jpg", "png", "jpeg")))
             if expected:
                 assert expand_sources([pattern], recursive=recursive) == expected, (pattern, recursive)
             else:
@@ -97,30 +98,33 @@ def _unprivileged() -> list[str]:
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
 
 
-@pytest.mark.parametrize("pattern", [False, True], ids=["folder", "glob"])
-def test_an_unreadable_subfolder_is_named_and_fails_the_job(real_model_dir, photo, tmp_path, pattern) -> None:
+@pytest.mark.parametrize("form", ["folder", "**", "*/literal"])
+def test_an_unreadable_subfolder_is_named_and_fails_the_job(real_model_dir, photo, tmp_path, form) -> None:
     """A subfolder the user cannot list: one warning line naming it, the other images estimated, exit status
     1; with --on-error fail the job stops before any image; a folder named itself is a bad input (2)."""
     tree = tmp_path / "photos"
-    (tree / "private").mkdir(parents=True)
-    shutil.copy(photo, tree / "a.jpg")
-    shutil.copy(photo, tree / "private" / "hidden.jpg")
+    for folder in ("open", "private"):
+        (tree / folder).mkdir(parents=True)
+        shutil.copy(photo, tree / folder / "a.jpg")
     (tree / "private").chmod(0)
     out = tmp_path / "poses.jsonl"
-    source = f"{tree}/**/*.jpg" if pattern else str(tree)
-    command = [*_unprivileged(), sys.executable, "-c", CLI, "estimate", source, "--recursive", *model_args(real_model_dir)]
+    source = {"folder": str(tree), "**": f"{tree}/**/*.jpg", "*/literal": f"{tree}/*/a.jpg"}[form]
+
+    def estimate(*args: str) -> subprocess.CompletedProcess:
+        command = [*_unprivileged(), sys.executable, "-c", CLI, "estimate", *args, *model_args(real_model_dir)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    unreadable = f"1 folder cannot be read: {tree}/private (Permission denied)"
     try:
-        job = subprocess.run([*command, "--jsonl", str(out)], capture_output=True, text=True, timeout=120)
-        assert job.returncode == 1, job.stderr
-        assert job.stderr == f"posenet-onnx estimate: warning: images left out: 1 folder cannot be read: {tree}/private (Permission denied)\n"
-        assert _images(out) == [str(tree / "a.jpg")]
+        job = estimate(source, "--recursive", "--jsonl", str(out))
+        assert job.returncode == 1 and job.stderr == f"posenet-onnx estimate: warning: images left out: {unreadable}\n"
+        assert _images(out) == [str(tree / "open" / "a.jpg")]
         out.unlink()
-        job = subprocess.run([*command, "--jsonl", str(out), "--on-error", "fail"], capture_output=True, text=True, timeout=120)
-        assert job.returncode == 1 and job.stderr == f"posenet-onnx estimate: stopped: 1 folder cannot be read: {tree}/private (Permission denied)\n"
+        job = estimate(source, "--recursive", "--jsonl", str(out), "--on-error", "fail")
+        assert job.returncode == 1 and job.stderr == f"posenet-onnx estimate: stopped: {unreadable}\n"
         assert not out.exists()
-        named = subprocess.run([*command[:-len(model_args(real_model_dir)) - 2], str(tree / "private"), *model_args(real_model_dir)],
-                               capture_output=True, text=True, timeout=120)
-        assert named.returncode == 2 and named.stderr.count("\n") == 1 and "Permission denied" in named.stderr, named.stderr
+        named = estimate(str(tree / "private"))
+        assert named.returncode == 2 and named.stderr.count("\n") == 1 and "Permission denied" in named.stderr
     finally:
         (tree / "private").chmod(0o755)
 
