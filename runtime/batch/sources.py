@@ -157,12 +157,12 @@ def _exists(path: str, onerror: OnError) -> bool:
     return True
 
 
-def _entries(folder: str, onerror: OnError) -> list[os.DirEntry[str]]:
-    """A folder's visible entries; a folder that is not there has none, one that cannot be listed goes to
-    `onerror`."""
+def _entries(folder: str, onerror: OnError, *, hidden: bool = False) -> list[os.DirEntry[str]]:
+    """A folder's entries (names starting with a dot only when `hidden`); a folder that is not there has none,
+    one that cannot be listed goes to `onerror`."""
     try:
         with os.scandir(folder or os.curdir) as entries:
-            return [entry for entry in entries if not entry.name.startswith(".")]
+            return [entry for entry in entries if hidden or not entry.name.startswith(".")]
     except OSError as exc:
         if exc.errno not in _NOTHING_THERE:
             onerror(exc)
@@ -171,18 +171,8 @@ def _entries(folder: str, onerror: OnError) -> list[os.DirEntry[str]]:
 
 def _matching_names(folder: str, pattern: str, onerror: OnError, folders_only: bool) -> list[str]:
     """The names in `folder` that one pattern component matches (hidden ones only by a pattern with a dot)."""
-    if pattern.startswith("."):
-        try:
-            names = os.listdir(folder or os.curdir)
-        except OSError as exc:
-            if exc.errno not in _NOTHING_THERE:
-                onerror(exc)
-            return []
-        if folders_only:
-            names = [n for n in names if os.path.isdir(os.path.join(folder, n))]
-    else:
-        names = [e.name for e in _entries(folder, onerror) if not folders_only or _is_folder(e)]
-    return fnmatch.filter(names, pattern)
+    entries = _entries(folder, onerror, hidden=pattern.startswith("."))
+    return fnmatch.filter([e.name for e in entries if not folders_only or _is_folder(e)], pattern)
 
 
 def _walk_names(folder: str, onerror: OnError, folders_only: bool) -> Iterator[str]:
