@@ -221,6 +221,8 @@ def test_parquet_writes_a_non_utf8_file_name_as_json_does(real_model_dir, photo,
     assert sum(row["image"].endswith("caf\\udce9.jpg") for row in rows) == len(records[1]["poses"]) > 0
     failed = [row for row in rows if row["error"]]
     assert len(failed) == 1 and "bad\\udcff.jpg" in failed[0]["error"]
+    metadata = pq.read_schema(parquet).metadata  # the job's settings, as the first JSON record has them
+    assert json.loads(metadata[b"posenet_onnx.settings"]) == records[0]["settings"]
 
 
 def test_resume_refuses_other_settings(capsys, real_model_dir, photo, tmp_path) -> None:

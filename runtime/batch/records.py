@@ -15,7 +15,8 @@ Parquet: one row per pose, columns `image` (string), `width`, `height` (int32), 
 An image without poses, or that failed, has one row whose pose columns are null (`error` set when it failed).
 A path that is not valid Unicode (a non-UTF-8 file name, held by Python with surrogate escapes) is written in
 the escaped form the JSON records use, `\\udcXX` per undecodable byte, in `image` and `error` alike.
-The file is written under a temporary name and renamed when the job completes (`posenet_onnx.outputs`).
+The file's key-value metadata holds the job's settings as JSON (`posenet_onnx.settings`). The file is written
+under a temporary name and renamed when the job completes (`posenet_onnx.outputs`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from posenet_onnx.runtime.settings import EstimateSettings
 
 Record = dict[str, Any]
 PARQUET_ROW_GROUP = 4096  # rows buffered before a row group is written
+PARQUET_SETTINGS_KEY = "posenet_onnx.settings"  # the file metadata key of the job's settings
 _MISSING = object()
 
 
@@ -202,15 +204,18 @@ def unicode_text(text: str) -> str:
 
 
 class ParquetWriter:
-    """Records to a checked Parquet output, written under a temporary name and renamed into place by `close()`.
+    """Records to a checked Parquet output, written under a temporary name and renamed into place by `close()`;
+    `settings` (the job's, as JSON) go into the file's key-value metadata under PARQUET_SETTINGS_KEY.
 
     Leaving the `with` block by an exception (Ctrl-C included) removes the temporary file: no incomplete file
     takes the name.
     """
 
-    def __init__(self, output: Output) -> None:
+    def __init__(self, output: Output, *, settings: dict[str, Any] | None = None) -> None:
         self._pa, parquet = import_pyarrow()
         self._schema = parquet_schema()
+        if settings is not None:
+            self._schema = self._schema.with_metadata({PARQUET_SETTINGS_KEY: json_text(settings)})
         self._stack = ExitStack()
         temp = self._stack.enter_context(output.staged())
         self._writer = parquet.ParquetWriter(temp, self._schema)

@@ -184,7 +184,7 @@ def _write_records(
         if outputs.jsonl is not None:
             sinks.append(stack.enter_context(JsonlWriter(outputs.jsonl, append=args.resume, settings=recorded_as)))
         if outputs.parquet is not None:
-            sinks.append(stack.enter_context(ParquetWriter(outputs.parquet)))
+            sinks.append(stack.enter_context(ParquetWriter(outputs.parquet, settings=recorded_as)))
         try:
             for record in _progress(records, len(paths)):
                 for sink in sinks:
