@@ -103,6 +103,7 @@ def test_estimate_fast_decode_records_full_sizes_and_the_library_poses(capsys, n
     argv = ["estimate", *map(str, photos), "--multi", "--fast-decode", "--jsonl", str(out), *model_args(real_model_dir)]
     assert main(argv) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records[0]["settings"]["fast_decode"] is True  # recorded: --resume refuses a job without it
     for record, photo in zip(records, photos):
         height, width = pillow_pixels(photo).shape[:2]
         assert (record["height"], record["width"]) == (height, width)
