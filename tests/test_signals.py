@@ -44,7 +44,7 @@ def test_sigterm_and_sighup_stop_a_video_like_ctrl_c(shared, tmp_path, real_mode
 
     process = start(video_argv(shared, tmp_path, real_model_dir))
     wait_for(process, tmp_path, ".out.*.partial.mp4")
-    process.send_signal(signum)
+    os.killpg(process.pid, signum)  # the whole process group, as a closed terminal or `kill -TERM -PGID` does
     _, stderr = process.communicate(timeout=120)
     name = signal.Signals(signum).name
     assert process.returncode == 128 + signum, stderr

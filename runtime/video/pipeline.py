@@ -223,7 +223,10 @@ def frame_times(path: str) -> Iterator[Iterator[float]]:
         imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path,
         "-map", "0:v:0", *passthrough_args(), *time_base, "-c:v", "wrapped_avframe", "-f", "framecrc", "-",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    # In a process group of its own, like imageio's ffmpeg: a Ctrl-C, SIGTERM or SIGHUP sent to the command's
+    # group stops the command, which then ends this listing itself once the frames in progress are written.
+    group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **group)
     try:
         yield _framecrc_times(process.stdout)
     finally:
