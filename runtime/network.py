@@ -130,7 +130,9 @@ def read_config(session: ort.InferenceSession, path: Path) -> GraphConfig:
         input_size=None if size is None else _metadata_value(
             metadata, META_INPUT_SIZE, path, lambda text: validate_input_size(parse_input_size(text), output_stride)
         ),
-        batch=None if batch is None else _metadata_value(metadata, META_BATCH, path, lambda text: validate_batch(_integer(text, f"a batch size from 1 to {MAX_BATCH}"))),
+        batch=None if batch is None else _metadata_value(
+            metadata, META_BATCH, path, lambda text: validate_batch(_integer(text, f"a batch size from 1 to {MAX_BATCH}"))
+        ),
     )
     if config.input_size is not None:  # every image is resized to it: the pixel limit holds for it too
         height, width = config.input_size

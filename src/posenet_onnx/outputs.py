@@ -65,7 +65,7 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     """Remove the hidden temporary files of `path` that killed writers left beside it (SIGKILL, a power cut:
     nothing could clean up), and return them. Only names `temporary_path(path)` makes, only regular files,
     and only those whose writer, named in the file name, is a process of this host that no longer runs."""
-    pattern = re.compile(rf"\.{re.escape(path.stem)}\.(\d+)-{_HOST}-[0-9a-f]{{8}}\.partial{re.escape(path.suffix)}")
+    pattern = re.compile(rf"\.{re.escape(path.stem)}\.(\d{{1,10}})-{_HOST}-[0-9a-f]{{8}}\.partial{re.escape(path.suffix)}")
     removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
@@ -88,7 +88,7 @@ def _process_runs(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # another user's process, say
+    except (OSError, OverflowError):  # another user's process, say, or no process id this system has
         return True
     return True
 

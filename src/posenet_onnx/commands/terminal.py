@@ -55,7 +55,7 @@ def signals_as_interrupts() -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            if handler is not None:
+            if handler is not None and signal.getsignal(signum) is _stop:  # a stopped command ignores them to the end
                 signal.signal(signum, handler)
 
 
