@@ -131,13 +131,17 @@ def test_export_model_refuses_a_fixed_input_above_the_limit_first(tmp_path) -> N
         export_model(0.50, 16, tmp_path, checkpoint_dir=tmp_path / "no-checkpoints", input_size=(16385, 16385))
 
 
-def test_export_refuses_a_folder_where_the_graph_goes_before_exporting(tmp_path) -> None:
+@pytest.mark.parametrize(("make", "message"), [
+    (Path.mkdir, "is a folder; give a file name"),
+    (lambda path: os.mkfifo(path), "is not a regular file (a pipe or device); give a file name"),  # would block
+])
+def test_export_refuses_a_folder_or_pipe_where_the_graph_goes_before_exporting(tmp_path, make, message) -> None:
     """Checked before the checkpoint is even looked for (the folder named here does not exist)."""
-    (tmp_path / "mobilenet_v1_050_stride16_257x257.onnx").mkdir()
+    make(tmp_path / "mobilenet_v1_050_stride16_257x257.onnx")
     done = subprocess.run([*CLI, "export", "--multiplier", "0.5", "--input-size", "257x257", "-o", str(tmp_path),
                            "--checkpoint-dir", str(tmp_path / "no-checkpoints")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-    assert "mobilenet_v1_050_stride16_257x257.onnx is a folder; give a file name" in done.stderr
+    assert f"mobilenet_v1_050_stride16_257x257.onnx {message}" in done.stderr
 
 
 def test_a_calibration_photo_over_the_pixel_limit_is_named_as_such(shared, tmp_path) -> None:

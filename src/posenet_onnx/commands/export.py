@@ -22,12 +22,12 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
         check_calibration_photos(args.calibration_dir)  # a missing or empty folder, or a bad photo, fails first
     out_dir = check_writable_folder(args.output_dir or default_model_dir(), "output folder")
     plan = OutputPlan()
-    for multiplier, output_stride in models:  # a folder (or link to one) where a graph file goes fails now
+    for multiplier, output_stride in models:  # a folder, link to one, pipe or device where a graph goes fails now
         name = model_filename(
             multiplier, output_stride, args.precision, decoder=args.decoder, input_size=args.input_size,
             batch=args.batch, file_format=args.file_format,
         )
-        plan.add(out_dir / name, "graph file")
+        plan.add(out_dir / name, "graph file", regular_only=True)
     from posenet_onnx.export import export_model
 
     for number, (multiplier, output_stride) in enumerate(models, 1):
