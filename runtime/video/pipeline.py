@@ -221,8 +221,8 @@ def frame_times(path: str) -> Iterator[Iterator[float]]:
     time_base = ["-enc_time_base", "demux" if _ffmpeg_version() >= (7, 0) else "-1"]
     command = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path,
-        "-map", "0:v:0", *passthrough_args(), *time_base, "-c:v", "wrapped_avframe", "-f", "framecrc", "-",
-    ]
+        "-an", "-sn", "-dn", *passthrough_args(), *time_base, "-c:v", "wrapped_avframe", "-f", "framecrc", "-",
+    ]  # no -map: ffmpeg picks the video stream the frames come from, as it does for the reader
     # In a process group of its own, like imageio's ffmpeg: a Ctrl-C, SIGTERM or SIGHUP sent to the command's
     # group stops the command, which then ends this listing itself once the frames in progress are written.
     group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
