@@ -75,3 +75,11 @@ def test_the_timeline_holds_frames_over_gaps_and_leaves_out_crowded_ones() -> No
     assert written == [0, 1, 1, 1, 1, 2, 3, 3, 3, 4]
     constant = VideoTimeline(30.0)
     assert [len(list(constant.place(i / 30, frames[0]))) for i in range(300)] == [1] * 300
+
+
+def test_timestamps_always_increase_even_where_a_damaged_file_repeats_them() -> None:
+    from posenet_onnx.runtime.video.pipeline import _frames
+
+    reader = [np.zeros((2, 2, 3), np.uint8)] * 5
+    frames = list(_frames(reader, 10.0, False, iter([0.0, 0.5, 0.5, 0.2])))  # repeated, backwards, then ended
+    assert [f.timestamp for f in frames] == pytest.approx([0.0, 0.5, 0.6, 0.7, 0.8])

@@ -176,8 +176,8 @@ class _RotatedSizeNote(logging.Filter):
 
 
 def _frames(reader: Any, fps: float, is_camera: bool, times: Iterator[float] | None = None) -> Iterator[Frame]:
-    """Frames with timestamps: for files their own (`times`, one per frame; past their end, one frame interval
-    after the last; without them, index / fps), for cameras the time since the first frame.
+    """Frames with timestamps: for files their own (`times`, one per frame, see `_next_time`; without them,
+    index / fps), for cameras the time since the first frame.
 
     A camera reader always returns its latest frame, flagged `new` in its meta data only once: repeats
     are skipped, so a pipeline faster than the camera waits for it instead of estimating copies.
@@ -192,9 +192,16 @@ def _frames(reader: Any, fps: float, is_camera: bool, times: Iterator[float] | N
         if is_camera:
             timestamp = time.monotonic() - start
         else:
-            timestamp = index / fps if times is None else next(times, timestamp + 1.0 / fps)
+            timestamp = index / fps if times is None else _next_time(times, timestamp, fps)
         yield Frame(index, timestamp, np.asarray(image))
         index += 1
+
+
+def _next_time(times: Iterator[float], previous: float, fps: float) -> float:
+    """The next frame's listed time; one frame interval after `previous` past the listing's end, or where the
+    listed time does not increase (a damaged file): timestamps always increase, as smoothing needs."""
+    listed = next(times, None)
+    return listed if listed is not None and listed > previous else previous + 1.0 / fps
 
 
 def passthrough_args() -> list[str]:
