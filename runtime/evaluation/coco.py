@@ -128,7 +128,9 @@ def check_dataset(dataset: Any, source: str) -> None:
     fail on or misread: the three lists, integer ids (each image once), non-empty file names, and for every
     person annotation its keypoints (51 numbers), num_keypoints, area, bbox (4 numbers) and iscrowd."""
     if not isinstance(dataset, dict):
-        raise ValueError(f"{source} is not COCO keypoint annotations: they are a JSON object with images, annotations and categories lists")
+        raise ValueError(
+            f"{source} is not COCO keypoint annotations: they are a JSON object with images, annotations and categories lists"
+        )
     for key in ("images", "annotations", "categories"):
         if not isinstance(dataset.get(key), list):
             what = "no" if key not in dataset else f"a {type(dataset[key]).__name__} as"
@@ -141,20 +143,27 @@ def check_dataset(dataset: Any, source: str) -> None:
             raise ValueError(f"{where} has id {_shown(image['id'])}; image ids are integers, each image's its own")
         image_ids.add(image["id"])
         if not isinstance(image["file_name"], str) or not image["file_name"]:
-            raise ValueError(f"{where} has file_name {_shown(image['file_name'])}; a file_name is a non-empty text (a path in the image folder)")
+            raise ValueError(
+                f"{where} has file_name {_shown(image['file_name'])}; a file_name is a non-empty text (a path in the image folder)"
+            )
     for index, category in enumerate(dataset["categories"]):
         where = f"{source}: categories[{index}]"
         _check_record(category, where, ("id",))
         names = category.get("keypoints", [])
         if not _is_integer(category["id"]) or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"{where} has id {_shown(category['id'])} and keypoints {_shown(names)}; a category has an integer id and a list of keypoint names")
+            raise ValueError(
+                f"{where} has id {_shown(category['id'])} and keypoints {_shown(names)}; a category has an integer id "
+                "and a list of keypoint names"
+            )
     for index, annotation in enumerate(dataset["annotations"]):
         _check_annotation(annotation, f"{source}: annotations[{index}]", image_ids)
 
 
 # What COCOeval reads of each person annotation (iscrowd is optional), and what each must be.
 _PERSON_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "keypoints": (lambda v: _numbers(v, 3 * len(PART_NAMES)), f"{3 * len(PART_NAMES)} numbers (x, y, visibility for each of 17 keypoints)"),
+    "keypoints": (
+        lambda v: _numbers(v, 3 * len(PART_NAMES)), f"{3 * len(PART_NAMES)} numbers (x, y, visibility for each of 17 keypoints)"
+    ),
     "num_keypoints": (lambda v: _is_integer(v) and v >= 0, "an integer, 0 or more"),
     "area": (lambda v: _numbers([v], 1) and v >= 0, "a number, 0 or more"),
     "bbox": (lambda v: _numbers(v, 4), "[x, y, width, height], four numbers"),
@@ -168,8 +177,10 @@ def _check_annotation(annotation: Any, where: str, image_ids: set[int]) -> None:
     for key in ("id", "category_id"):
         if not _is_integer(annotation[key]):
             raise ValueError(f"{where} has {key} {_shown(annotation[key])}; it is an integer")
-    if annotation["image_id"] not in image_ids or not _is_integer(annotation["image_id"]):
-        raise ValueError(f"{where} has image_id {_shown(annotation['image_id'])}, which is no image's id; it names one of the images' ids")
+    if not _is_integer(annotation["image_id"]) or annotation["image_id"] not in image_ids:
+        raise ValueError(
+            f"{where} has image_id {_shown(annotation['image_id'])}, which is no image's id; it names one of the images' ids"
+        )
     if annotation["category_id"] != PERSON_CATEGORY:
         return
     _check_record(annotation, f"{where} (a person)", tuple(key for key in _PERSON_FIELDS if key != "iscrowd"))
