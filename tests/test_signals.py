@@ -21,7 +21,15 @@ CLI = [sys.executable, "-m", "posenet_onnx.cli"]
 
 
 def start(argv: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    """The command in a process group of its own, with the stop signals' default dispositions (a signal ignored
+    here, e.g. under nohup, would be ignored by the command too, as it should)."""
+    return subprocess.Popen([*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def wait_for(process: subprocess.Popen, folder: Path, pattern: str) -> None:
