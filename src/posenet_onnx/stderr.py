@@ -38,8 +38,6 @@ def captured_stderr(*, replay_on_error: bool = False) -> Iterator[CapturedStderr
         os.dup2(handle.fileno(), 2)
         try:
             yield captured
-        except KeyboardInterrupt:
-            raise
         except BaseException as exc:
             failed = not caused_by_interrupt(exc)
             raise

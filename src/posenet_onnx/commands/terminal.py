@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from posenet_onnx.outputs import STOP_SIGNALS, os_error_reason
 
@@ -47,16 +47,24 @@ def signals_as_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    with _stop_signals_handled(_stop):
+        yield
+
+
+@contextlib.contextmanager
+def _stop_signals_handled(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """`handler` for each stop signal the process does not ignore, for the block; the previous handlers back
+    afterwards, unless the command has set its own since (a stopped command ignores them to the end)."""
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    for signum, handler in previous.items():
-        if handler != signal.SIG_IGN:
-            signal.signal(signum, _stop)
+    for signum, old in previous.items():
+        if old != signal.SIG_IGN:
+            signal.signal(signum, handler)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            if handler is not None and signal.getsignal(signum) is _stop:  # a stopped command ignores them to the end
-                signal.signal(signum, handler)
+        for signum, old in previous.items():
+            if old is not None and signal.getsignal(signum) is handler:
+                signal.signal(signum, old)
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -82,13 +90,5 @@ def interrupts_as_requests() -> Iterator[threading.Event]:
         _received.append(signum)
         requested.set()
 
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    for signum, handler in previous.items():
-        if handler != signal.SIG_IGN:
-            signal.signal(signum, request)
-    try:
+    with _stop_signals_handled(request):
         yield requested
-    finally:
-        for signum, handler in previous.items():
-            if handler is not None:
-                signal.signal(signum, handler)
