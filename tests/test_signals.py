@@ -106,3 +106,16 @@ def test_a_killed_parquet_job_is_cleaned_up_by_the_next_one(shared, tmp_path, re
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143 and stderr.splitlines()[-1].startswith("posenet-onnx estimate: stopped by SIGTERM"), stderr
     assert sorted(p.name for p in out.iterdir()) == ["poses.jsonl"]  # the JSON lines kept (--resume goes on)
+
+
+def test_the_staged_name_of_a_long_output_name_fits_and_is_cleaned_up(tmp_path) -> None:
+    """An output name of 250 bytes: its temporary name still fits in a file name, and a killed writer's is found."""
+    from posenet_onnx.outputs import remove_stale_temporaries, temporary_path
+
+    output = tmp_path / ("p" * 244 + ".jsonl")
+    staged = temporary_path(output)
+    assert len(staged.name.encode()) <= 255 and staged.suffix == ".jsonl"
+    staged.write_text("written by this process\n")
+    killed = staged.with_name(staged.name.replace(f".{os.getpid()}-", ".999999999-"))  # no such process
+    killed.write_text("left by a killed process\n")
+    assert remove_stale_temporaries(output) == [killed] and staged.exists()

@@ -41,6 +41,7 @@ from typing import BinaryIO
 STDOUT = "-"
 # The signals that stop a command as Ctrl-C does (where the system has them: Windows lacks SIGHUP).
 STOP_SIGNALS: tuple[int, ...] = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_NAME_MAX = 255  # bytes in a file name, on the common file systems
 
 
 class OutputError(ValueError):
@@ -50,7 +51,19 @@ class OutputError(ValueError):
 def temporary_path(path: Path) -> Path:
     """A fresh hidden name beside `path` with the same suffix (so that tools that go by it still work), naming
     the writer (process id and host) so that a later run can tell a killed writer's file from a live one's."""
-    return path.with_name(f".{path.stem}.{os.getpid()}-{_HOST}-{secrets.token_hex(4)}.partial{path.suffix}")
+    stem, suffix = _staged_parts(path)
+    return path.with_name(f".{stem}.{os.getpid()}-{_HOST}-{secrets.token_hex(4)}.partial{suffix}")
+
+
+def _staged_parts(path: Path) -> tuple[str, str]:
+    """The stem and suffix a temporary name of `path` carries: its own, or where the temporary name would
+    be longer than a file name may be, a hash of the stem (and no suffix if that is long too)."""
+    stem, suffix = path.stem, path.suffix
+    overhead = len(".." + "0" * 10 + f"-{_HOST}-" + "0" * 8 + ".partial")  # the pid at its longest
+    if len(os.fsencode(stem + suffix)) + overhead <= _NAME_MAX:
+        return stem, suffix
+    suffix = suffix if len(os.fsencode(suffix)) <= 16 else ""
+    return hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16], suffix
 
 
 def _host_tag() -> str:
@@ -65,7 +78,8 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     """Remove the hidden temporary files of `path` that killed writers left beside it (SIGKILL, a power cut:
     nothing could clean up), and return them. Only names `temporary_path(path)` makes, only regular files,
     and only those whose writer, named in the file name, is a process of this host that no longer runs."""
-    pattern = re.compile(rf"\.{re.escape(path.stem)}\.(\d{{1,10}})-{_HOST}-[0-9a-f]{{8}}\.partial{re.escape(path.suffix)}")
+    stem, suffix = _staged_parts(path)
+    pattern = re.compile(rf"\.{re.escape(stem)}\.(\d{{1,10}})-{_HOST}-[0-9a-f]{{8}}\.partial{re.escape(suffix)}")
     removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
@@ -354,3 +368,75 @@ def caused_by_interrupt(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def lock_path(path: Path) -> Path:
+    """The hidden lock file beside an output that `exclusive` holds while a job writes it: `.NAME.posenet-onnx.lock`,
+    or, where that would be too long a file name, one made of a hash of NAME."""
+    name = f".{path.name}.posenet-onnx.lock"
+    if len(os.fsencode(name)) > _NAME_MAX:
+        name = f".{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}.posenet-onnx.lock"
+    return path.with_name(name)
+
+
+@contextlib.contextmanager
+def exclusive(output: Output) -> Iterator[None]:
+    """Hold `output` for this process for the block: a second job that would write the same file is refused
+    (OutputError naming the process that holds it) instead of mixing its writes into the first one's.
+
+    The lock is an flock on a hidden file beside the output (`lock_path`, holding the holder's process id),
+    removed when the block ends. One left by a killed process holds no lock any more (the kernel drops it
+    with the process): the next job takes it over and removes it. Standard output, pipes and devices are
+    not locked; nor is anything where the system has no flock (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        fcntl = None
+    if output.special or fcntl is None:
+        yield
+        return
+    lock = lock_path(output.path)
+    descriptor = _take_lock(fcntl, lock, output.name)
+    try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        if _identity(lock) == _fd_identity(descriptor):
+            lock.unlink(missing_ok=True)  # while still held: a job waiting on this file tries again
+        os.close(descriptor)
+
+
+def _take_lock(fcntl: object, lock: Path, name: str) -> int:
+    """An open descriptor of `lock` with the exclusive flock on it, or OutputError when another process holds it."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            descriptor = os.open(lock, flags, 0o666)
+        except OSError as exc:
+            raise OutputError(f"Cannot lock the output {name}: {lock} {os_error_reason(exc)}.") from None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise OutputError(f"Cannot lock the output {name}: {lock} is not a regular file; remove it.")
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[attr-defined]
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise OutputError(
+                f"The output {name} is being written by another job (process {holder}); wait for it to end or "
+                "write to another file."
+            ) from None
+        if _identity(lock) != _fd_identity(descriptor):
+            os.close(descriptor)  # its holder removed it between our open and our lock: take the new one
+            continue
+        if not os.pread(descriptor, 32, 0).rstrip(b"\n").isdigit() and os.fstat(descriptor).st_size:
+            os.close(descriptor)  # a file of the user's that happens to have the name: leave it alone
+            raise OutputError(f"Cannot lock the output {name}: {lock} is in the way (not a lock file); move it.")
+        return descriptor
+
+
+def _fd_identity(descriptor: int) -> tuple[int, int]:
+    info = os.fstat(descriptor)
+    return info.st_dev, info.st_ino
