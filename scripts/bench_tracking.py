@@ -5,8 +5,9 @@ multi-person photos (tests/support/pan_clips.py: the clips and the measures, sha
 For every photo of at least --min-people annotated people and every camera path, the real model estimates
 each frame, a default `PoseTracker` labels the poses, and a default `PoseSmoother` smooths them by ID. Per
 clip: identity switches and fragments per 100 matched person-frames (poses >= 0.15 matched to the true
-people by OKS >= 0.5), the IDs given out against the people, and the keypoint jitter (RMS of each matched
-person's keypoint second difference minus the truth's) and mean error, raw and smoothed.
+people by OKS >= 0.5), the IDs given out (to annotated people or not) and those each person had, and the
+keypoint jitter (RMS of each matched person's keypoint second difference minus the truth's) and mean
+error, raw and smoothed.
 
     python scripts/bench_tracking.py [--shared ../shared/posenet] [--model-dir DIR] [--frames 40]
                                      [--paths pan-right-zoom-in,...] [--min-people 2] [--scale 1.0]
@@ -55,6 +56,7 @@ def report(net: posenet_onnx.PoseNet, args: argparse.Namespace) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     total, raw_all, smooth_all = pan_clips.Score(), pan_clips.Steadiness(), pan_clips.Steadiness()
     ids = people_all = 0
+    per_person: list[int] = []  # the IDs each person was matched to, per clip
     for name, photo, people in pan_clips.annotated_photos(args.shared, args.min_people):
         for path in args.paths.split(","):
             most = max(5, len(people) + 4)
@@ -71,6 +73,7 @@ def report(net: posenet_onnx.PoseNet, args: argparse.Namespace) -> None:
             raw_all.add(raw)
             smooth_all.add(smooth)
             ids += len(score.ids)
+            per_person += [len(found) for found in score.person_ids.values()]
             people_all += len(people)
             print(f"| {name} | {path} | {len(people)} | {score.matched} | {score.switches} | {score.fragments} | "
                   f"{len(score.ids)} | {raw.jitter:.2f} | {smooth.jitter:.2f} | {raw.error:.2f} | {smooth.error:.2f} |", flush=True)
@@ -78,7 +81,8 @@ def report(net: posenet_onnx.PoseNet, args: argparse.Namespace) -> None:
     print(f"| **all** | | {people_all} | {total.matched} | {total.switches} | {total.fragments} | {ids} | "
           f"{raw_all.jitter:.2f} | {smooth_all.jitter:.2f} | {raw_all.error:.2f} | {smooth_all.error:.2f} |")
     print(f"\nswitches / 100 matched person-frames: {switches:.2f}; fragments / 100: {fragments:.2f}; "
-          f"IDs per person: {ids / max(people_all, 1):.2f}")
+          f"IDs given out per annotated person: {ids / max(people_all, 1):.2f}; IDs each matched person had: "
+          f"{sum(per_person) / max(len(per_person), 1):.2f} on average, {max(per_person, default=0)} at most")
     print(f"jitter (px): raw {raw_all.jitter:.2f}, smoothed {smooth_all.jitter:.2f} "
           f"({smooth_all.jitter / raw_all.jitter - 1:+.0%}); mean error (px): raw {raw_all.error:.2f}, "
           f"smoothed {smooth_all.error:.2f} ({smooth_all.error / raw_all.error - 1:+.1%})")
