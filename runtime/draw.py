@@ -39,14 +39,15 @@ def draw_poses(
     color: tuple[int, int, int] = AQUA,
     radius: float = 3,
     line_width: int = 2,
-    ids: Sequence[int] | None = None,
+    ids: Sequence[int | None] | None = None,
 ) -> Image.Image:
     """A new RGB image with the poses drawn on a copy of `image`.
 
     Poses scoring below `min_pose_confidence` are skipped; within a pose, keypoints and skeleton lines
     whose parts score below `min_part_confidence` are skipped (the demo's thresholds are the defaults).
     `ids` (one per pose, e.g. a `PoseTracker`'s) draws each pose in its ID's colour (`ID_COLORS`) instead
-    of `color`, with the ID written above its highest keypoint.
+    of `color`, with the ID written above its highest keypoint; a pose whose ID is None (a tracker's
+    faint pose or person found twice) is drawn in `color` without one.
     """
     if ids is not None and len(ids) != len(poses):
         raise ValueError(f"Invalid ids: {len(ids)} for {len(poses)} poses; expected one per pose.")
@@ -55,11 +56,12 @@ def draw_poses(
         pixels = pixels.astype(np.uint8)
     canvas = Image.fromarray(pixels)
     pen = ImageDraw.Draw(canvas)
-    colors = [tuple(color)] * len(poses) if ids is None else [ID_COLORS[i % len(ID_COLORS)] for i in ids]
+    ids = [None] * len(poses) if ids is None else ids
+    colors = [tuple(color) if i is None else ID_COLORS[i % len(ID_COLORS)] for i in ids]
     for i, (pose, color) in enumerate(zip(poses, colors)):
         if pose.score < min_pose_confidence:
             continue
-        if ids is not None:
+        if ids[i] is not None:
             _draw_label(pen, pose, str(ids[i]), color, min_part_confidence)
         for a, b in get_adjacent_keypoints(pose.keypoints, min_part_confidence):
             pen.line([(a.position.x, a.position.y), (b.position.x, b.position.y)], fill=color, width=line_width)

@@ -185,7 +185,7 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
 
 def _video(commands: argparse._SubParsersAction) -> None:
     from posenet_onnx.runtime.video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-    from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE
+    from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE, DEFAULT_MIN_POSE_SCORE
 
     parser = commands.add_parser(
         "video",
@@ -213,6 +213,13 @@ def _video(commands: argparse._SubParsersAction) -> None:
         metavar="FRAMES",
         help=f"frames a person may go unseen and keep their ID (default {DEFAULT_MAX_AGE})",
     )
+    tracking.add_argument(
+        "--track-min-score",
+        type=float,
+        default=DEFAULT_MIN_POSE_SCORE,
+        metavar="SCORE",
+        help=f'poses scoring less get "id": null and start no track (default {DEFAULT_MIN_POSE_SCORE})',
+    )
     smoothing = parser.add_argument_group("temporal smoothing (off by default)")
     smoothing.add_argument(
         "--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter; per person with --track)"
@@ -222,14 +229,14 @@ def _video(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_MIN_CUTOFF,
         metavar="HZ",
-        help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})",
+        help=f"cutoff for keypoints that move as expected; lower is smoother (default {DEFAULT_MIN_CUTOFF})",
     )
     smoothing.add_argument(
         "--smooth-beta",
         type=float,
         default=DEFAULT_BETA,
         metavar="BETA",
-        help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
+        help=f"cutoff increase per unit of surprise (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
     )
 
 
