@@ -38,13 +38,12 @@ def test_presets_set_the_defaults_and_explicit_options_override_them(command: st
     assert _settings(command) == EstimateSettings(multi_pose=True) == _settings(command, "--preset", "original")
     assert _fields(_settings(command, "--preset", "accurate")) == ACCURATE == PRESETS["accurate"]
     overridden = _settings(
-        command, "--preset", "accurate", "--scale", "0.7", "--output-stride", "16", "--refinement", "v1", "--flip-test", "off"
+        command, "--preset", "accurate", "--scale", "0.7", "--output-stride", "16", "--refinement", "v1", "--no-flip-test"
     )
     assert _fields(overridden) == {"image_scale_factor": 0.7, "output_stride": 16, "refinement": "v1", "flip_test": False}
     one = _settings(command, "--preset", "accurate", "--refinement", "v1")
     assert _fields(one) == {**ACCURATE, "refinement": "v1"}
-    assert _settings(command, "--flip-test").flip_test is True  # a bare --flip-test is on
-    assert _fields(_settings(command, "--refinement", "v2", "--flip-test", "on")) == {
+    assert _fields(_settings(command, "--refinement", "v2", "--flip-test")) == {
         **PRESETS["original"], "refinement": "v2", "flip_test": True
     }
     # A --model graph runs at its own stride: the preset's stride does not apply to it.
@@ -71,7 +70,7 @@ def test_evaluate_sweeps_the_flip_test_and_takes_the_preset_s_values() -> None:
     ]
 
 
-@pytest.mark.parametrize("argv", [["estimate", "x.jpg", "--flip-test", "maybe"], ["evaluate", "--annotations", "a",
+@pytest.mark.parametrize("argv", [["estimate", "x.jpg", "--refinement", "v3"], ["evaluate", "--annotations", "a",
                                   "--images", "b", "--flip-test", "on", "sideways"], ["video", "x.mp4", "--preset", "best"]])
 def test_bad_values_exit_2_with_one_line(capsys, argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_:

@@ -295,9 +295,9 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         help="multi-pose decoder: v1 (posenet 1.0.3), v2 (posenet 2.x; more accurate) (default: the preset's, v1 for original)",
     )
     model.add_argument(
-        "--flip-test", type=_on_off, nargs="?", const=True, default=None, metavar="on|off",
+        "--flip-test", action=argparse.BooleanOptionalAction, default=None,
         help="also run the network on the mirrored image and average both (more accurate, about twice the network "
-        "time); a bare --flip-test is on (default: the preset's, off for original)",
+        "time) (default: the preset's, off for original)",
     )
     model.add_argument(
         "--max-poses", type=int, default=defaults.max_pose_detections,
