@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import secrets
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,8 +121,8 @@ def _session_pids(session: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A separate Ray cluster, as `ray start --head` makes one (token authentication on), in its own session
-    and temp folder; every process of it is killed afterwards."""
+    """A separate Ray cluster, as `ray start --head` makes one (token authentication on; 2 CPUs, no GPU), in its
+    own session and temp folder; every process of it is killed afterwards."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -127,7 +130,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     ray_cli = Path(sys.executable).with_name("ray")
     head = subprocess.Popen(
-        [str(ray_cli), "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--object-store-memory=200000000",
+        [str(ray_cli), "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
+         "--object-store-memory=200000000",
          "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
@@ -185,3 +189,67 @@ def test_ray_address_runs_the_job_on_that_cluster(ray_cluster, real_model_dir, s
     assert job.returncode == 2 and time.monotonic() - started < 60  # Ray itself would retry for minutes
     assert err.startswith(f"posenet-onnx estimate: error: nothing answers at the Ray address 127.0.0.1:{free}")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--actor-threads", "3"], "an actor of 3 threads needs 3 CPUs on one node, but the Ray cluster's largest has 2 "
+         "(2 CPUs and 0 GPUs on 1 node): 1 to 2 threads per actor fit"),
+        (["--device", "cuda"], "device 'cuda' gives each actor a GPU, but the Ray cluster has none (2 CPUs and 0 GPUs "
+         "on 1 node): use device 'cpu' or 'auto', or a cluster with GPUs"),
+    ],
+)
+def test_actors_the_cluster_cannot_hold_are_refused(ray_cluster, real_model_dir, sources, tmp_path, args, message) -> None:
+    """Actors that no node of the cluster can hold (Ray would wait for them forever): exit 2 and one line that
+    says what fits, before any output is opened."""
+    out = tmp_path / "poses.jsonl"
+    argv = [sys.executable, "-m", "posenet_onnx.cli", "estimate", sources[1], "--multi", "--engine", "ray",
+            "--ray-address", ray_cluster["address"], *model_args(real_model_dir, device=None), *args, "--jsonl", str(out)]
+    if "--device" not in args:
+        argv += ["--device", "cpu"]
+    job = subprocess.run(argv, env=ray_cluster["env"], capture_output=True, text=True, timeout=120)
+    assert job.returncode == 2 and job.stderr == f"posenet-onnx estimate: error: {message}\n"
+    assert not out.exists()
+
+
+class _Silent(socketserver.BaseRequestHandler):
+    """A TCP service that takes connections and says nothing."""
+
+    def handle(self) -> None:
+        self.request.recv(1 << 16)
+        time.sleep(30)
+
+
+@pytest.fixture(scope="module")
+def non_ray_services() -> Iterator[dict[str, int]]:
+    """Two local services on 127.0.0.1 that are not Ray: an HTTP server and a silent TCP server (their ports)."""
+    servers = {
+        "http": http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler),
+        "silent": socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Silent),
+    }
+    for server in servers.values():
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {name: server.server_address[1] for name, server in servers.items()}
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+@pytest.mark.parametrize("service", ["http", "silent"])
+def test_a_service_that_is_not_ray_is_refused_in_seconds(non_ray_services, real_model_dir, sources, scheme, service) -> None:
+    """--ray-address at a TCP service that is not Ray: one line in seconds (Ray itself retries for minutes,
+    and its Ray Client form printed a UserWarning), nothing else on the terminal."""
+    address = f"{scheme}127.0.0.1:{non_ray_services[service]}"
+    argv = [sys.executable, "-m", "posenet_onnx.cli", "estimate", sources[1], "--engine", "ray", "--ray-address", address,
+            *model_args(real_model_dir)]
+    started = time.monotonic()
+    job = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert job.returncode == 2 and time.monotonic() - started < 40
+    assert job.stderr == (
+        f"posenet-onnx estimate: error: the service at the Ray address {address} is not Ray (it does not answer gRPC, "
+        "as Ray's head node does): start the cluster there (`ray start --head`) or give its head node's HOST:PORT "
+        "(the address, or RAY_ADDRESS)\n"
+    )

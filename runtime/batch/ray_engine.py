@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,6 +26,11 @@ from posenet_onnx.runtime.settings import EstimateSettings
 DEFAULT_ACTORS = 2
 DEFAULT_ACTOR_THREADS = 1  # onnxruntime threads (and reserved CPUs) per actor
 REACH_TIMEOUT_S = 10  # for the TCP check of a cluster address
+ANSWER_TIMEOUT_S = 5  # for the gRPC check of what answers there
+# An HTTP/2 client's connection preface and an empty SETTINGS frame: Ray's services (the GCS, the Ray Client
+# server) speak gRPC, so they answer with a SETTINGS frame of their own (frame type 4, stream 0).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_HTTP2_SETTINGS = 4
 
 
 def import_ray() -> Any:
@@ -105,15 +111,48 @@ def ray_records(
     """The records of `paths` computed on Ray, streamed to this process in input order.
 
     Connects at once (so that a bad address fails before any output is opened) to `address` (else
-    $RAY_ADDRESS, else a new local instance) unless Ray is already connected, and disconnects after the
-    records only from what it connected to itself. Actors get one GPU each with device "cuda", or with
+    $RAY_ADDRESS, else a new local instance) unless Ray is already connected, checks that the cluster can
+    hold the actors (`check_resources`), and disconnects after the records only from what it connected to
+    itself. Actors get one GPU each with device "cuda", or with
     "auto" when the cluster has GPUs.
     """
     ray = import_ray()
     connected_here = not ray.is_initialized()
     if connected_here:
         connect(ray, address or os.environ.get("RAY_ADDRESS"))
-    return _streamed(ray, connected_here, paths, settings, load_kwargs, actors, threads_per_actor, batch_size)
+    try:
+        device = load_kwargs.get("device", "auto")
+        gpus = 1 if device == "cuda" or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0) else 0
+        check_resources(ray, threads_per_actor, gpus)
+    except BaseException:
+        if connected_here:
+            ray.shutdown()
+        raise
+    return _streamed(ray, connected_here, paths, settings, load_kwargs, actors, threads_per_actor, batch_size, gpus)
+
+
+def check_resources(ray: Any, threads_per_actor: int, gpus_per_actor: int) -> None:
+    """Refuse (ValueError, naming what fits) actors that no live node of the connected cluster can hold: Ray
+    would wait for the missing CPUs or GPUs forever. (A pool larger than the cluster holds runs on the actors
+    that fit.) An autoscaling cluster counts the nodes it has now."""
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    cpus = [int(node.get("CPU", 0)) for node in nodes]
+    gpus = [int(node.get("GPU", 0)) for node in nodes]
+    summary = f"{sum(cpus)} CPUs and {sum(gpus)} GPUs on {len(nodes)} node{'s' if len(nodes) != 1 else ''}"
+    if gpus_per_actor and not any(gpus):
+        raise ValueError(
+            f"device 'cuda' gives each actor a GPU, but the Ray cluster has none ({summary}): use device 'cpu' "
+            "or 'auto', or a cluster with GPUs"
+        )
+    largest = max((c for c, g in zip(cpus, gpus) if g >= gpus_per_actor), default=0)  # CPUs of a node an actor can use
+    if largest < threads_per_actor:
+        where = "node with a GPU" if gpus_per_actor else "node"
+        valid = f"1 to {largest} threads per actor fit" if largest else "the cluster has no CPU for an actor"
+        threads = f"{threads_per_actor} thread{'s' if threads_per_actor > 1 else ''}"
+        raise ValueError(
+            f"an actor of {threads} needs {threads_per_actor} CPU{'s' if threads_per_actor > 1 else ''} on one "
+            f"{where}, but the Ray cluster's largest has {largest} ({summary}): {valid}"
+        )
 
 
 def connect(ray: Any, address: str | None) -> None:
@@ -125,7 +164,9 @@ def connect(ray: Any, address: str | None) -> None:
     if address is not None:
         check_reachable(address)
     try:
-        ray.init(address=address, logging_level="ERROR", include_dashboard=False, log_to_driver=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Ray Client warns about a timeout that the error below names
+            ray.init(address=address, logging_level="ERROR", include_dashboard=False, log_to_driver=False)
     except ConnectionError as exc:
         hint = "" if os.environ.get("RAY_AUTH_MODE", "").lower() == "token" else (
             "; a cluster with token authentication (the default of `ray start`) needs RAY_AUTH_MODE=token and "
@@ -135,21 +176,42 @@ def connect(ray: Any, address: str | None) -> None:
 
 
 def check_reachable(address: str) -> None:
-    """Refuse a HOST:PORT (or ray://HOST:PORT) address whose port takes no TCP connection; other forms
+    """Refuse, within seconds, a HOST:PORT (or ray://HOST:PORT) address whose port takes no TCP connection
+    or does not answer as Ray's services do (gRPC; not checked when RAY_USE_TLS encrypts them); other forms
     ("auto", "local") are Ray's to resolve."""
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not port.isdigit():
         return
     if not host or not 0 < int(port) < 65536:
         raise RuntimeError(f"the Ray address {address} is not HOST:PORT with a port in 1..65535")
+    valid = "start the cluster there (`ray start --head`) or give its head node's HOST:PORT (the address, or RAY_ADDRESS)"
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S) as connection:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "", "false") and not _answers_grpc(connection):
+                raise RuntimeError(
+                    f"the service at the Ray address {address} is not Ray (it does not answer gRPC, as Ray's "
+                    f"head node does): {valid}"
+                )
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise RuntimeError(
-            f"nothing answers at the Ray address {address} ({reason}): start the cluster there "
-            "(`ray start --head`) or give its head node's HOST:PORT (the address, or RAY_ADDRESS)"
-        ) from None
+        raise RuntimeError(f"nothing answers at the Ray address {address} ({reason}): {valid}") from None
+
+
+def _answers_grpc(connection: socket.socket) -> bool:
+    """Whether the peer answers an HTTP/2 connection preface with its SETTINGS frame, as every gRPC server
+    does (a silent peer is given ANSWER_TIMEOUT_S)."""
+    connection.settimeout(ANSWER_TIMEOUT_S)
+    answer = b""
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        while len(answer) < 9:
+            chunk = connection.recv(9 - len(answer))
+            if not chunk:
+                break
+            answer += chunk
+    except OSError:  # a timeout, or a peer that reset the connection
+        pass
+    return len(answer) == 9 and answer[3] == _HTTP2_SETTINGS and answer[5:9] == bytes(4)
 
 
 def _streamed(
@@ -161,14 +223,12 @@ def _streamed(
     actors: int,
     threads_per_actor: int,
     batch_size: int,
+    gpus: int,
 ) -> Iterator[Record]:
     """The records from the connected Ray, in input order; disconnects afterwards if `connected_here`."""
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # its per-run INFO lines would break the progress bar
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        device = load_kwargs.get("device", "auto")
-        has_gpus = ray.cluster_resources().get("GPU", 0) > 0
-        gpus = 1 if device == "cuda" or (device == "auto" and has_gpus) else 0
         dataset = pose_dataset(
             paths, settings, load_kwargs, actors=actors, threads_per_actor=threads_per_actor,
             batch_size=batch_size, gpus_per_actor=gpus,

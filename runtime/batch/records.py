@@ -2,7 +2,8 @@
 
 A record is one image's result, `{"image": PATH, "width": W, "height": H, "poses": [pose, ...]}` with poses in
 upstream's JSON shape (`Pose.to_dict()`), or `{"image": PATH, "error": MESSAGE}` for an image that could not
-be read or estimated.
+be read or estimated. A file's first record also carries `"settings"`: the settings the job was made with
+(`job_settings`), which `--resume` compares with its own before it appends.
 
 JSON Lines: written straight into the output (not under a temporary name: a killed job must leave the
 images it finished), each record one line written whole with unbuffered writes, so a killed job leaves
@@ -12,11 +13,15 @@ Parquet: one row per pose, columns `image` (string), `width`, `height` (int32), 
 (int32, the pose's index in the image), `score` (float64) and, for each of the 17 parts in part-id order,
 `<part>_x`, `<part>_y`, `<part>_score` (float64; part names as `posenet_onnx.part_names`, e.g. `leftEye_x`).
 An image without poses, or that failed, has one row whose pose columns are null (`error` set when it failed).
-The file is written under a temporary name and renamed when the job completes (`posenet_onnx.outputs`).
+A path that is not valid Unicode (a non-UTF-8 file name, held by Python with surrogate escapes) is written in
+the escaped form the JSON records use, `\\udcXX` per undecodable byte, in `image` and `error` alike.
+The file's key-value metadata holds the job's settings as JSON (`posenet_onnx.settings`). The file is written
+under a temporary name and renamed when the job completes (`posenet_onnx.outputs`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -27,9 +32,12 @@ from typing import Any
 from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.outputs import Output, json_text
 from posenet_onnx.runtime.pose import Pose
+from posenet_onnx.runtime.settings import EstimateSettings
 
 Record = dict[str, Any]
 PARQUET_ROW_GROUP = 4096  # rows buffered before a row group is written
+PARQUET_SETTINGS_KEY = "posenet_onnx.settings"  # the file metadata key of the job's settings
+_MISSING = object()
 
 
 def image_record(image: str, width: int, height: int, poses: Iterable[Pose]) -> Record:
@@ -40,6 +48,42 @@ def image_record(image: str, width: int, height: int, poses: Iterable[Pose]) -> 
 def error_record(image: str, message: str) -> Record:
     """The record of an image that could not be read or estimated."""
     return {"image": image, "error": message}
+
+
+def job_settings(settings: EstimateSettings, **model: Any) -> dict[str, Any]:
+    """What a job's records depend on: the model (`model`: multiplier, precision, graph file, as the caller
+    names it) and every estimate setting, as JSON values (the first record's `settings`)."""
+    fields = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings) if field.init}
+    return json.loads(json_text({**model, **fields}))
+
+
+def settings_difference(recorded: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """How `current` differs from the `recorded` settings ("name recorded -> current, ..."), None if it does not.
+
+    An estimate setting that `recorded` lacks (one newer than the file) counts as its default."""
+    recorded = {**job_settings(EstimateSettings()), **recorded}
+    names = [*recorded, *(name for name in current if name not in recorded)]
+    changed = [
+        f"{name} {json_text(recorded.get(name))} -> {json_text(current.get(name))}"
+        for name in names
+        if recorded.get(name, _MISSING) != current.get(name, _MISSING)
+    ]
+    return ", ".join(changed) or None
+
+
+def recorded_settings(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings in a JSONL file's first record; None when it has none (empty, or written without them)."""
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    if not first.endswith(b"\n"):
+        return None  # empty, or a cut first line (which `completed_images` removes)
+    try:
+        settings = json.loads(first).get("settings")
+    except (ValueError, AttributeError):
+        return None  # not a record: `completed_images` says so
+    return settings if isinstance(settings, dict) else None
 
 
 def record_line(record: Record) -> bytes:
@@ -73,9 +117,10 @@ def completed_images(path: str | os.PathLike) -> set[str]:
 
 class JsonlWriter:
     """Records to a checked JSON Lines output: appended to with `append`, else created or emptied; standard
-    output, FIFOs and devices are written as they are, and a symlink's target gets the lines."""
+    output, FIFOs and devices are written as they are, and a symlink's target gets the lines. The file's
+    first record gets `settings` (when given) as its `"settings"`."""
 
-    def __init__(self, output: Output, *, append: bool = False) -> None:
+    def __init__(self, output: Output, *, append: bool = False, settings: dict[str, Any] | None = None) -> None:
         self._owned = not output.is_stdout
         if output.is_stdout:
             sys.stdout.flush()
@@ -83,9 +128,13 @@ class JsonlWriter:
         else:
             mode = 0 if output.special else os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
             self._fd = os.open(output.path, os.O_WRONLY | mode | getattr(os, "O_BINARY", 0), 0o666)
+        starts = output.special or os.fstat(self._fd).st_size == 0
+        self._settings = settings if starts else None
 
     def write(self, record: Record) -> None:
         """Write one record as one line, whole: a line is never left half-written by a short write."""
+        if self._settings is not None:
+            record, self._settings = {**record, "settings": self._settings}, None
         line = memoryview(record_line(record))
         while line:
             line = line[os.write(self._fd, line) :]
@@ -128,7 +177,13 @@ def parquet_schema() -> Any:
 
 def parquet_rows(record: Record) -> Iterator[dict[str, Any]]:
     """A record's Parquet rows: one per pose, or one with null pose columns."""
-    base = {"image": record["image"], "width": record.get("width"), "height": record.get("height"), "error": record.get("error")}
+    error = record.get("error")
+    base = {
+        "image": unicode_text(record["image"]),
+        "width": record.get("width"),
+        "height": record.get("height"),
+        "error": None if error is None else unicode_text(error),
+    }
     poses = record.get("poses") or []
     if not poses:
         yield base
@@ -142,16 +197,25 @@ def parquet_rows(record: Record) -> Iterator[dict[str, Any]]:
         yield row
 
 
+def unicode_text(text: str) -> str:
+    """`text` as valid Unicode (what Parquet's strings must be): each surrogate escape that a non-UTF-8 file
+    name leaves becomes `\\udcXX`, as JSON writes it; any other text is returned unchanged."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class ParquetWriter:
-    """Records to a checked Parquet output, written under a temporary name and renamed into place by `close()`.
+    """Records to a checked Parquet output, written under a temporary name and renamed into place by `close()`;
+    `settings` (the job's, as JSON) go into the file's key-value metadata under PARQUET_SETTINGS_KEY.
 
     Leaving the `with` block by an exception (Ctrl-C included) removes the temporary file: no incomplete file
     takes the name.
     """
 
-    def __init__(self, output: Output) -> None:
+    def __init__(self, output: Output, *, settings: dict[str, Any] | None = None) -> None:
         self._pa, parquet = import_pyarrow()
         self._schema = parquet_schema()
+        if settings is not None:
+            self._schema = self._schema.with_metadata({PARQUET_SETTINGS_KEY: json_text(settings)})
         self._stack = ExitStack()
         temp = self._stack.enter_context(output.staged())
         self._writer = parquet.ParquetWriter(temp, self._schema)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 STDOUT = "-"
+_NAME_MAX = 255  # bytes in a file name, on the common file systems
 
 
 class OutputError(ValueError):
@@ -299,3 +301,75 @@ def caused_by_interrupt(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def lock_path(path: Path) -> Path:
+    """The hidden lock file beside an output that `exclusive` holds while a job writes it: `.NAME.posenet-onnx.lock`,
+    or, where that would be too long a file name, one made of a hash of NAME."""
+    name = f".{path.name}.posenet-onnx.lock"
+    if len(os.fsencode(name)) > _NAME_MAX:
+        name = f".{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}.posenet-onnx.lock"
+    return path.with_name(name)
+
+
+@contextlib.contextmanager
+def exclusive(output: Output) -> Iterator[None]:
+    """Hold `output` for this process for the block: a second job that would write the same file is refused
+    (OutputError naming the process that holds it) instead of mixing its writes into the first one's.
+
+    The lock is an flock on a hidden file beside the output (`lock_path`, holding the holder's process id),
+    removed when the block ends. One left by a killed process holds no lock any more (the kernel drops it
+    with the process): the next job takes it over and removes it. Standard output, pipes and devices are
+    not locked; nor is anything where the system has no flock (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        fcntl = None
+    if output.special or fcntl is None:
+        yield
+        return
+    lock = lock_path(output.path)
+    descriptor = _take_lock(fcntl, lock, output.name)
+    try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        if _identity(lock) == _fd_identity(descriptor):
+            lock.unlink(missing_ok=True)  # while still held: a job waiting on this file tries again
+        os.close(descriptor)
+
+
+def _take_lock(fcntl: object, lock: Path, name: str) -> int:
+    """An open descriptor of `lock` with the exclusive flock on it, or OutputError when another process holds it."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            descriptor = os.open(lock, flags, 0o666)
+        except OSError as exc:
+            raise OutputError(f"Cannot lock the output {name}: {lock} {os_error_reason(exc)}.") from None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise OutputError(f"Cannot lock the output {name}: {lock} is not a regular file; remove it.")
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[attr-defined]
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise OutputError(
+                f"The output {name} is being written by another job (process {holder}); wait for it to end or "
+                "write to another file."
+            ) from None
+        if _identity(lock) != _fd_identity(descriptor):
+            os.close(descriptor)  # its holder removed it between our open and our lock: take the new one
+            continue
+        if not os.pread(descriptor, 32, 0).rstrip(b"\n").isdigit() and os.fstat(descriptor).st_size:
+            os.close(descriptor)  # a file of the user's that happens to have the name: leave it alone
+            raise OutputError(f"Cannot lock the output {name}: {lock} is in the way (not a lock file); move it.")
+        return descriptor
+
+
+def _fd_identity(descriptor: int) -> tuple[int, int]:
+    info = os.fstat(descriptor)
+    return info.st_dev, info.st_ino

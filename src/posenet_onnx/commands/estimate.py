@@ -3,6 +3,9 @@ the local engine (read threads, same-size batches) or Ray; records go out as the
 or as the seed's JSON list at the end (--json, else standard output); drawings on request.
 
 A failed image is a record, not the end of the job: the exit status is 1 when any image failed, 0 otherwise.
+A subfolder that cannot be listed is one warning line before the work and exit status 1 at the end (with
+--on-error fail, the job stops there). Each output file is held by one job at a time (`outputs.exclusive`),
+and --resume appends only with the settings the file's first record names.
 """
 
 from __future__ import annotations
@@ -14,9 +17,21 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from posenet_onnx.outputs import Output, OutputPlan, caused_by_interrupt, check_writable_folder, json_text, write_bytes
+from posenet_onnx.outputs import (
+    Output,
+    OutputPlan,
+    caused_by_interrupt,
+    check_writable_folder,
+    exclusive,
+    json_text,
+    os_error_reason,
+    write_bytes,
+)
+
+if TYPE_CHECKING:
+    from posenet_onnx.runtime.settings import EstimateSettings
 
 DRAWING_SUFFIX = ".poses.png"
 
@@ -67,9 +82,7 @@ class JobOutputs:
 
 def run(args: argparse.Namespace, kept: list[str]) -> int:
     """Expand the sources, check every output, estimate on the chosen engine and write the records."""
-    from posenet_onnx.runtime.batch.records import JsonlWriter, ParquetWriter, completed_images
-    from posenet_onnx.runtime.batch.sources import expand_sources
-
+    from posenet_onnx.commands.model import settings_from_args
     from posenet_onnx.runtime.batch.jobs import MAX_READ_THREADS
 
     for name in ("batch_size", "threads", "actors", "actor_threads"):
@@ -78,22 +91,100 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be 1 or more; got {value}")
     if args.threads is not None and args.threads > MAX_READ_THREADS:
         raise ValueError(f"--threads must be 1 to {MAX_READ_THREADS} (image reading threads); got {args.threads}")
-    paths = expand_sources(args.images, recursive=args.recursive)
+    settings = settings_from_args(args, multi_pose=args.multi)
+    unreadable: list[OSError] = []
+    paths = _expand(args, unreadable)
     outputs = JobOutputs(args, paths)
-    if args.resume:
-        if outputs.jsonl.special:
-            raise ValueError(f"--resume reads and appends to a regular file; {args.jsonl} is a pipe or device")
-        done = completed_images(outputs.jsonl.path)
-        paths = [path for path in paths if path not in done]
-    records = _ray_records(args, paths) if args.engine == "ray" else _local_records(args, paths, outputs.drawings)
+    with ExitStack() as held:
+        for output in (outputs.jsonl, outputs.parquet, outputs.json):
+            if output is not None:
+                held.enter_context(exclusive(output))  # a second job on the same file is refused, before any work
+        recorded_as = _job_settings(args, settings)
+        if args.resume:
+            paths = _remaining(args, outputs.jsonl, paths, recorded_as)
+        if unreadable:
+            if args.on_error == "fail":
+                print(f"posenet-onnx estimate: stopped: {_folders(unreadable)}", file=sys.stderr)
+                return 1
+            print(f"posenet-onnx estimate: warning: images left out: {_folders(unreadable)}", file=sys.stderr)
+        failed = _write_records(args, kept, outputs, settings, recorded_as, paths)
+    return 1 if failed or unreadable else 0
+
+
+def _expand(args: argparse.Namespace, unreadable: list[OSError]) -> list[str]:
+    """The sources' image paths; the folders that could not be listed go to `unreadable`."""
+    from posenet_onnx.runtime.batch.sources import expand_sources
+
+    try:
+        return expand_sources(args.images, recursive=args.recursive, onerror=unreadable.append)
+    except ValueError as exc:
+        if unreadable:
+            raise ValueError(f"{exc}; {_folders(unreadable)}") from None
+        raise
+
+
+def _folders(errors: list[OSError], shown: int = 3) -> str:
+    """The unreadable folders in a few words: "2 folders cannot be read: a (Permission denied), b (...)"."""
+    named = ", ".join(f"{os.fsdecode(exc.filename)} ({os_error_reason(exc)})" for exc in errors[:shown])
+    more = f" and {len(errors) - shown} more" if len(errors) > shown else ""
+    counted = "1 folder cannot" if len(errors) == 1 else f"{len(errors)} folders cannot"
+    return f"{counted} be read: {named}{more}"
+
+
+def _job_settings(args: argparse.Namespace, settings: EstimateSettings) -> dict[str, Any]:
+    """The settings the records depend on, as the output's first record carries them: the model and the
+    estimate settings, with the stride a multiplier's model runs at when none is given."""
+    from posenet_onnx.contract import DEFAULT_OUTPUT_STRIDE
+    from posenet_onnx.runtime.batch.records import job_settings
+
+    if args.model is not None:
+        recorded = job_settings(settings, model=os.path.abspath(args.model))
+    else:
+        recorded = job_settings(settings, multiplier=args.multiplier, precision=args.precision)
+        recorded["output_stride"] = recorded["output_stride"] or DEFAULT_OUTPUT_STRIDE
+    return recorded
+
+
+def _remaining(args: argparse.Namespace, jsonl: Output, paths: list[str], recorded_as: dict[str, Any]) -> list[str]:
+    """--resume: the paths not yet in the JSONL file, which must have been made with the same settings."""
+    from posenet_onnx.runtime.batch.records import completed_images, recorded_settings, settings_difference
+
+    if jsonl.special:
+        raise ValueError(f"--resume reads and appends to a regular file; {args.jsonl} is a pipe or device")
+    recorded = recorded_settings(jsonl.path)
+    difference = None if recorded is None else settings_difference(recorded, recorded_as)
+    if difference is not None:  # refused before `completed_images` cuts a partial last line: the file stays as it is
+        raise ValueError(
+            f"--resume: {args.jsonl} was made with other settings ({difference}); resume with the settings it was "
+            "made with, or write to another --jsonl file"
+        )
+    done = completed_images(jsonl.path)
+    return [path for path in paths if path not in done]
+
+
+def _write_records(
+    args: argparse.Namespace,
+    kept: list[str],
+    outputs: JobOutputs,
+    settings: EstimateSettings,
+    recorded_as: dict[str, Any],
+    paths: list[str],
+) -> int:
+    """Estimate the paths on the chosen engine and write their records; the number of failed images."""
+    from posenet_onnx.runtime.batch.records import JsonlWriter, ParquetWriter
+
+    if args.engine == "ray":
+        records = _ray_records(args, settings, paths)
+    else:
+        records = _local_records(args, settings, paths, outputs.drawings)
     failed = 0
     listed: list[dict[str, Any]] = []
     with ExitStack() as stack:
         sinks: list[Any] = []
         if outputs.jsonl is not None:
-            sinks.append(stack.enter_context(JsonlWriter(outputs.jsonl, append=args.resume)))
+            sinks.append(stack.enter_context(JsonlWriter(outputs.jsonl, append=args.resume, settings=recorded_as)))
         if outputs.parquet is not None:
-            sinks.append(stack.enter_context(ParquetWriter(outputs.parquet)))
+            sinks.append(stack.enter_context(ParquetWriter(outputs.parquet, settings=recorded_as)))
         try:
             for record in _progress(records, len(paths)):
                 for sink in sinks:
@@ -113,14 +204,15 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
         write_bytes(outputs.json, (json_text(listed, indent=2) + "\n").encode())
     if failed and args.on_error == "continue":
         print(f"posenet-onnx estimate: {failed} of {len(paths)} images failed (their records say why)", file=sys.stderr)
-    return 1 if failed else 0
+    return failed
 
 
-def _local_records(args: argparse.Namespace, paths: Sequence[str], drawings: dict[str, Output] | None) -> Iterator[dict[str, Any]]:
-    from posenet_onnx.commands.model import load_from_args, settings_from_args
+def _local_records(
+    args: argparse.Namespace, settings: EstimateSettings, paths: Sequence[str], drawings: dict[str, Output] | None
+) -> Iterator[dict[str, Any]]:
+    from posenet_onnx.commands.model import load_from_args
     from posenet_onnx.runtime.batch.jobs import check_runs, estimate_paths
 
-    settings = settings_from_args(args, multi_pose=args.multi)
     # The read threads share the cores with onnxruntime: its idle spinning would slow them down.
     net = load_from_args(args, allow_spinning=False)
     check_runs(net, settings)
@@ -142,13 +234,11 @@ def _drawn(results: Iterable[Any], drawings: dict[str, Output], *, flip: bool) -
         yield result.record
 
 
-def _ray_records(args: argparse.Namespace, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
-    from posenet_onnx.commands.model import settings_from_args
+def _ray_records(args: argparse.Namespace, settings: EstimateSettings, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
     from posenet_onnx.contract import validate_output_stride_for
     from posenet_onnx.runtime.batch.ray_engine import import_ray, ray_records
 
     import_ray()  # the missing extra is named before any work
-    settings = settings_from_args(args, multi_pose=args.multi)
     if args.model is None and settings.output_stride is not None:  # a graph file's stride is checked on the workers
         validate_output_stride_for(args.multiplier, settings.output_stride)
     absolute = (lambda path: None if path is None else os.path.abspath(path))  # the workers' working folder differs
