@@ -71,7 +71,7 @@ class EstimateSettings:
 # Named starting points for the estimate settings a preset chooses (the fields below); explicit options
 # override them. "original" is upstream's defaults, unchanged; "accurate" the most accurate setting measured
 # on the annotated photos (docs/accuracy.md): full resolution, output stride 8, posenet 2.x's decoder and the
-# flip test, at several times the original's cost.
+# flip test, at 20 to 30 times the original's cost on a CPU.
 PRESET_FIELDS: tuple[str, ...] = ("image_scale_factor", "output_stride", "refinement", "flip_test")
 PRESETS: dict[str, dict[str, object]] = {
     "original": {"image_scale_factor": 0.5, "output_stride": None, "refinement": "v1", "flip_test": False},
