@@ -16,7 +16,7 @@ from posenet_onnx.export.download import BASE_URL, locate_checkpoint
 from posenet_onnx.export.graph import posenet_function
 from posenet_onnx.export.metadata import model_metadata
 from posenet_onnx.export.ort_format import to_ort_format
-from posenet_onnx.export.precision import apply_precision, calibration_images
+from posenet_onnx.export.precision import apply_precision, calibration_images, check_calibration_photos
 from posenet_onnx.export.quiet import import_tensorflow, quiet
 from posenet_onnx.export.simplify import simplify
 from posenet_onnx.export.single_pose import add_single_pose_decoder
@@ -63,13 +63,18 @@ def export_model(
 
     multiplier, output_stride = validate_model(multiplier, output_stride)
     validate_graph_options(output_stride, precision, decoder, input_size, batch, file_format, opset)
+    if input_size is not None:
+        check_input_pixels(input_size)
     name = model_filename(
         multiplier, output_stride, precision, decoder=decoder, input_size=input_size, batch=batch,
         file_format=file_format,
     )
     path = Path(out_dir) / name
-    # Read the calibration photos first: a bad folder fails before the slow conversion.
-    calibration = calibration_images(calibration_dir) if precision == "int8" else None
+    # Check the calibration photos first: a bad folder or photo fails before the slow conversion.
+    calibration = None
+    if precision == "int8":
+        check_calibration_photos(calibration_dir)
+        calibration = calibration_images(calibration_dir)  # read one photo at a time, while calibrating
     checkpoint = load_checkpoint(locate_checkpoint(multiplier, checkpoint_dir, progress=progress))
     model, versions = convert(checkpoint, multiplier, output_stride, (batch, *(input_size or (None, None))), opset)
     model = apply_precision(model, precision, calibration)
@@ -85,6 +90,16 @@ def export_model(
     model.producer_name = "posenet-onnx"
     data = model.SerializeToString()
     return write_bytes_atomic(path, to_ort_format(data) if file_format == "ort" else data)
+
+
+def check_input_pixels(input_size: tuple[int, int]) -> tuple[int, int]:
+    """A fixed (height, width) within the pixel limit (every image is resized to it: the network's memory
+    grows with its pixels, as with a large image); ValueError otherwise."""
+    from posenet_onnx.runtime.images import check_pixels
+
+    height, width = input_size
+    check_pixels(width, height, f"the fixed input size {height}x{width}")
+    return input_size
 
 
 def convert(

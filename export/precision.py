@@ -7,14 +7,14 @@ photos (a folder of images, with crops, mirrors and two scales) with onnxruntime
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from posenet_onnx.export.quiet import quiet
 from posenet_onnx.contract import INPUT_NAME, PRECISIONS
+from posenet_onnx.export.quiet import quiet
 
 if TYPE_CHECKING:
     import onnx
@@ -23,15 +23,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CALIBRATION_SCALES = (0.5, 1.0)  # image scale factors, as the runtime resizes
 CALIBRATION_STRIDE = 32  # sizes k * 32 + 1 are valid at every output stride
 CROP_FRACTION = 0.6  # the centre crop keeps this much of each side
+# Photos are reduced to this long side first: calibration memory grows with the network's input pixels (one
+# 4000 x 3000 photo at scale 1.0 took 12 GiB), and people in larger photos reach the network at these sizes.
+CALIBRATION_MAX_SIDE = 1024
 _FLOAT_STEM_CONVS = 2
+_T = TypeVar("_T")
 
 
-def apply_precision(model: onnx.ModelProto, precision: str, calibration: list[np.ndarray] | None) -> onnx.ModelProto:
+def apply_precision(model: onnx.ModelProto, precision: str, calibration: Iterable[np.ndarray] | None) -> onnx.ModelProto:
     """The fp32 graph unchanged, or converted to fp16, or quantised to int8 with `calibration` images."""
     if precision == "fp16":
         return to_fp16(model)
     if precision == "int8":
-        if not calibration:
+        if calibration is None:
             raise ValueError("int8 quantisation needs calibration images (see calibration_images).")
         return to_int8(model, calibration)
     if precision == "fp32":
@@ -63,27 +67,45 @@ def calibration_paths(folder: str | Path | None) -> list[Path]:
     return paths
 
 
-def calibration_images(folder: str | Path | None) -> list[np.ndarray]:
-    """Network inputs for int8 calibration from the photos in `folder`: float32 [1, h, w, 3] in [0, 255].
+def check_calibration_photos(folder: str | Path | None) -> list[Path]:
+    """The calibration photos (see `calibration_paths`), each one's header read: a file that is no image, or
+    one above the pixel limit, is refused by name before any export work."""
+    from posenet_onnx.runtime.images import check_image_file
 
-    Each photo gives eight inputs: the whole photo and its centre crop (people larger in the frame), each
-    mirrored, each at image scales 0.5 and 1.0 (the runtime's sizes and its tfjs bilinear resize), so the
-    activation ranges cover the scales and framings the graph will see. A file with an image suffix that
-    is no image is refused by name.
+    paths = calibration_paths(folder)
+    for path in paths:
+        _checked(check_image_file, path)
+    return paths
+
+
+def calibration_images(folder: str | Path | None) -> Iterator[np.ndarray]:
+    """Network inputs for int8 calibration from the photos in `folder`: float32 [1, h, w, 3] in [0, 255],
+    made one photo at a time as calibration asks for them, so memory does not grow with the photos.
+
+    Each photo is first brought to network sizes (at most CALIBRATION_MAX_SIDE on its long side; a
+    48-megapixel JPEG is decoded at reduced size) and gives eight inputs: the whole photo and its centre crop
+    (people larger in the frame), each mirrored, each at image scales 0.5 and 1.0 (the runtime's sizes and its
+    tfjs bilinear resize), so the activation ranges cover the scales and framings the graph will see.
     """
     from posenet_onnx.runtime.images import load_image
 
-    inputs = []
-    for path in calibration_paths(folder):
-        try:
-            photo = load_image(path)
-        except ValueError:
-            raise ValueError(
-                f"Calibration image {path} is not a readable image; the folder must hold only photos "
-                f"({', '.join(IMAGE_SUFFIXES)})."
-            ) from None
-        inputs += _views(photo)
-    return inputs
+    for path in check_calibration_photos(folder):
+        yield from _views(_checked(lambda p: load_image(p, max_side=CALIBRATION_MAX_SIDE), path))
+
+
+def _checked(read: Callable[[Path], _T], path: Path) -> _T:
+    """`read(path)` for a calibration photo, its failure one line that names the photo and why."""
+    from posenet_onnx.runtime.images import PixelLimitError
+
+    try:
+        return read(path)
+    except PixelLimitError as exc:
+        raise ValueError(f"Calibration image {path} is over the pixel limit: {exc}") from None
+    except ValueError:
+        raise ValueError(
+            f"Calibration image {path} is not a readable image; the folder must hold only photos "
+            f"({', '.join(IMAGE_SUFFIXES)})."
+        ) from None
 
 
 def _views(photo: np.ndarray) -> list[np.ndarray]:
@@ -103,7 +125,7 @@ def _views(photo: np.ndarray) -> list[np.ndarray]:
     return views
 
 
-def to_int8(model: onnx.ModelProto, images: list[np.ndarray]) -> onnx.ModelProto:
+def to_int8(model: onnx.ModelProto, images: Iterable[np.ndarray]) -> onnx.ModelProto:
     """The graph statically quantised to int8, calibrated (min/max) on `images`.
 
     QDQ format with per-channel int8 weights and uint8 activations. Conv and its ReLU6 (Clip) are

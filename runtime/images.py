@@ -39,12 +39,17 @@ def max_pixels() -> int | None:
     return int(value) or None
 
 
-def check_pixels(width: int, height: int) -> None:
-    """Refuse an image above the pixel limit, with the override in the message."""
+class PixelLimitError(ValueError):
+    """An image (or a fixed network input) above the pixel limit."""
+
+
+def check_pixels(width: int, height: int, what: str = "the image") -> None:
+    """Refuse an image (or `what` else reaches the network: a fixed input size) above the pixel limit, with the
+    override in the message."""
     limit = max_pixels()
     if limit is not None and width * height > limit:
-        raise ValueError(
-            f"the image is {width} x {height} = {width * height:,} pixels, above the limit of {limit:,} (the "
+        raise PixelLimitError(
+            f"{what} is {width} x {height} = {width * height:,} pixels, above the limit of {limit:,} (the "
             f"network's memory grows with the pixels); set {ENV_MAX_PIXELS} to a larger count, or 0 for no limit, "
             "to process it anyway"
         )
@@ -66,16 +71,51 @@ def _opened(path: Path) -> Iterator[Image.Image]:
         yield image
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as H x W x 3 uint8 RGB, turned upright by its EXIF orientation like a browser does."""
+def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarray:
+    """Read an image file as H x W x 3 uint8 RGB, turned upright by its EXIF orientation like a browser does.
+
+    With `max_side`, an image longer than that on either side comes reduced to fit it (JPEG's reduced decoding,
+    then a resize), so that reading it takes little memory; without it (every estimate) the pixels are exact.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
         with _opened(path) as image:
-            return _from_pil(ImageOps.exif_transpose(image))
+            if max_side is not None:
+                image.draft("RGB", _fitted(image.size, max_side))  # JPEG only: at least that size, decoded smaller
+            array = _from_pil(ImageOps.exif_transpose(image))
     except (OSError, Image.DecompressionBombError) as exc:  # PIL's UnidentifiedImageError is an OSError
         raise ValueError(f"cannot read {path} as an image: {exc}") from None
+    return array if max_side is None else _reduced(array, max_side)
+
+
+def check_image_file(path: str | os.PathLike) -> tuple[int, int]:
+    """The (width, height) of an image file from its header, without decoding it: ValueError for a file that
+    is no image, PixelLimitError for one above the limit."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with _opened(path) as image:
+            return image.size
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"cannot read {path} as an image: {exc}") from None
+
+
+def _fitted(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`size` (width, height) scaled down, aspect kept, so that neither side exceeds `max_side`."""
+    scale = min(1.0, max_side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _reduced(array: np.ndarray, max_side: int) -> np.ndarray:
+    """An H x W x 3 uint8 image resized (Lanczos) to fit `max_side`; unchanged where it fits already."""
+    height, width = array.shape[:2]
+    size = _fitted((width, height), max_side)
+    if size == (width, height):
+        return array
+    return np.asarray(Image.fromarray(array).resize(size, Image.Resampling.LANCZOS))
 
 
 def to_rgb_array(image: ImageLike) -> np.ndarray:

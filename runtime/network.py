@@ -8,15 +8,17 @@ side files, and refuses a file that is not a posenet-onnx graph or not the one i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import onnxruntime as ort
 
 from posenet_onnx.contract import (
     INPUT_NAME,
+    MAX_BATCH,
     META_BATCH,
     META_DECODER,
     META_INPUT_SIZE,
@@ -26,15 +28,32 @@ from posenet_onnx.contract import (
     META_PRECISION,
     OUTPUT_NAMES,
     parse_input_size,
-    validate_model,
+    validate_batch,
+    validate_input_size,
+    validate_multiplier,
+    validate_output_stride_for,
+    validate_precision,
 )
 from posenet_onnx.keypoints import PART_NAMES
+from posenet_onnx.runtime.images import check_pixels
 from posenet_onnx.runtime.providers import create_session
 
 
 _ORT = ort.capi.onnxruntime_pybind11_state
 # What onnxruntime raises for a file it cannot load (truncated, empty, not ONNX, a folder).
 _LOAD_ERRORS = (_ORT.Fail, _ORT.InvalidArgument, _ORT.InvalidProtobuf, _ORT.InvalidGraph, _ORT.NoSuchFile, _ORT.NoModel)
+
+
+# What onnxruntime raises when a run fails (memory, a kernel's error, a device's).
+_RUN_ERRORS = (_ORT.Fail, _ORT.RuntimeException, _ORT.EPFail)
+_ORT_FATAL = 4  # onnxruntime's log severity that only fatal errors reach
+
+
+def _quiet_run() -> ort.RunOptions:
+    """Run options that keep onnxruntime's log of a failed run off stderr (the exception carries the message)."""
+    options = ort.RunOptions()
+    options.log_severity_level = _ORT_FATAL
+    return options
 
 
 class InvalidGraphError(ValueError):
@@ -63,7 +82,12 @@ class Network:
     output_order: tuple[int, ...]  # positions of contract.OUTPUT_NAMES among the session's outputs
 
     def run(self, network_input: np.ndarray) -> list[np.ndarray]:
-        results = self.session.run(None, {INPUT_NAME: network_input})
+        """The four outputs for one input batch. A failure inside onnxruntime (out of memory, say) is one
+        RuntimeError: onnxruntime's own coloured log of it stays off the terminal."""
+        try:
+            results = self.session.run(None, {INPUT_NAME: network_input}, _quiet_run())
+        except _RUN_ERRORS as exc:
+            raise RuntimeError(f"onnxruntime failed to run {self.path}: {' '.join(str(exc).split())[-400:]}") from None
         return [results[i] for i in self.output_order]
 
     @property
@@ -84,27 +108,38 @@ def open_network(path: Path, providers: Sequence[str], options: ort.SessionOptio
 
 
 def read_config(session: ort.InferenceSession, path: Path) -> GraphConfig:
-    """The graph's metadata and input/output names, checked against the posenet-onnx contract."""
+    """The graph's metadata and input/output names, checked against the posenet-onnx contract; a missing or
+    garbled value is a ValueError naming its key and what is valid."""
     metadata = session.get_modelmeta().custom_metadata_map
     if META_DECODER in metadata:
         raise ValueError(
             f"{path} is a self-contained {metadata[META_DECODER]}-pose graph with its decoder inside: run it with "
             "onnxruntime directly (see docs/deployment.md); posenet_onnx.load takes the plain graphs."
         )
-    try:
-        multiplier, output_stride = validate_model(float(metadata[META_MULTIPLIER]), int(metadata[META_OUTPUT_STRIDE]))
-        size = metadata.get(META_INPUT_SIZE)
-        batch = metadata.get(META_BATCH)
-        config = GraphConfig(
-            multiplier=multiplier,
-            output_stride=output_stride,
-            precision=metadata.get(META_PRECISION, "fp32"),
-            part_names=tuple(json.loads(metadata[META_PART_NAMES])),
-            input_size=parse_input_size(size) if size else None,
-            batch=int(batch) if batch else None,
-        )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path} is not a posenet-onnx model: its metadata lacks or garbles {exc}") from None
+    multiplier = _metadata_value(metadata, META_MULTIPLIER, path, lambda text: validate_multiplier(_number(text)))
+    output_stride = _metadata_value(
+        metadata, META_OUTPUT_STRIDE, path,
+        lambda text: validate_output_stride_for(multiplier, _integer(text, "one of 8, 16 or 32")),
+    )
+    size, batch = metadata.get(META_INPUT_SIZE), metadata.get(META_BATCH)
+    config = GraphConfig(
+        multiplier=multiplier,
+        output_stride=output_stride,
+        precision=_metadata_value(metadata, META_PRECISION, path, validate_precision, default="fp32"),
+        part_names=_metadata_value(metadata, META_PART_NAMES, path, _part_names),
+        input_size=None if size is None else _metadata_value(
+            metadata, META_INPUT_SIZE, path, lambda text: validate_input_size(parse_input_size(text), output_stride)
+        ),
+        batch=None if batch is None else _metadata_value(
+            metadata, META_BATCH, path, lambda text: validate_batch(_integer(text, f"a batch size from 1 to {MAX_BATCH}"))
+        ),
+    )
+    if config.input_size is not None:  # every image is resized to it: the pixel limit holds for it too
+        height, width = config.input_size
+        try:
+            check_pixels(width, height, f"its fixed input ({META_INPUT_SIZE} {size})")
+        except ValueError as exc:
+            raise ValueError(f"{path} cannot run: {exc}") from None
     inputs = [i.name for i in session.get_inputs()]
     outputs = [o.name for o in session.get_outputs()]
     if inputs != [INPUT_NAME] or sorted(outputs) != sorted(OUTPUT_NAMES):
@@ -114,6 +149,50 @@ def read_config(session: ort.InferenceSession, path: Path) -> GraphConfig:
     if config.part_names != PART_NAMES:
         raise ValueError(f"{path} describes parts {list(config.part_names)}; expected PoseNet's 17 parts {list(PART_NAMES)}")
     return config
+
+
+_T = TypeVar("_T")
+
+
+def _metadata_value(
+    metadata: dict[str, str], key: str, path: Path, parse: Callable[[str], _T], default: str | None = None
+) -> _T:
+    """`parse(metadata[key])`; a missing key (without a default) or a value `parse` refuses is one ValueError
+    that names the file, the key, the value and what is valid."""
+    text = metadata.get(key, default)
+    if text is None:
+        raise ValueError(f"{path} is not a posenet-onnx model: its metadata has no {key}")
+    try:
+        return parse(text)
+    except (ValueError, TypeError, OverflowError) as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ValueError(f"{path} is not a valid posenet-onnx model: its metadata {key} is {shown!r}: {exc}") from None
+
+
+def _number(text: str) -> float | str:
+    """A metadata number as a float; the text itself where it is none (the validator then names what is valid)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _integer(text: str, valid: str) -> int:
+    """A metadata integer: decimal digits only (no sign, spaces or exponent), at most 20 of them."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 20):
+        raise ValueError(f"expected {valid}")
+    return int(text)
+
+
+def _part_names(text: str) -> tuple[str, ...]:
+    """The JSON list of part names."""
+    try:
+        names = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"expected a JSON list of PoseNet's 17 part names {list(PART_NAMES)}") from None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"expected a JSON list of PoseNet's 17 part names {list(PART_NAMES)}")
+    return tuple(names)
 
 
 def check_config(config: GraphConfig, multiplier: float, output_stride: int, precision: str, path: Path) -> None:

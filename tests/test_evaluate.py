@@ -187,11 +187,32 @@ def test_no_output_replaces_an_annotated_image(capsys, shared: Path, real_model_
     [
         (lambda d: [1, 2], "is not COCO keypoint annotations"),
         (lambda d: {**d, "annotations": [{k: v for k, v in a.items() if k != "keypoints"} for a in d["annotations"]]},
-         "lacks keypoints"),
+         "annotations[0] (a person) lacks keypoints"),
         (lambda d: {**d, "annotations": [{**a, "keypoints": a["keypoints"][:30]} for a in d["annotations"]]},
-         "has 30 keypoint values; COCO gives 51"),
+         "; COCO gives keypoints as 51 numbers"),
         (lambda d: {**d, "images": [{k: v for k, v in i.items() if k != "file_name"} for i in d["images"]]},
-         "an image record lacks file_name"),
+         "images[0] lacks file_name"),
+        # Each field the evaluation reads, of the wrong type: named with what is valid, before any image.
+        (lambda d: {**d, "annotations": [{**a, "bbox": "0 0 10 10"} for a in d["annotations"]]},
+         'annotations[0] has bbox "0 0 10 10"; COCO gives bbox as [x, y, width, height], four numbers'),
+        (lambda d: {**d, "annotations": [{**a, "bbox": a["bbox"][:3]} for a in d["annotations"]]}, "four numbers"),
+        (lambda d: {**d, "annotations": [{**a, "area": "large"} for a in d["annotations"]]},
+         'has area "large"; COCO gives area as a number, 0 or more'),
+        (lambda d: {**d, "annotations": [{**a, "keypoints": ["x"] * 51} for a in d["annotations"]]}, "51 numbers"),
+        (lambda d: {**d, "annotations": [{**a, "num_keypoints": None} for a in d["annotations"]]},
+         "num_keypoints null; COCO gives num_keypoints as an integer"),
+        (lambda d: {**d, "annotations": [{**a, "iscrowd": "no"} for a in d["annotations"]]}, "iscrowd as 0 or 1"),
+        (lambda d: {**d, "images": [{**i, "id": str(i["id"])} if n % 2 else i for n, i in enumerate(d["images"])]},
+         'images[1] has id "'),  # mixed int and str ids
+        (lambda d: {**d, "images": d["images"] + d["images"][:1]}, "image ids are integers, each image's its own"),
+        (lambda d: {k: v for k, v in d.items() if k != "images"}, "has no 'images'; COCO annotations give images"),
+        (lambda d: {**d, "images": {"0": 1}}, "has a dict as 'images'"),
+        (lambda d: {**d, "images": [{**i, "file_name": 7} for i in d["images"]]},
+         "images[0] has file_name 7; a file_name is a non-empty text"),
+        (lambda d: {**d, "images": [{**i, "file_name": None} for i in d["images"]]}, "images[0] has file_name null"),
+        (lambda d: {**d, "annotations": [{**a, "image_id": 10**12} for a in d["annotations"]]}, "which is no image's id"),
+        (lambda d: {**d, "annotations": [{k: v for k, v in a.items() if k != "id"} for a in d["annotations"]]},
+         "annotations[0] lacks id"),
     ],
 )
 def test_broken_annotations_are_refused_before_any_image_is_estimated(
@@ -204,3 +225,38 @@ def test_broken_annotations_are_refused_before_any_image_is_estimated(
     assert main([*argv, *model_args(real_model_dir, device=None)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("posenet-onnx evaluate: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["../secret.jpg", "../missing.jpg", "sub/../../secret.jpg", "{abs}/secret.jpg",
+                                  "/nonexistent/x.jpg", "out.jpg", "out-missing.jpg", "outdir/secret.jpg"])
+def test_file_names_leading_outside_the_image_folder_are_refused_before_any_read(
+    capsys, shared: Path, real_model_dir: Path, tmp_path: Path, monkeypatch, name
+) -> None:
+    """`..`, absolute names and links that lead out of --images are refused by the names alone: the message is
+    the same whether the file outside exists or not, and nothing is opened."""
+    images = tmp_path / "images"
+    shutil.copytree(shared / "photos", images)
+    shutil.copyfile(shared / "images" / "pose.jpg", tmp_path / "secret.jpg")
+    (images / "out.jpg").symlink_to(tmp_path / "secret.jpg")
+    (images / "out-missing.jpg").symlink_to(tmp_path / "missing.jpg")
+    (images / "outdir").symlink_to(tmp_path)
+    name = name.replace("{abs}", str(tmp_path))
+    annotations = json.loads((images / "coco17_all.json").read_text())
+    annotations["images"][0]["file_name"] = name
+    (tmp_path / "hostile.json").write_text(json.dumps(annotations))
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: pytest.fail("estimated before the names were checked"))
+    argv = ["evaluate", "--annotations", str(tmp_path / "hostile.json"), "--images", str(images)]
+    assert main([*argv, *model_args(real_model_dir, device=None)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"posenet-onnx evaluate: error: the annotations' file_name {name!r} leads outside the image folder "
+                   f"{images}; file names are relative paths inside it (no absolute path, no '..', no link that leads out)\n")
+
+
+def test_a_link_that_stays_inside_the_image_folder_is_read(shared: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(shared / "photos", images)
+    (images / "alias").symlink_to(images)
+    ground_truth = evaluate.load_annotations(images / "coco17_all.json")
+    first = ground_truth.dataset["images"][0]
+    first["file_name"] = "alias/" + first["file_name"]
+    assert evaluate.image_paths(ground_truth, images)[first["id"]] == str(images / first["file_name"])

@@ -142,7 +142,7 @@ def test_calibration_views_cover_crops_mirrors_and_scales(shared: Path):
     from posenet_onnx.runtime.images import load_image
     from posenet_onnx.runtime.resize import resize_bilinear
 
-    inputs = calibration_images(shared / "images")
+    inputs = list(calibration_images(shared / "images"))
     photos = sorted(p for p in (shared / "images").iterdir() if p.suffix in (".jpg", ".png"))
     assert len(inputs) == 8 * len(photos)
     astronaut = inputs[8 * [p.name for p in photos].index("astronaut.png") :][:8]  # 512 x 512
@@ -170,3 +170,29 @@ def test_a_non_image_jpg_in_the_calibration_folder_is_named(checkpoint_dir: Path
     assert "notes.jpg is not a readable image" in result.stderr.splitlines()[-1]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the peak RSS from /proc (Linux)")
+def test_calibration_memory_stays_bounded_for_large_photos(real_model_dir: Path, shared: Path, tmp_path: Path):
+    """A 2000 x 1500 photo calibrated at its own size peaked at 3.0 GiB (a 4000 x 3000 one at 12 GiB, a 48 MP one
+    failed): photos are brought to network sizes first, so int8 calibration on a 48 MP photo stays small."""
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    with Image.open(shared / "images" / "pose.jpg") as image:
+        image.resize((8000, 6000)).save(folder / "large.jpg", quality=90)  # 48 MP, within the pixel limit
+    # VmHWM: this process's own peak (ru_maxrss would include the forking test process's size).
+    script = (
+        "import re, sys, onnx\n"
+        "from posenet_onnx.export.precision import calibration_images, to_int8\n"
+        "sizes = [x.shape[1:3] for x in calibration_images(sys.argv[2])]\n"
+        "to_int8(onnx.load(sys.argv[1]), calibration_images(sys.argv[2]))\n"
+        "peak = re.search(r'VmHWM:\\s*(\\d+) kB', open('/proc/self/status').read())[1]\n"
+        "print(max(max(size) for size in sizes), peak)\n"
+    )
+    graph = real_model_dir / model_filename(0.50, 16)
+    done = subprocess.run([sys.executable, "-c", script, str(graph), str(folder)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    largest_side, peak_kib = map(int, done.stdout.split())
+    assert largest_side == 993  # the photo brought to 1024 x 768; at scale 1.0 the valid size below it, 993
+    assert peak_kib < 1.5 * 2**20, f"peak RSS {peak_kib / 2**20:.2f} GiB"

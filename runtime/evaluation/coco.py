@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -107,46 +109,115 @@ def import_cocotools() -> tuple[Any, Any]:
 
 
 def load_annotations(path: str | os.PathLike) -> Any:
-    """COCO keypoint annotations (e.g. person_keypoints_val2017.json) as a pycocotools COCO object."""
+    """COCO keypoint annotations (e.g. person_keypoints_val2017.json) as a pycocotools COCO object; every field
+    the evaluation reads is checked first (`check_dataset`), so that a bad file fails before any image is read."""
     COCO, _ = import_cocotools()
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no annotation file {str(path)!r} (COCO keypoints JSON, e.g. person_keypoints_val2017.json)")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            ground_truth = COCO(str(path))
-    except (ValueError, KeyError, TypeError, AssertionError) as exc:  # pycocotools asserts a dict
-        raise ValueError(f"{path} is not COCO keypoint annotations: {exc}") from None
+        dataset = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is not COCO keypoint annotations: not JSON ({exc})") from None
+    check_dataset(dataset, str(path))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground_truth = COCO()
+        ground_truth.dataset = dataset
+        ground_truth.createIndex()
     keypoint_order(ground_truth)  # checked once, here
-    _check_records(ground_truth, path)
     return ground_truth
 
 
-# What COCOeval reads of each image and each person annotation (iscrowd is optional).
-_IMAGE_KEYS = ("id", "file_name")
-_PERSON_KEYS = ("image_id", "keypoints", "num_keypoints", "area", "bbox")
+def check_dataset(dataset: Any, source: str) -> None:
+    """Refuse, with one line naming the record, the field and what is valid, annotations the evaluation would
+    fail on or misread: the three lists, integer ids (each image once), non-empty file names, and for every
+    person annotation its keypoints (51 numbers), num_keypoints, area, bbox (4 numbers) and iscrowd."""
+    if not isinstance(dataset, dict):
+        raise ValueError(
+            f"{source} is not COCO keypoint annotations: they are a JSON object with images, annotations and categories lists"
+        )
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(dataset.get(key), list):
+            what = "no" if key not in dataset else f"a {type(dataset[key]).__name__} as"
+            raise ValueError(f"{source} has {what} {key!r}; COCO annotations give images, annotations and categories as lists")
+    image_ids: set[int] = set()
+    for index, image in enumerate(dataset["images"]):
+        where = f"{source}: images[{index}]"
+        _check_record(image, where, ("id", "file_name"))
+        if not _is_integer(image["id"]) or image["id"] in image_ids:
+            raise ValueError(f"{where} has id {_shown(image['id'])}; image ids are integers, each image's its own")
+        image_ids.add(image["id"])
+        if not isinstance(image["file_name"], str) or not image["file_name"]:
+            raise ValueError(
+                f"{where} has file_name {_shown(image['file_name'])}; a file_name is a non-empty text (a path in the image folder)"
+            )
+    for index, category in enumerate(dataset["categories"]):
+        where = f"{source}: categories[{index}]"
+        _check_record(category, where, ("id",))
+        names = category.get("keypoints", [])
+        if not _is_integer(category["id"]) or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(
+                f"{where} has id {_shown(category['id'])} and keypoints {_shown(names)}; a category has an integer id "
+                "and a list of keypoint names"
+            )
+    for index, annotation in enumerate(dataset["annotations"]):
+        _check_annotation(annotation, f"{source}: annotations[{index}]", image_ids)
 
 
-def _check_records(ground_truth: Any, path: Path) -> None:
-    """Refuse, before any image is estimated, records that the evaluation would fail on."""
-    for image in ground_truth.dataset.get("images", []):
-        missing = [key for key in _IMAGE_KEYS if key not in image]
-        if missing:
-            raise ValueError(f"{path}: an image record lacks {', '.join(missing)} (COCO images give id and file_name)")
-    for annotation in ground_truth.dataset.get("annotations", []):
-        if annotation.get("category_id") != PERSON_CATEGORY:
-            continue
-        missing = [key for key in _PERSON_KEYS if key not in annotation]
-        if missing:
-            raise ValueError(
-                f"{path}: person annotation {annotation.get('id')} lacks {', '.join(missing)} (COCO keypoint "
-                f"annotations give {', '.join(_PERSON_KEYS)})"
-            )
-        if not isinstance(annotation["keypoints"], list) or len(annotation["keypoints"]) != 3 * len(PART_NAMES):
-            raise ValueError(
-                f"{path}: person annotation {annotation.get('id')} has {len(annotation['keypoints'])} keypoint values; "
-                f"COCO gives {3 * len(PART_NAMES)} (x, y, visibility for each of 17 keypoints)"
-            )
+# What COCOeval reads of each person annotation (iscrowd is optional), and what each must be.
+_PERSON_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "keypoints": (
+        lambda v: _numbers(v, 3 * len(PART_NAMES)), f"{3 * len(PART_NAMES)} numbers (x, y, visibility for each of 17 keypoints)"
+    ),
+    "num_keypoints": (lambda v: _is_integer(v) and v >= 0, "an integer, 0 or more"),
+    "area": (lambda v: _numbers([v], 1) and v >= 0, "a number, 0 or more"),
+    "bbox": (lambda v: _numbers(v, 4), "[x, y, width, height], four numbers"),
+    "iscrowd": (lambda v: v in (0, 1) and not isinstance(v, float), "0 or 1"),
+}
+
+
+def _check_annotation(annotation: Any, where: str, image_ids: set[int]) -> None:
+    """One annotation: integer id, image_id of a listed image, category_id; a person's fields as COCO gives them."""
+    _check_record(annotation, where, ("id", "image_id", "category_id"))
+    for key in ("id", "category_id"):
+        if not _is_integer(annotation[key]):
+            raise ValueError(f"{where} has {key} {_shown(annotation[key])}; it is an integer")
+    if not _is_integer(annotation["image_id"]) or annotation["image_id"] not in image_ids:
+        raise ValueError(
+            f"{where} has image_id {_shown(annotation['image_id'])}, which is no image's id; it names one of the images' ids"
+        )
+    if annotation["category_id"] != PERSON_CATEGORY:
+        return
+    _check_record(annotation, f"{where} (a person)", tuple(key for key in _PERSON_FIELDS if key != "iscrowd"))
+    for key, (valid, description) in _PERSON_FIELDS.items():
+        if key in annotation and not valid(annotation[key]):
+            raise ValueError(f"{where} has {key} {_shown(annotation[key])}; COCO gives {key} as {description}")
+
+
+def _check_record(record: Any, where: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(record, dict):
+        raise ValueError(f"{where} is {_shown(record)}; it is a JSON object with {', '.join(keys)}")
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)} (it gives {', '.join(keys)})")
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _numbers(value: Any, count: int) -> bool:
+    """Whether `value` is a list of `count` finite numbers (not booleans)."""
+    return (
+        isinstance(value, list) and len(value) == count
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
+
+
+def _shown(value: Any) -> str:
+    """A value as it appears in a message: its JSON, cut to 60 characters."""
+    text = json.dumps(value) if isinstance(value, (dict, list, str, int, float, bool, type(None))) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def keypoint_order(ground_truth: Any) -> list[int]:
@@ -179,6 +250,7 @@ def oks_metrics(ground_truth: Any, detections: list[dict[str, Any]]) -> dict[str
         results = ground_truth.loadRes(detections)
         evaluation = COCOeval(ground_truth, results, "keypoints")
         evaluation.params.imgIds = sorted(ground_truth.getImgIds())
+        evaluation.params.catIds = [PERSON_CATEGORY]  # the people: other categories' annotations are not PoseNet's
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
@@ -186,15 +258,33 @@ def oks_metrics(ground_truth: Any, detections: list[dict[str, Any]]) -> dict[str
 
 
 def image_paths(ground_truth: Any, images_dir: str | os.PathLike) -> dict[int, str]:
-    """Image id -> file under `images_dir` (the annotations' file_name), every file checked to exist."""
+    """Image id -> file under `images_dir` (the annotations' file_name). Every name is checked to stay inside
+    the folder before any file is looked at (no absolute path, no `..`, no link that leads out, so that
+    nothing outside is read or even found to exist), then every file to exist."""
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"no image folder {str(images_dir)!r}")
-    paths = {image["id"]: str(images_dir / image["file_name"]) for image in ground_truth.dataset["images"]}
+    paths = {image["id"]: inside_folder(images_dir, image["file_name"]) for image in ground_truth.dataset["images"]}
     missing = [p for p in paths.values() if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"{len(missing)} annotated images are not in {images_dir}, e.g. {missing[0]}")
     return paths
+
+
+def inside_folder(folder: Path, name: str) -> str:
+    """`folder / name` where `name` is a relative path that stays inside `folder`, links followed; ValueError
+    otherwise (the same message whether or not such a file exists)."""
+    root = os.path.realpath(folder)
+    relative = Path(name)
+    refused = "\0" in name or relative.is_absolute() or relative.anchor or ".." in relative.parts
+    if not refused:
+        refused = os.path.commonpath([root, os.path.realpath(os.path.join(root, name))]) != root
+    if refused:
+        raise ValueError(
+            f"the annotations' file_name {name!r} leads outside the image folder {folder}; file names are relative "
+            "paths inside it (no absolute path, no '..', no link that leads out)"
+        )
+    return str(folder / name)
 
 
 @dataclass

@@ -11,14 +11,19 @@ lines; further Ctrl-Cs change nothing until they are complete.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import queue
+import re
+import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -116,8 +121,10 @@ def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]
     """Open a video file or camera (see `parse_source`); yield its info and an iterator over its frames."""
     imageio = import_imageio()
     uri = f"<video{source}>" if isinstance(source, int) else source
+    # A file's frames as they are stored: none repeated or dropped to make a constant rate (see frame_times).
+    params = {} if isinstance(source, int) else {"output_params": passthrough_args()}
     try:
-        reader = imageio.get_reader(uri, format="FFMPEG")
+        reader = imageio.get_reader(uri, format="FFMPEG", **params)
     except (OSError, RuntimeError, IndexError) as exc:  # imageio's IndexError: no such camera
         what = f"camera {source}" if isinstance(source, int) else f"{source!r} as a video"
         raise RuntimeError(f"Cannot read {what}: {str(exc).strip().splitlines()[0]}") from None
@@ -127,7 +134,9 @@ def open_video(source: str | int) -> Iterator[tuple[VideoInfo, Iterator[Frame]]]
         is_camera = isinstance(source, int)
         duration = meta.get("duration")
         frame_count = None if is_camera or not duration else max(1, round(duration * fps))
-        yield VideoInfo(fps, frame_count), _frames(reader, fps, is_camera)
+        with contextlib.ExitStack() as stack:
+            times = None if is_camera else stack.enter_context(frame_times(source))
+            yield VideoInfo(fps, frame_count), _frames(reader, fps, is_camera, times)
     finally:
         reader.close()
 
@@ -166,21 +175,111 @@ class _RotatedSizeNote(logging.Filter):
         return "is different from the source frame size" not in record.getMessage()
 
 
-def _frames(reader: Any, fps: float, is_camera: bool) -> Iterator[Frame]:
-    """Frames with timestamps: index / fps for files, time since the first frame for cameras.
+def _frames(reader: Any, fps: float, is_camera: bool, times: Iterator[float] | None = None) -> Iterator[Frame]:
+    """Frames with timestamps: for files their own (`times`, one per frame, see `_next_time`; without them,
+    index / fps), for cameras the time since the first frame.
 
     A camera reader always returns its latest frame, flagged `new` in its meta data only once: repeats
     are skipped, so a pipeline faster than the camera waits for it instead of estimating copies.
     """
     start = time.monotonic()
     index = 0
+    timestamp = -1.0 / fps
     for image in reader:
         if is_camera and not image.meta.get("new", True):
             time.sleep(_POLL_S / 10)
             continue
-        timestamp = time.monotonic() - start if is_camera else index / fps
+        if is_camera:
+            timestamp = time.monotonic() - start
+        else:
+            timestamp = index / fps if times is None else _next_time(times, timestamp, fps)
         yield Frame(index, timestamp, np.asarray(image))
         index += 1
+
+
+def _next_time(times: Iterator[float], previous: float, fps: float) -> float:
+    """The next frame's listed time; one frame interval after `previous` past the listing's end, or where the
+    listed time does not increase (a damaged file): timestamps always increase, as smoothing needs."""
+    listed = next(times, None)
+    return listed if listed is not None and listed > previous else previous + 1.0 / fps
+
+
+def passthrough_args() -> list[str]:
+    """ffmpeg's output option that passes every decoded frame once, with its own timestamp (by default a
+    variable-frame-rate file is made constant-rate: frames repeated or dropped). `-fps_mode` since ffmpeg 5.1."""
+    return ["-fps_mode", "passthrough"] if _ffmpeg_version() >= (5, 1) else ["-vsync", "passthrough"]
+
+
+def _ffmpeg_version() -> tuple[int, int]:
+    """imageio-ffmpeg's ffmpeg as (major, minor); a build without a release number is taken as recent."""
+    import imageio_ffmpeg
+
+    match = re.match(r"n?(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())
+    return (int(match[1]), int(match[2])) if match else (99, 0)
+
+
+@contextlib.contextmanager
+def frame_times(path: str) -> Iterator[Iterator[float]]:
+    """The presentation time in seconds of each frame of a video file, in order, as its frames are read
+    with `passthrough_args`: a second ffmpeg lists them (framecrc of the frames, in the file's own time
+    base) while the frames are decoded, so a variable frame rate keeps each frame's real time."""
+    import imageio_ffmpeg
+
+    time_base = ["-enc_time_base", "demux" if _ffmpeg_version() >= (7, 0) else "-1"]
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path,
+        "-an", "-sn", "-dn", *passthrough_args(), *time_base, "-c:v", "wrapped_avframe", "-f", "framecrc", "-",
+    ]  # no -map: ffmpeg picks the video stream the frames come from, as it does for the reader
+    # In a process group of its own, like imageio's ffmpeg: a Ctrl-C, SIGTERM or SIGHUP sent to the command's
+    # group stops the command, which then ends this listing itself once the frames in progress are written.
+    group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **group)
+    try:
+        yield _framecrc_times(process.stdout)
+    finally:
+        process.kill()
+        process.stdout.close()
+        process.wait()
+
+
+def _framecrc_times(lines: Iterable[bytes]) -> Iterator[float]:
+    """Seconds per frame from ffmpeg's framecrc listing: `#tb 0: NUM/DEN`, then `stream, dts, pts, ...` lines."""
+    time_base = None
+    for line in lines:
+        text = line.decode(errors="replace").strip()
+        if text.startswith("#tb 0:"):
+            numerator, _, denominator = text.split(":", 1)[1].strip().partition("/")
+            time_base = Fraction(int(numerator), int(denominator))
+        elif text and not text.startswith("#") and time_base is not None:
+            fields = text.split(",")
+            if len(fields) >= 3 and fields[0].strip() == "0":
+                yield float(int(fields[2]) * time_base)
+
+
+class VideoTimeline:
+    """Frames with timestamps onto a constant-rate video at `fps`: each frame at the slot of its time, the
+    frame before it held over a gap (a variable-frame-rate source keeps its timing and length), a frame
+    that falls into a slot already shown left out of the video (its record stays). A constant-rate source
+    gets each frame once."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self._origin: float | None = None
+        self._written = 0  # slots written
+        self._last: np.ndarray | None = None
+
+    def place(self, timestamp: float, image: np.ndarray) -> Iterator[np.ndarray]:
+        """The images to append for a frame at `timestamp`: the last frame repeated up to its slot, then it."""
+        if self._origin is None:
+            self._origin = timestamp
+        slot = round((timestamp - self._origin) * self.fps)
+        previous, self._last = self._last, image
+        if slot < self._written:
+            return
+        if previous is not None:
+            yield from itertools.repeat(previous, slot - self._written)
+        yield image
+        self._written = slot + 1
 
 
 def mirrored(frames: Iterator[Frame]) -> Iterator[Frame]:
@@ -348,11 +447,15 @@ def annotate_video(
             lines = stack.enter_context(job.jsonl.open(keep_on_interrupt=keep_whole_lines))
         done = 0
 
+        timeline = VideoTimeline(info.fps)
+
         def consume(frame: Frame, result: tuple[list, list[int] | None]) -> None:
             nonlocal done
             poses, ids = result
             if video_writer is not None:
-                video_writer.append_data(even_sized(np.asarray(draw_poses(frame.image, poses, ids=ids))))
+                drawn = even_sized(np.asarray(draw_poses(frame.image, poses, ids=ids)))
+                for image in timeline.place(frame.timestamp, drawn):
+                    video_writer.append_data(image)
             if lines is not None:
                 lines.write((json_text(frame_record(frame, poses, ids)) + "\n").encode())
                 lines.flush()

@@ -2,7 +2,8 @@
 
 Each subcommand has one function below that declares its arguments; its work is `run(args)` in
 `posenet_onnx.commands.<name>`, imported only when that subcommand runs. Every user error ends with
-exit status 2 and one line on stderr that names the problem; Ctrl-C ends with 130 and says what was kept.
+exit status 2 and one line on stderr that names the problem; Ctrl-C ends with 130 (SIGTERM, SIGHUP: 128 + the
+signal's number) and says what was kept.
 """
 
 from __future__ import annotations
@@ -17,20 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from posenet_onnx.contract import (
-    DECODERS,
-    DEFAULT_MULTIPLIER,
-    DEFAULT_OPSET,
-    DEFAULT_OUTPUT_STRIDE,
-    DEFAULT_PRECISION,
-    FORMATS,
-    MULTIPLIERS,
-    OPSETS,
-    OUTPUT_STRIDES,
-    PRECISIONS,
-    VALID_MODELS,
-    parse_input_size,
-)
 
 ENV_DEBUG = "POSENET_ONNX_DEBUG"  # set to show a traceback instead of the one-line error
 
@@ -70,14 +57,23 @@ def _describe_presets(presets: dict[str, dict[str, object]]) -> str:
 
 
 def _input_size(text: str) -> tuple[int, int]:
-    """--input-size HxW (its validity for the output stride is checked with the other export options)."""
+    """--input-size HxW, each side in range and the whole within the pixel limit, checked as it is parsed (its
+    validity for the output stride is checked with the other export options)."""
+    from posenet_onnx.contract import parse_input_size
+    from posenet_onnx.export.exporter import check_input_pixels
+
     try:
-        return parse_input_size(text)
+        return check_input_pixels(parse_input_size(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _export(commands: argparse._SubParsersAction) -> None:
+    from posenet_onnx.contract import (
+        DECODERS, DEFAULT_OPSET, DEFAULT_OUTPUT_STRIDE, DEFAULT_PRECISION, FORMATS, MULTIPLIERS, OPSETS, OUTPUT_STRIDES,
+        PRECISIONS, VALID_MODELS,
+    )
+
     parser = commands.add_parser(
         "export",
         help="export PoseNet checkpoints to ONNX graphs (needs the export extra)",
@@ -168,6 +164,7 @@ def _estimate(commands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(commands: argparse._SubParsersAction) -> None:
+    from posenet_onnx.contract import DEFAULT_OUTPUT_STRIDE, DEFAULT_PRECISION, OUTPUT_STRIDES, PRECISIONS
     from posenet_onnx.decode import REFINEMENTS
     from posenet_onnx.runtime.settings import EstimateSettings
 
@@ -264,6 +261,7 @@ def _video(commands: argparse._SubParsersAction) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     """The options that choose the model and how it estimates, shared by the commands that estimate; their
     choices and defaults are the library's."""
+    from posenet_onnx.contract import DEFAULT_MULTIPLIER, DEFAULT_OUTPUT_STRIDE, DEFAULT_PRECISION, MULTIPLIERS, OUTPUT_STRIDES, PRECISIONS
     from posenet_onnx.runtime.providers import DEFAULT_DEVICE, DEVICES
     from posenet_onnx.decode import REFINEMENTS
     from posenet_onnx.runtime.settings import DEFAULT_PRESET, MAX_SCALE_FACTOR, MIN_SCALE_FACTOR, PRESETS, EstimateSettings
@@ -340,40 +338,58 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments and run the chosen subcommand; user errors exit with status 2 and one line."""
-    args = build_parser().parse_args(argv)
-    prefix = f"posenet-onnx {args.command}"
+    """Parse arguments and run the chosen subcommand; user errors exit with status 2 and one line. Ctrl-C,
+    SIGTERM and SIGHUP stop it with status 128 + the signal's number, from the first moment (the parser's
+    imports included)."""
+    from posenet_onnx.commands.terminal import signals_as_interrupts
+
+    kept: list[str] = []
+    prefix = "posenet-onnx"
+    with signals_as_interrupts():
+        try:
+            args = build_parser().parse_args(argv)
+            prefix = f"posenet-onnx {args.command}"
+            command = importlib.import_module(f"posenet_onnx.commands.{args.command}")
+            return int(command.run(args, kept) or 0)
+        except KeyboardInterrupt:
+            return _interrupted(prefix, kept)
+        except Exception as exc:  # noqa: BLE001 (every failure is one line; POSENET_ONNX_DEBUG shows the traceback)
+            return _failed(prefix, kept, exc)
+
+
+def _failed(prefix: str, kept: list[str], exc: Exception) -> int:
+    """Any other failure: one line, exit status 2 (a Ctrl-C reported as an error is an interruption)."""
     from posenet_onnx.commands.terminal import describe_os_error
     from posenet_onnx.outputs import caused_by_interrupt
 
-    kept: list[str] = []
-    try:
-        command = importlib.import_module(f"posenet_onnx.commands.{args.command}")
-        return int(command.run(args, kept) or 0)
-    except KeyboardInterrupt:
+    if os.environ.get(ENV_DEBUG):
+        raise exc
+    if caused_by_interrupt(exc):  # Ctrl-C inside a C extension's call, reported as its error
         return _interrupted(prefix, kept)
-    except Exception as exc:  # noqa: BLE001 (every failure is one line; POSENET_ONNX_DEBUG shows the traceback)
-        if os.environ.get(ENV_DEBUG):
-            raise
-        if caused_by_interrupt(exc):  # Ctrl-C inside a C extension's call, reported as its error
-            return _interrupted(prefix, kept)
-        if isinstance(exc, OSError):
-            message = describe_os_error(exc)
-        elif isinstance(exc, ImportError):
-            message = str(exc)
-        else:
-            message = str(exc) or type(exc).__name__
-        print(f"{prefix}: error: {' '.join(message.split())}", file=sys.stderr)
-        return 2
+    if isinstance(exc, OSError):
+        message = describe_os_error(exc)
+    elif isinstance(exc, ImportError):
+        message = str(exc)
+    else:
+        message = str(exc) or type(exc).__name__
+    print(f"{prefix}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 def _interrupted(prefix: str, kept: list[str]) -> int:
-    """Ctrl-C: one line naming the complete files kept; exit status 130."""
+    """Stopped by Ctrl-C, SIGTERM or SIGHUP: one line naming the signal (Ctrl-C: just "interrupted") and the
+    complete files kept; exit status 128 + the signal's number (130 for Ctrl-C)."""
+    from posenet_onnx.commands.terminal import stop_signal
+    from posenet_onnx.outputs import STOP_SIGNALS
+
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping anyway: a further Ctrl-C changes nothing
+        for signum in STOP_SIGNALS:  # stopping anyway: a further signal changes nothing
+            signal.signal(signum, signal.SIG_IGN)
+    signum = stop_signal()
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     note = f"; kept complete: {', '.join(kept)}" if kept else ""
-    print(f"{prefix}: interrupted{note}", file=sys.stderr)
-    return 130
+    print(f"{prefix}: {how}{note}", file=sys.stderr)
+    return 128 + signum
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ DEFAULT_OPSET = 17
 DEFAULT_MULTIPLIER = 1.01  # upstream's load()
 DEFAULT_OUTPUT_STRIDE = 16  # upstream's; a graph loaded from its file runs at its own
 DEFAULT_PRECISION = "fp32"
+MAX_INPUT_SIDE = (1 << 31) - 1  # a fixed input side: TensorFlow's and onnxruntime's int32 shapes
+MAX_BATCH = (1 << 31) - 1  # a fixed batch, likewise
 
 # The 0.50 and 0.75 backbones have no fifth stride-2 layer, so they cannot reach output stride 32.
 UNSUPPORTED: frozenset[tuple[float, int]] = frozenset({(0.50, 32), (0.75, 32)})
@@ -123,6 +125,7 @@ def validate_input_size(input_size: tuple[int, int], output_stride: int) -> tupl
     if len(input_size) != 2 or not all(isinstance(size, int) and not isinstance(size, bool) for size in input_size):
         raise ValueError(f"Invalid input size {input_size!r}; expected (height, width) as two integers.")
     for size in input_size:
+        check_input_side(size)
         if size <= output_stride or (size - 1) % output_stride:
             raise ValueError(
                 f"Input size {size} is not a valid resolution for output stride {output_stride}; valid sizes are "
@@ -131,18 +134,28 @@ def validate_input_size(input_size: tuple[int, int], output_stride: int) -> tupl
     return input_size[0], input_size[1]
 
 
+def check_input_side(size: int) -> int:
+    """A fixed input side within what the graph's int32 shapes hold; ValueError with the range otherwise."""
+    if size > MAX_INPUT_SIDE:
+        raise ValueError(f"Input size {size} is out of range; each side of a fixed input is at most {MAX_INPUT_SIDE}.")
+    return size
+
+
 def parse_input_size(text: str) -> tuple[int, int]:
-    """'257x353' -> (257, 353): the HxW spelling of a fixed input size (the CLI's and META_INPUT_SIZE's)."""
+    """'257x353' -> (257, 353): the HxW spelling of a fixed input size (the CLI's and META_INPUT_SIZE's), each
+    side within range."""
     height, sep, width = text.lower().partition("x")
-    if not sep or not height.isdigit() or not width.isdigit():
+    if not sep or not height.isascii() or not height.isdigit() or not width.isascii() or not width.isdigit():
         raise ValueError(f"Invalid input size {text!r}; expected HxW, e.g. 257x257.")
-    return int(height), int(width)
+    if len(height) > 20 or len(width) > 20:  # no need to turn a thousand digits into a number to refuse them
+        raise ValueError(f"Input size {text!r} is out of range; each side of a fixed input is at most {MAX_INPUT_SIDE}.")
+    return check_input_side(int(height)), check_input_side(int(width))
 
 
 def validate_batch(batch: int) -> int:
-    """Return a fixed batch size, or raise ValueError unless it is a positive integer."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"Invalid batch size {batch!r}; expected a positive integer.")
+    """Return a fixed batch size, or raise ValueError unless it is an integer from 1 to MAX_BATCH."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"Invalid batch size {batch!r}; expected an integer from 1 to {MAX_BATCH}.")
     return batch
 
 

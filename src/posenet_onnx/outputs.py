@@ -25,8 +25,10 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import signal
+import socket
 import stat
 import sys
 import tempfile
@@ -37,6 +39,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 STDOUT = "-"
+# The signals that stop a command as Ctrl-C does (where the system has them: Windows lacks SIGHUP).
+STOP_SIGNALS: tuple[int, ...] = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 _NAME_MAX = 255  # bytes in a file name, on the common file systems
 
 
@@ -45,8 +49,62 @@ class OutputError(ValueError):
 
 
 def temporary_path(path: Path) -> Path:
-    """A fresh hidden name beside `path` with the same suffix (so that tools that go by it still work)."""
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+    """A fresh hidden name beside `path` with the same suffix (so that tools that go by it still work), naming
+    the writer (process id and host) so that a later run can tell a killed writer's file from a live one's."""
+    stem, suffix = _staged_parts(path)
+    return path.with_name(f".{stem}.{os.getpid()}-{_HOST}-{secrets.token_hex(4)}.partial{suffix}")
+
+
+def _staged_parts(path: Path) -> tuple[str, str]:
+    """The stem and suffix a temporary name of `path` carries: its own, or where the temporary name would
+    be longer than a file name may be, a hash of the stem (and no suffix if that is long too)."""
+    stem, suffix = path.stem, path.suffix
+    overhead = len(".." + "0" * 10 + f"-{_HOST}-" + "0" * 8 + ".partial")  # the pid at its longest
+    if len(os.fsencode(stem + suffix)) + overhead <= _NAME_MAX:
+        return stem, suffix
+    suffix = suffix if len(os.fsencode(suffix)) <= 16 else ""
+    return hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16], suffix
+
+
+def _host_tag() -> str:
+    """Six hex digits of this machine's name: a process id only identifies a writer on its own host."""
+    return hashlib.sha256(socket.gethostname().encode(errors="replace")).hexdigest()[:6]
+
+
+_HOST = _host_tag()
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the hidden temporary files of `path` that killed writers left beside it (SIGKILL, a power cut:
+    nothing could clean up), and return them. Only names `temporary_path(path)` makes, only regular files,
+    and only those whose writer, named in the file name, is a process of this host that no longer runs."""
+    stem, suffix = _staged_parts(path)
+    pattern = re.compile(rf"\.{re.escape(stem)}\.(\d{{1,10}})-{_HOST}-[0-9a-f]{{8}}\.partial{re.escape(suffix)}")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and not _process_runs(int(match[1])):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether process `pid` runs (on Windows, where os.kill would end it, every process is taken to run)."""
+    if os.name == "nt" or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, say, or no process id this system has
+        return True
+    return True
 
 
 def is_temporary_name(name: str) -> bool:
@@ -112,8 +170,10 @@ class Output:
         """A temporary path for the block (or another program) to write; renamed onto the output afterwards.
 
         Only for regular files (`OutputPlan.add(..., regular_only=True)`). The temporary file is removed
-        whenever the block fails, and on Ctrl-C unless `keep_on_interrupt(temp)` says it is complete.
+        whenever the block fails, and on Ctrl-C unless `keep_on_interrupt(temp)` says it is complete; what a
+        killed earlier writer of the same output left is removed first.
         """
+        remove_stale_temporaries(self.path)
         temp = temporary_path(self.path)
         try:
             yield temp
@@ -272,21 +332,28 @@ def os_error_reason(exc: OSError) -> str:
 
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold back SIGINT for the block (main thread only), then deliver it to the handler before: a rename is
-    never cut short."""
+    """Hold back SIGINT for the block (main thread only), and SIGTERM and SIGHUP where the application handles
+    them in Python, then deliver what came to the handler before: a rename is never cut short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pending: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    previous = {
+        signum: handler for signum in STOP_SIGNALS
+        if (handler := signal.getsignal(signum)) is not None and (signum == signal.SIGINT or callable(handler))
+    }
+    for signum in previous:
+        signal.signal(signum, lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if pending:
-        if callable(previous):
-            previous(signal.SIGINT, None)
-        elif previous != signal.SIG_IGN:
+        handler = previous[pending[0]]
+        if callable(handler):
+            handler(pending[0], None)
+        elif handler != signal.SIG_IGN:
             raise KeyboardInterrupt
 
 

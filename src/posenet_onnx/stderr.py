@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from posenet_onnx.outputs import caused_by_interrupt
+
 
 @dataclass
 class CapturedStderr:
@@ -27,7 +29,7 @@ def captured_stderr(*, replay_on_error: bool = False) -> Iterator[CapturedStderr
     """Send file descriptor 2 to a temporary file for the block; its text is in the yielded object afterwards.
 
     With `replay_on_error`, a block that raises writes the captured text to sys.stderr, where it may
-    explain the failure; a block that completes shows nothing.
+    explain the failure; a block that completes, or is interrupted (Ctrl-C, a stop signal), shows nothing.
     """
     captured, failed = CapturedStderr(), False
     with tempfile.TemporaryFile() as handle:
@@ -36,8 +38,8 @@ def captured_stderr(*, replay_on_error: bool = False) -> Iterator[CapturedStderr
         os.dup2(handle.fileno(), 2)
         try:
             yield captured
-        except BaseException:
-            failed = True
+        except BaseException as exc:
+            failed = not caused_by_interrupt(exc)
             raise
         finally:
             sys.stderr.flush()

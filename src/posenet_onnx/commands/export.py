@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from posenet_onnx.contract import VALID_MODELS, default_model_dir, validate_graph_options, validate_model
-from posenet_onnx.outputs import check_writable_folder
+from posenet_onnx.contract import VALID_MODELS, default_model_dir, model_filename, validate_graph_options, validate_model
+from posenet_onnx.outputs import OutputPlan, check_writable_folder
 
 
 def run(args: argparse.Namespace, kept: list[str]) -> int:
@@ -17,10 +17,17 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
             output_stride, args.precision, args.decoder, args.input_size, args.batch, args.file_format, args.opset
         )
     if args.precision == "int8":
-        from posenet_onnx.export.precision import calibration_paths
+        from posenet_onnx.export.precision import check_calibration_photos
 
-        calibration_paths(args.calibration_dir)  # a missing or empty folder fails before the first export
+        check_calibration_photos(args.calibration_dir)  # a missing or empty folder, or a bad photo, fails first
     out_dir = check_writable_folder(args.output_dir or default_model_dir(), "output folder")
+    plan = OutputPlan()
+    for multiplier, output_stride in models:  # a folder, link to one, pipe or device where a graph goes fails now
+        name = model_filename(
+            multiplier, output_stride, args.precision, decoder=args.decoder, input_size=args.input_size,
+            batch=args.batch, file_format=args.file_format,
+        )
+        plan.add(out_dir / name, "graph file", regular_only=True)
     from posenet_onnx.export import export_model
 
     for number, (multiplier, output_stride) in enumerate(models, 1):
