@@ -48,6 +48,8 @@ def _on_off(text: str) -> bool:
 
 def _describe_presets(presets: dict[str, dict[str, object]]) -> str:
     """The presets as help text, e.g. `accurate: scale 1.0, stride 8, v2, flip test on`."""
+    from posenet_onnx.contract import DEFAULT_OUTPUT_STRIDE
+
     def describe(values: dict[str, object]) -> str:
         stride = values["output_stride"] or DEFAULT_OUTPUT_STRIDE
         flip = "on" if values["flip_test"] else "off"
