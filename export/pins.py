@@ -1,8 +1,10 @@
 """SHA-256 of the official checkpoints' variable files, where we know them.
 
-Only the 0.50 checkpoint's files are pinned: they come from a copy whose tensors were verified against the
-published checkpoint (CRC32C of every tensor). The 0.75, 1.00 and 1.01 downloads are checked for their
-manifest's shapes and every file's byte size, not their bytes (docs/robustness.md).
+The 0.50 and 0.75 checkpoints' files are pinned: the 0.50 ones come from a copy whose tensors were verified
+against the published checkpoint (CRC32C of every tensor); the 0.75 ones from a public copy of all four
+published checkpoints whose 0.50 files are byte-identical to those, every file's size matching its manifest.
+The 1.00 and 1.01 downloads are checked for their manifest's shapes and every file's byte size, not their
+bytes (docs/robustness.md).
 """
 
 from __future__ import annotations
@@ -72,5 +74,69 @@ PINNED_SHA256: dict[str, dict[str, str]] = {
         "MobilenetV1_displacement_fwd_2_biases": "33bdab728d96b47d3ec6e114ea8e1bc67fa5483f9fa4bdea886ba5946549410c",
         "MobilenetV1_displacement_bwd_2_weights": "6176e51b128a0887947ea65f3a0f3dfa8cb80b49b67a53b582fe70a11bc47bc0",
         "MobilenetV1_displacement_bwd_2_biases": "d3d7a0bdfe29c0447bcfa75019c72ccb4615f590c30fef25d9555afe68b16ff1",
+    },
+    "mobilenet_v1_075": {
+        "MobilenetV1_Conv2d_0_weights": "3a536e95e128bb0c297bca92172e7ba8d3644db3476a0578bad8dded243155eb",
+        "MobilenetV1_Conv2d_0_biases": "3c686f80c522c2f857f656ef55df01fbf475e712362b7fe010a21f89d70ea71e",
+        "MobilenetV1_Conv2d_1_depthwise_depthwise_weights": "7d24a4c998ddf75d022217764c2bcac406d865da69989226b8aaa3778ce4357a",
+        "MobilenetV1_Conv2d_1_depthwise_biases": "c29be9530c1de1fbb8b499944eef9ce42f96f674cb5931d701ddfd8a74efc02a",
+        "MobilenetV1_Conv2d_1_pointwise_weights": "e1f19567d084649aad74a96a1291a959ec76cce4371a3f0f4b44f07ca9169501",
+        "MobilenetV1_Conv2d_1_pointwise_biases": "2ae1439c63f3689c582cd42254c7502ca5f1353bc063c2950f6315465cd7266a",
+        "MobilenetV1_Conv2d_2_depthwise_depthwise_weights": "2541690df99edf19aa4e140d80fdd379b632a5d539b33eecb9a692e461b3192a",
+        "MobilenetV1_Conv2d_2_depthwise_biases": "25ea149c8832e37d5d40359e21206f18f267d25207c70afea50cf8770cc9379a",
+        "MobilenetV1_Conv2d_2_pointwise_weights": "b3626621b5e5a12fae0d94b8615c95458e16000075af1079ed3e603d18b6c2b3",
+        "MobilenetV1_Conv2d_2_pointwise_biases": "60fa164c1a186b3f9e8d869697888b1839a19512048c1029922fde8ad6abe2a0",
+        "MobilenetV1_Conv2d_3_depthwise_depthwise_weights": "1a49fa76079faf8b565ae8a50dcebd6edd32b186baece77eb2732f47d6f8220c",
+        "MobilenetV1_Conv2d_3_depthwise_biases": "3898409d1ea1f72267f476c0ca7b40b40bbe85b2da01f7606f76f1e78b06f424",
+        "MobilenetV1_Conv2d_3_pointwise_weights": "8c2edd24e4629eb74b4db45f2a9a78d35d29a4f1225fb9eae6d5e69d77841fd1",
+        "MobilenetV1_Conv2d_3_pointwise_biases": "ae7c022a8e3f2ed1519bbb6b5f55322d9adb392486057d3d7420183a44570bf4",
+        "MobilenetV1_Conv2d_4_depthwise_depthwise_weights": "e28328a6f24aec0a0ba4afcef2c6a791273da93c5537db5795c141b91e9bc004",
+        "MobilenetV1_Conv2d_4_depthwise_biases": "f4328c0d1367c2d570a837e6b2286446003b5ff08af13ac9be2c9743555ef355",
+        "MobilenetV1_Conv2d_4_pointwise_weights": "6ac48f0d64ad03b41f7bc9119bd8a2295a34636abb2edc33742a2ba67a3194c8",
+        "MobilenetV1_Conv2d_4_pointwise_biases": "a9fcfae28406bbb5eba3b14242db3d18c3955b3b67b94da84912199d0bae7725",
+        "MobilenetV1_Conv2d_5_depthwise_depthwise_weights": "7f2ee3be01915f7032a82826440ff1be0f70070f5daa56aedeaee19504672c7e",
+        "MobilenetV1_Conv2d_5_depthwise_biases": "f9c3f52543d29889c032a657b6f3e204f330425da35afc323492ec2f972f21a8",
+        "MobilenetV1_Conv2d_5_pointwise_weights": "2aac8de612495b3ff5939dfa752fc9f6f9b082e7e014a23e34823576257509f6",
+        "MobilenetV1_Conv2d_5_pointwise_biases": "2b10eae9f0d214d32edfb6fbfa145a1664fbc1ef0d4e25b8a767b5ec5c3f782a",
+        "MobilenetV1_Conv2d_6_depthwise_depthwise_weights": "d2a64891588a93780e4fe6a0143aebcdc469c026c73afc33cc8c17822399f4aa",
+        "MobilenetV1_Conv2d_6_depthwise_biases": "5275b8a73fdd0a0ff1439e9f8ddd0300215ea50b8cb81ba113a7e98ef675ded9",
+        "MobilenetV1_Conv2d_6_pointwise_weights": "f45204ba9f7041e87319262b908db354a5b4f0af6e33551043ba659bef0eedbc",
+        "MobilenetV1_Conv2d_6_pointwise_biases": "2476f4fc4f5ba21869deaebf083de3dec923d71d796dd98fd517407c97350ee6",
+        "MobilenetV1_Conv2d_7_depthwise_depthwise_weights": "5562fd7661e4233ee77b36697b139b7ce8f1e908dfa0d6266e83083ad81192b8",
+        "MobilenetV1_Conv2d_7_depthwise_biases": "9676cf8c075abe86d11becef6e61b6f52c02a3398c978828cea25e63024d2e18",
+        "MobilenetV1_Conv2d_7_pointwise_weights": "f585fa808f9b099b02ff9cd8958a9934988a8780bca0822d0b0d4652b5592bfc",
+        "MobilenetV1_Conv2d_7_pointwise_biases": "e817cf29bb5f10e45194defcf457b78abc65928344b9e02d5d7b42536d4ef900",
+        "MobilenetV1_Conv2d_8_depthwise_depthwise_weights": "df72c296c0acbfa624eabb7421c4764cd2b42767d791ba7e92c03c8231400e4b",
+        "MobilenetV1_Conv2d_8_depthwise_biases": "464758799c68ea60bd660b124f450ef4b3680d017e9b32621a92183a4e207d8d",
+        "MobilenetV1_Conv2d_8_pointwise_weights": "829f74c1ea407a68eccd25a6196fe8c903ac7782974d507cbc9be55544b37110",
+        "MobilenetV1_Conv2d_8_pointwise_biases": "843dc3fb7651a974df192c34c5751cbeb2f94270dce4485e4f93458ad68d6a10",
+        "MobilenetV1_Conv2d_9_depthwise_depthwise_weights": "388a2198213c7327990ee30a4e1b392451d136692d1d57b05301c169732be02e",
+        "MobilenetV1_Conv2d_9_depthwise_biases": "030341d48562f8b13fef60935f37e060780a890e4debc1ae16bb2dca992f5df8",
+        "MobilenetV1_Conv2d_9_pointwise_weights": "70a6c10f05ec57a9f3851fbb0657b25e7ebe5eaeb1291a5850dea15599b064ac",
+        "MobilenetV1_Conv2d_9_pointwise_biases": "5062c34380c07c502a14e8cb8efc06f1e9deda31c1930fbcdcf3da07c43f9147",
+        "MobilenetV1_Conv2d_10_depthwise_depthwise_weights": "65dc33bf83a60a11a676d065d67ce1aae63605236ef27bc96a4940e291145b28",
+        "MobilenetV1_Conv2d_10_depthwise_biases": "91f4bd746e5540c6bd0f31503ed7eb6ed83f80c045a6ef0aa001f83c13e474cb",
+        "MobilenetV1_Conv2d_10_pointwise_weights": "00b90e0f1cb829e0b35c7c09eb227324ed1549ad0aa3162dd4b743718ab04dcf",
+        "MobilenetV1_Conv2d_10_pointwise_biases": "2374d40e79f2ea8ca80c70d179b506637f46669bf82a15e9ca03508fb5b2608f",
+        "MobilenetV1_Conv2d_11_depthwise_depthwise_weights": "6a3fb7e15f8fa70ad820a7f9ac46a1ea86e572a9618b8620277daef8fd22bdbc",
+        "MobilenetV1_Conv2d_11_depthwise_biases": "0c6cb702d89f54cc59f39d19185970bc36c2ac36e06b48fee7839c167ee31fdc",
+        "MobilenetV1_Conv2d_11_pointwise_weights": "2c17f5677467588468370a20f35b44501f7f011ce0750cad30b9007ef8c1ad9f",
+        "MobilenetV1_Conv2d_11_pointwise_biases": "c407453bc5f501b20a44bc6c58fc9075c5e97530c2aa30b87dd505d85a664e33",
+        "MobilenetV1_Conv2d_12_depthwise_depthwise_weights": "cd5241b10865a26e9398ce8cab57bec5375f7899fdf77129264bc7d5705f9804",
+        "MobilenetV1_Conv2d_12_depthwise_biases": "5f87fd6f23f091c3b687b96eea3b4a86c38a531af0a3c778b4ce65ca166ea7e0",
+        "MobilenetV1_Conv2d_12_pointwise_weights": "32213c61955a18b2ecb4b55eeda5949eae98e68f3ca3cc061975bd9c00ed0f65",
+        "MobilenetV1_Conv2d_12_pointwise_biases": "225dc5d414d76e6affa45529ec11b51519f6a212adb8e0ba81d4dd3ff237ff7c",
+        "MobilenetV1_Conv2d_13_depthwise_depthwise_weights": "fa9f3aa20fcbd93d4f1852ad27a157b000de13777da242aefba434615aa686e2",
+        "MobilenetV1_Conv2d_13_depthwise_biases": "29bb16ae49c4874dd4004e17b63d474891812046b60dcd4228367445f19a91a9",
+        "MobilenetV1_Conv2d_13_pointwise_weights": "c517da94717b271c7e1a95e76f24836492747c770454304a275d1194dde7e959",
+        "MobilenetV1_Conv2d_13_pointwise_biases": "0e872c819a308c4619e2bfbb05d3fef73a02bfd5a03984cf03df982a6d6654fa",
+        "MobilenetV1_heatmap_2_weights": "6465a00f1101f1c51fdf7606735703c2354f03b4dd18afd857f74687d99b609e",
+        "MobilenetV1_heatmap_2_biases": "6ec287414a2ca8392e41c22d146ba145ab106ea4cc25d559a2380905524ddec8",
+        "MobilenetV1_offset_2_weights": "d5b067ad9d3961a05855e0d4d2072cdd4db43df459f9ee2869521b532587ed9e",
+        "MobilenetV1_offset_2_biases": "da0a9f5924c4f7c07cc7417ea21c5cf457e23b9868af8bfbf25a710cb5bcd8c7",
+        "MobilenetV1_displacement_fwd_2_weights": "aaf46395f91f44d832972a2742462fa995fc3ba4f278ccf0d746621e8fc405bf",
+        "MobilenetV1_displacement_fwd_2_biases": "4fa96e3e10a7832654b060f8e4699894b1c80fd69fb3dd1890aba916cd67ad94",
+        "MobilenetV1_displacement_bwd_2_weights": "0519c2310b6a2147072fe5dc239955fbceb6a85e1e715cf513d1588e6ffe7041",
+        "MobilenetV1_displacement_bwd_2_biases": "a21c90560ddc32f4f4dac14a8bf07e04868a433faf9caae6557e610458207f64",
     },
 }

@@ -40,14 +40,15 @@ def draw_poses(
     color: tuple[int, int, int] = AQUA,
     radius: float = 3,
     line_width: int = 2,
-    ids: Sequence[int] | None = None,
+    ids: Sequence[int | None] | None = None,
 ) -> Image.Image:
     """A new RGB image with the poses drawn on a copy of `image`.
 
     Poses scoring below `min_pose_confidence` are skipped; within a pose, keypoints and skeleton lines
     whose parts score below `min_part_confidence` are skipped (the demo's thresholds are the defaults).
     `ids` (one per pose, e.g. a `PoseTracker`'s) draws each pose in its ID's colour (`ID_COLORS`) instead
-    of `color`, with the ID written above its highest keypoint.
+    of `color`, with the ID written above its highest keypoint; a pose whose ID is None (a tracker's
+    faint pose or person found twice) is drawn in `color` without one.
     """
     pixels = to_rgb_array(image)
     canvas = pixels.astype(np.uint8) if pixels.dtype != np.uint8 else pixels.copy()  # float input: checked in [0, 255]
@@ -76,12 +77,13 @@ def draw_poses_on(
     """
     if ids is not None and len(ids) != len(poses):
         raise ValueError(f"Invalid ids: {len(ids)} for {len(poses)} poses; expected one per pose.")
-    colors = [tuple(color)] * len(poses) if ids is None else [ID_COLORS[i % len(ID_COLORS)] for i in ids]
+    ids = [None] * len(poses) if ids is None else ids
+    colors = [tuple(color) if i is None else ID_COLORS[i % len(ID_COLORS)] for i in ids]
     height, width = canvas.shape[:2]
     for i, (pose, color) in enumerate(zip(poses, colors)):
         if pose.score < min_pose_confidence:
             continue
-        label = None if ids is None else str(ids[i])
+        label = None if ids[i] is None else str(ids[i])
         region = _region(pose, min_part_confidence, radius + line_width, label)
         if region is None:
             continue

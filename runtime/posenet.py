@@ -25,6 +25,7 @@ from posenet_onnx.contract import (
     validate_precision,
 )
 from posenet_onnx.decode import DecodedPoses, decode_network_outputs
+from posenet_onnx.runtime.flip_test import average_with_mirrors, with_mirrors
 from posenet_onnx.runtime.images import ImageLike, Size, decode_image, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.model_files import can_export, export_command, export_graph, graph_file
 from posenet_onnx.runtime.network import InvalidGraphError, Network, check_config, open_network
@@ -145,12 +146,16 @@ class PoseNet:
         image_scale_factor: float = 0.5,
         flip_horizontal: bool = False,
         output_stride: int | None = None,
+        *,
+        flip_test: bool = False,
     ) -> Pose:
         """The single best pose in `image` (numpy H x W x 3 RGB, PIL image or file path), in image pixels.
 
         `output_stride` None means 16 (upstream's default), or the stride of a graph loaded from its file.
+        `flip_test` also runs the network on the mirrored input and decodes the average of both (more accurate,
+        about twice the network time).
         """
-        settings = EstimateSettings(False, image_scale_factor, flip_horizontal, output_stride)
+        settings = EstimateSettings(False, image_scale_factor, flip_horizontal, output_stride, flip_test=flip_test)
         return self._estimate([to_rgb_array(image)], settings)[0][0]
 
     def estimate_multiple_poses(
@@ -163,14 +168,17 @@ class PoseNet:
         score_threshold: float = 0.5,
         nms_radius: float = 20,
         refinement: str = "v1",
+        *,
+        flip_test: bool = False,
     ) -> list[Pose]:
         """Up to `max_pose_detections` poses in `image`, in upstream's order (strongest root part first).
 
         `score_threshold` gates the root parts only; `nms_radius` is in network-input pixels. `refinement`
-        "v1" is posenet 1.0.3's decoder (the default), "v2" posenet 2.x's.
+        "v1" is posenet 1.0.3's decoder (the default), "v2" posenet 2.x's. `flip_test` as in estimate_single_pose.
         """
         settings = EstimateSettings(
-            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius, refinement
+            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius,
+            refinement, flip_test,
         )
         return self._estimate([to_rgb_array(image)], settings)[0]
 
@@ -180,9 +188,11 @@ class PoseNet:
         image_scale_factor: float = 0.5,
         flip_horizontal: bool = False,
         output_stride: int | None = None,
+        *,
+        flip_test: bool = False,
     ) -> list[Pose]:
         """estimate_single_pose for many images: one session call per distinct image size, results in input order."""
-        settings = EstimateSettings(False, image_scale_factor, flip_horizontal, output_stride)
+        settings = EstimateSettings(False, image_scale_factor, flip_horizontal, output_stride, flip_test=flip_test)
         return [poses[0] for poses in self._estimate(to_rgb_batch(images), settings)]
 
     def estimate_multiple_poses_batch(
@@ -195,10 +205,13 @@ class PoseNet:
         score_threshold: float = 0.5,
         nms_radius: float = 20,
         refinement: str = "v1",
+        *,
+        flip_test: bool = False,
     ) -> list[list[Pose]]:
         """estimate_multiple_poses for many images: one session call per distinct image size, results in input order."""
         settings = EstimateSettings(
-            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius, refinement
+            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius,
+            refinement, flip_test,
         )
         return self._estimate(to_rgb_batch(images), settings)
 
@@ -256,10 +269,15 @@ def estimate_same_size(
     resized_height, resized_width = network_input_size(network, height, width, settings.image_scale_factor)
     batch = images[0][np.newaxis] if len(images) == 1 else np.stack(images)
     network_input = resize_bilinear(batch, resized_height, resized_width, settings.flip_horizontal)
+    stride = network.config.output_stride
     decoded: list[DecodedPoses] = []
-    for chunk in _fixed_batches(network, network_input):
-        decoded += decode_network_outputs(network.run(chunk), network.config.output_stride, settings.decoder_parameters)
-    decoded = decoded[: len(images)]  # a padded last chunk's extra images
+    if settings.flip_test:
+        outputs = average_with_mirrors(_predict(network, with_mirrors(network_input)), len(images))
+        decoded = decode_network_outputs(outputs, stride, settings.decoder_parameters)
+    else:
+        for chunk in _fixed_batches(network, network_input):
+            decoded += decode_network_outputs(network.run(chunk), stride, settings.decoder_parameters)
+        decoded = decoded[: len(images)]  # a padded last chunk's extra images
     parts = network.config.part_names
     return [_to_poses(poses, height / resized_height, width / resized_width, parts) for poses in decoded]
 
@@ -271,6 +289,14 @@ def network_input_size(network: Network, height: int, width: int, image_scale_fa
         return network.config.input_size
     stride = network.config.output_stride
     return valid_resolution(image_scale_factor, height, stride), valid_resolution(image_scale_factor, width, stride)
+
+
+def _predict(network: Network, network_input: np.ndarray) -> list[np.ndarray]:
+    """The network's outputs for the whole input (a fixed-batch graph's chunks joined, the padding dropped)."""
+    chunks = [network.run(chunk) for chunk in _fixed_batches(network, network_input)]
+    if len(chunks) == 1:
+        return chunks[0]
+    return [np.concatenate(parts)[: len(network_input)] for parts in zip(*chunks)]
 
 
 def _fixed_batches(network: Network, network_input: np.ndarray) -> list[np.ndarray]:

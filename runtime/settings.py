@@ -37,7 +37,9 @@ class EstimateSettings:
     Every field is checked when the object is made (ValueError naming the bad one); the output stride against
     a model's multiplier is checked by the `PoseNet` that runs it (`PoseNet.check`). `output_stride` None is
     the model's own (16, or the stride of a graph loaded from its file). `refinement` is the multi-pose
-    decoder: "v1" posenet 1.0.3's, "v2" posenet 2.x's.
+    decoder: "v1" posenet 1.0.3's, "v2" posenet 2.x's. `flip_test` also runs the network on the mirrored
+    network input and decodes the average of both views (runtime/flip_test.py): more accurate, about twice
+    the network's time; False is upstream's path, unchanged.
     """
 
     multi_pose: bool = False
@@ -48,6 +50,7 @@ class EstimateSettings:
     score_threshold: float = 0.5
     nms_radius: float = 20
     refinement: str = "v1"
+    flip_test: bool = False
     fast_decode: bool = False
     # The multi-pose parameters as the decoder's kernels take them; None for single-pose decoding.
     decoder_parameters: MultiPoseParameters | None = field(init=False, repr=False, compare=False)
@@ -57,6 +60,7 @@ class EstimateSettings:
         set_field(self, "multi_pose", bool(self.multi_pose))
         set_field(self, "image_scale_factor", validate_scale_factor(self.image_scale_factor))
         set_field(self, "flip_horizontal", bool(self.flip_horizontal))
+        set_field(self, "flip_test", bool(self.flip_test))
         set_field(self, "fast_decode", bool(self.fast_decode))
         if self.output_stride is not None:
             set_field(self, "output_stride", validate_output_stride(self.output_stride))
@@ -64,3 +68,15 @@ class EstimateSettings:
             self.max_pose_detections, self.score_threshold, self.nms_radius, self.refinement
         )
         set_field(self, "decoder_parameters", parameters if self.multi_pose else None)
+
+
+# Named starting points for the estimate settings a preset chooses (the fields below); explicit options
+# override them. "original" is upstream's defaults, unchanged; "accurate" the most accurate setting measured
+# on the annotated photos (docs/accuracy.md): full resolution, output stride 8, posenet 2.x's decoder and the
+# flip test, at 20 to 30 times the original's cost on a CPU.
+PRESET_FIELDS: tuple[str, ...] = ("image_scale_factor", "output_stride", "refinement", "flip_test")
+PRESETS: dict[str, dict[str, object]] = {
+    "original": {"image_scale_factor": 0.5, "output_stride": None, "refinement": "v1", "flip_test": False},
+    "accurate": {"image_scale_factor": 1.0, "output_stride": 8, "refinement": "v2", "flip_test": True},
+}
+DEFAULT_PRESET = "original"

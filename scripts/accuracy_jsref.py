@@ -1,11 +1,11 @@
 """COCO OKS accuracy of the original JavaScript package (posenet 1.0.3 under Node, scripts/jsref) beside ours,
 on the same annotated photos, with the same evaluation (posenet_onnx.runtime.evaluation.coco, pycocotools).
 
-Both run the real 0.50 checkpoint, multi-pose with upstream's defaults (scale 0.5, max 5 poses, score
+Both run the same real checkpoint (0.50, or 0.75 with --multiplier 0.75), multi-pose with upstream's defaults (scale 0.5, max 5 poses, score
 threshold 0.5, NMS radius 20) at output strides 8 and 16. The JavaScript package gets the very pixels our
 decoder reads (raw RGB, as the parity tests hand them over). Needs `make jsref` and an exported model folder.
 
-    .venv/bin/python scripts/accuracy_jsref.py --model-dir DIR [--annotations ../shared/posenet/photos/coco17_all.json]
+    .venv/bin/python scripts/accuracy_jsref.py --model-dir DIR [--multiplier 0.75] [--annotations ../shared/posenet/photos/coco17_all.json]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ SHARED = REPO.parent / "shared" / "posenet"
 MULTI = {"maxDetections": 5, "scoreThreshold": 0.5, "nmsRadius": 20}
 
 
-def js_poses(paths: dict[int, Path], output_stride: int, checkpoint_dir: Path) -> dict[int, list[dict]]:
+def js_poses(paths: dict[int, Path], multiplier: float, output_stride: int, checkpoint_dir: Path) -> dict[int, list[dict]]:
     """image id -> the original package's poses (its JSON), for each annotated image."""
     node = shutil.which("node")
     if node is None or not (REPO / "scripts" / "jsref" / "node_modules" / ".installed").is_file():
@@ -45,7 +45,7 @@ def js_poses(paths: dict[int, Path], output_stride: int, checkpoint_dir: Path) -
                 "outputStride": output_stride, "imageScaleFactor": 0.5, "flipHorizontal": False, **MULTI,
             })
         request = Path(work) / "request.json"
-        request.write_text(json.dumps({"checkpointDir": str(checkpoint_dir), "multiplier": 0.5, "cases": cases}))
+        request.write_text(json.dumps({"checkpointDir": str(checkpoint_dir), "multiplier": multiplier, "cases": cases}))
         done = subprocess.run([node, str(REPO / "scripts" / "jsref" / "estimate.js"), str(request)],
                               capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
@@ -69,7 +69,8 @@ def js_detections(poses: dict[int, list[dict]], order: list[int]) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", required=True, help="folder holding the exported 0.50 graphs (strides 8 and 16)")
+    parser.add_argument("--model-dir", required=True, help="folder holding the multiplier's exported graphs (strides 8 and 16)")
+    parser.add_argument("--multiplier", type=float, choices=(0.5, 0.75), default=0.5, help="the real checkpoint to run (default 0.5)")
     parser.add_argument("--annotations", type=Path, default=SHARED / "photos" / "coco17_all.json")
     parser.add_argument("--checkpoint-dir", type=Path, default=SHARED / "checkpoints")
     args = parser.parse_args()
@@ -78,12 +79,12 @@ def main() -> int:
     images = args.annotations.parent
     paths = {i: images / p for i, p in ((im["id"], im["file_name"]) for im in ground_truth.dataset["images"])}
     order = evaluate.keypoint_order(ground_truth)
-    net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu")
+    net = posenet_onnx.load(args.multiplier, model_dir=args.model_dir, device="cpu")
     rows = []
     for stride in (8, 16):
         configuration = evaluate.Configuration(settings=EstimateSettings(multi_pose=True, output_stride=stride))
         [ours] = evaluate.evaluate(ground_truth, images, lambda precision: net, [configuration])
-        theirs = evaluate.oks_metrics(ground_truth, js_detections(js_poses(paths, stride, args.checkpoint_dir), order))
+        theirs = evaluate.oks_metrics(ground_truth, js_detections(js_poses(paths, args.multiplier, stride, args.checkpoint_dir), order))
         rows += [{"implementation": "posenet-onnx", "output_stride": stride, **ours.metrics},
                  {"implementation": "posenet 1.0.3 (JS)", "output_stride": stride, **theirs}]
     header = ["implementation", "output_stride", *evaluate.METRICS]

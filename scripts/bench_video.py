@@ -1,23 +1,20 @@
 #!/usr/bin/env python
-"""The `video` pipeline's throughput against estimation alone and against its ceiling, the encoder presets'
-costs, and the person tracker's identity figures.
+"""The `video` pipeline's throughput against estimation alone and against its ceiling, and the encoder presets'
+costs (person IDs and smoothing: bench_tracking.py).
 
 1. Throughput, in one process on the real squats clip (65 frames, 720x1280), 0.50 stride 16 multi-pose at
    scale 0.5 on the CPU, in interleaved rounds: (a) estimate-only over the frames decoded into memory
    beforehand, on the network as `video` loads it without a drawn output (every core, onnxruntime's
    spinning off): the baseline; (b) `video CLIP -o OUT.mp4` as the command runs it (`annotate_video`; the
-   network on every core but one); (c) `video CLIP --jsonl OUT` likewise, and (d) with `--fast-decode`. Then each stage alone, in CPU time
-   per frame (the ffmpeg processes' included): read (whole, and scaled), estimate (both networks), draw, encode. A run's
-   ceiling is what the machine's cores allow at the sum of its stages' costs; the table gives each run's
-   speed, its ratio to the baseline (per round, side by side) and to its ceiling, with the load average.
+   network on every core but one); (c) `video CLIP --jsonl OUT` likewise, and (d) with `--fast-decode`.
+   Then each stage alone, in CPU time per frame (the ffmpeg processes' included): read (whole, and
+   scaled), estimate (both networks), draw, encode. A run's ceiling is what the machine's cores allow at
+   the sum of its stages' costs; the table gives each run's speed, its ratio to the baseline (per round,
+   side by side) and to its ceiling, with the load average.
 2. Encoder presets: the drawn frames encoded with each of x264's fast presets at the default crf: CPU time
    per frame and the file's size.
-3. Tracking, with the tests' own definitions (tests/test_tracking.py): identity switches and fragments
-   per 100 matched person-frames on the virtual-camera clips of the shared multi-person photos, and the
-   squatting woman's IDs.
 
     python scripts/bench_video.py [--shared ../shared/posenet] [--rounds 5] [--model-dir DIR]
-                                  [--skip-tracking | --skip-throughput] [--clip-frames N]
 """
 
 from __future__ import annotations
@@ -28,8 +25,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 import posenet_onnx
 from posenet_onnx.runtime.draw import draw_poses_on
@@ -42,7 +37,6 @@ from posenet_onnx.runtime.video.pipeline import (
     open_video,
     open_video_writer,
 )
-from posenet_onnx.runtime.video.tracking import PoseTracker
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -163,49 +157,11 @@ def drawing_threads() -> str:
     return f"{threads} thread{'s' if threads != 1 else ''}"
 
 
-def tracking(net: posenet_onnx.PoseNet, shared: Path, frames: int | None) -> None:
-    """Section 2: the tests' virtual-camera clips and identity scores, one row per clip."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import test_tracking as t  # the clips and the measure, defined once (the tests')
-
-    frames = frames or t.CLIP_FRAMES
-
-    print(f"\n### Tracking: virtual-camera clips ({frames} frames, {t.CLIP_WIDTH} px wide, zoom 1-{t.MAX_ZOOM}x),"
-          " default PoseTracker\n")
-    print("| photo | people | matched person-frames | switches | fragments | switches / 100 | fragments / 100 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    total = t.Score()
-    for name, people, clip in t.photo_clips(shared, net, frames):
-        score = t.score_tracks(clip, PoseTracker())
-        for field in ("matched", "switches", "fragments"):
-            setattr(total, field, getattr(total, field) + getattr(score, field))
-        rates = " | ".join(f"{x:.2f}" for x in score.per_100()) if score.matched else "- | -"
-        print(f"| {name} | {people} | {score.matched} | {score.switches} | {score.fragments} | {rates} |",
-              flush=True)
-    rates = " | ".join(f"{x:.2f}" for x in total.per_100())
-    print(f"| all | | {total.matched} | {total.switches} | {total.fragments} | {rates} |")
-    tracker = PoseTracker()
-    with open_video(str(shared / "images" / "pose_squats.mp4")) as (_, clip):
-        woman = []
-        for frame in clip:
-            poses = net.estimate_multiple_poses(frame.image, SCALE)
-            ids = tracker(poses)
-            best = int(np.argmax([p.score for p in poses]))
-            woman.append(ids[best] if poses[best].score >= 0.5 else None)
-    found = [i for i in woman if i is not None]
-    switches = sum(a != b for a, b in zip(found, found[1:]))
-    print(f"\nSquats clip (multi-pose, scale {SCALE}): the woman found in {len(found)}/{len(woman)} frames, "
-          f"IDs {sorted(set(found))}, {switches} switches")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model-dir", type=Path, help="folder with the exported 0.50 graph (default: export one)")
-    parser.add_argument("--skip-tracking", action="store_true", help="only the throughput section")
-    parser.add_argument("--skip-throughput", action="store_true", help="only the tracking section")
-    parser.add_argument("--clip-frames", type=int, help="frames of each virtual-camera clip (default: the tests')")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-video-") as scratch:
         scratch = Path(scratch)
@@ -216,11 +172,7 @@ def main() -> None:
             model_dir = scratch / "models"
             model_dir.mkdir()
             export_model(0.50, 16, model_dir, checkpoint_dir=args.shared / "checkpoints")
-        if not args.skip_throughput:
-            throughput(model_dir, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
-        if not args.skip_tracking:
-            net = posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=False)
-            tracking(net, args.shared, args.clip_frames)
+        throughput(model_dir, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
 
 
 if __name__ == "__main__":

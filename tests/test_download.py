@@ -46,7 +46,7 @@ class CheckpointServer:
             def do_GET(self) -> None:
                 name = self.path.rsplit("/", 1)[-1]
                 path = server.folder / name
-                if not self.path.startswith(f"/{NAME}/") or not path.is_file():
+                if not self.path.startswith(f"/{server.folder.name}/") or not path.is_file():
                     self.send_error(404)
                     return
                 server.requests.append(name)
@@ -299,13 +299,34 @@ def test_right_size_wrong_bytes_are_refused(real_folder: Path, tmp_path: Path):
     assert hidden(folder) == []
 
 
-def test_pins_are_the_real_checkpoint_s_files(real_folder: Path):
+@pytest.mark.parametrize("name", [NAME, "mobilenet_v1_075"])
+def test_pins_are_the_real_checkpoint_s_files(checkpoint_dir: Path, name: str):
+    """Every file the network uses is pinned, with the SHA-256 of the real checkpoint's file."""
     from posenet_onnx.export.pins import PINNED_SHA256
 
-    pins = PINNED_SHA256[NAME]
-    assert set(pins) == used_files(real_folder)
+    folder = checkpoint_dir / name
+    pins = PINNED_SHA256[name]
+    assert len(pins) == 62 and set(pins) == used_files(folder)
     for filename, digest in pins.items():
-        assert hashlib.sha256((real_folder / filename).read_bytes()).hexdigest() == digest
+        assert hashlib.sha256((folder / filename).read_bytes()).hexdigest() == digest
+
+
+def test_the_real_075_checkpoint_downloads_verified_without_its_absent_heads(checkpoint_dir: Path, tmp_path: Path):
+    """The real 0.75 checkpoint served as published (a 70-entry manifest, the 8 unused `*_1` files absent):
+    the 62 used files are fetched and pass their pins; a served file with other bytes is refused."""
+    real = checkpoint_dir / "mobilenet_v1_075"
+    manifest = json.loads((real / "manifest.json").read_text())
+    absent = [entry["filename"] for entry in manifest.values() if not (real / entry["filename"]).exists()]
+    assert len(manifest) == 70 and len(absent) == 8 and all("_1_" in name for name in absent)
+    with serve(real) as (url, server):
+        folder = download_checkpoint(0.75, tmp_path / "good", base_url=url, progress=False)
+        assert sorted(server.requests[1:]) == sorted(used_files(real))
+    assert_same_checkpoint(folder, real)
+
+    flipped = lambda name, body: body[:-1] + bytes([body[-1] ^ 1]) if name == "MobilenetV1_offset_2_biases" else body  # noqa: E731
+    with serve(real, mangle=flipped) as (url, _):
+        with pytest.raises(CheckpointError, match=r"MobilenetV1_offset_2_biases has SHA-256 [0-9a-f]{64}, not the official file's"):
+            download_checkpoint(0.75, tmp_path / "bad", base_url=url, progress=False)
 
 
 CHILD = """

@@ -136,7 +136,7 @@ def test_cli_sweep_rows_and_detections(capsys, shared: Path, real_model_dir: Pat
     ]
     assert main(argv) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["precision", "mode", "scale", "stride", "refinement", *evaluate.METRICS]
+    assert table[0].split() == ["precision", "mode", "scale", "stride", "refinement", "flip", *evaluate.METRICS]
     assert len(table) == 3
     rows = json.loads(rows_path.read_text())
     assert [(r["mode"], r["scale"], r["output_stride"], r["precision"]) for r in rows] == [
@@ -148,7 +148,7 @@ def test_cli_sweep_rows_and_detections(capsys, shared: Path, real_model_dir: Pat
     single = json.loads((tmp_path / "detections_single_scale0.5_stride16_fp32.json").read_text())
     assert len(single) == 28 and all(len(d["keypoints"]) == 51 for d in single)
     assert (tmp_path / "detections_multi_scale0.5_stride16_fp32_v1.json").is_file()
-    assert math.isclose(100 * rows[1]["AP"], float(table[2].split()[5]), abs_tol=0.051)
+    assert math.isclose(100 * rows[1]["AP"], float(table[2].split()[6]), abs_tol=0.051)
 
 
 @pytest.mark.parametrize(

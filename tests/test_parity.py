@@ -1,9 +1,9 @@
 """End-to-end parity with the original: @tensorflow-models/posenet 1.0.3 on tfjs 1.1.2 (Node, CPU backend).
 
-Both sides get the same RGB pixels and parameters; the original loads the same 0.50 checkpoint from
-../shared/posenet/checkpoints (scripts/jsref/estimate.js). Every keypoint must land within half a
-pixel of the original's, for both algorithms at output strides 8 and 16. Install the reference with
-`make jsref` (npm install in scripts/jsref).
+Both sides get the same RGB pixels and parameters; the original loads the same checkpoint (the real 0.50
+and 0.75 ones) from ../shared/posenet/checkpoints (scripts/jsref/estimate.js). Every keypoint must land
+within half a pixel of the original's, for both algorithms at output strides 8 and 16. Install the
+reference with `make jsref` (npm install in scripts/jsref).
 """
 
 from __future__ import annotations
@@ -37,12 +37,18 @@ CASES = {
     "images/astronaut.png": DEFAULT_STRIDE,  # one person, 512 x 512
     "images/pose.jpg": DEFAULT_STRIDE + SCALE_MIN,  # one person full body, 1000 x 667
 }
+# The 0.75 checkpoint (about twice 0.50's cost in tfjs's CPU backend): both algorithms at both strides on
+# the two smaller photos, the mirror and scale 1.0 on the smallest.
+CASES_075 = {
+    "photos/mmpose_coco/000000040083.jpg": MATRIX,
+    "photos/mmpose_mhp/10084.jpg": MATRIX + SCALE_ONE_AND_MIRROR,
+}
 MULTI = {"maxDetections": 5, "scoreThreshold": 0.5, "nmsRadius": 20}
 
 
-def _cases(shared: Path, pixel_dir: Path) -> list[dict]:
+def _cases(shared: Path, pixel_dir: Path, chosen: dict[str, list]) -> list[dict]:
     cases = []
-    for index, (name, settings) in enumerate(CASES.items()):
+    for index, (name, settings) in enumerate(chosen.items()):
         image = load_image(shared / name)
         pixels = pixel_dir / f"{index}.rgb"
         image.tofile(pixels)
@@ -55,31 +61,49 @@ def _cases(shared: Path, pixel_dir: Path) -> list[dict]:
     return cases
 
 
-@pytest.fixture(scope="module")
-def reference(shared: Path, checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], list]:
-    """The cases and the original package's poses for them."""
+@pytest.fixture(scope="module", params=[0.5, 0.75], ids=["0.50", "0.75"])
+def reference(
+    request: pytest.FixtureRequest, shared: Path, checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[float, list[dict], list]:
+    """The multiplier, the cases and the original package's poses for them."""
+    multiplier = request.param
     node = shutil.which("node")
     work = tmp_path_factory.mktemp("jsref")
-    cases = _cases(shared, work)
-    request = work / "request.json"
-    request.write_text(json.dumps({"checkpointDir": str(checkpoint_dir), "multiplier": 0.5, "cases": cases}))
-    done = subprocess.run([node, str(JSREF / "estimate.js"), str(request)], capture_output=True, text=True, timeout=600)
+    cases = _cases(shared, work, CASES if multiplier == 0.5 else CASES_075)
+    request_file = work / "request.json"
+    request_file.write_text(json.dumps({"checkpointDir": str(checkpoint_dir), "multiplier": multiplier, "cases": cases}))
+    done = subprocess.run([node, str(JSREF / "estimate.js"), str(request_file)], capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         pytest.fail(f"the JavaScript reference failed:\n{done.stderr[-3000:]}")
     answer = json.loads(done.stdout)
     assert answer["backend"] == "cpu" and answer["tfjs"] == "1.1.2"
-    return cases, answer["results"]
+    return multiplier, cases, answer["results"]
 
 
-def test_the_original_sees_real_people(reference: tuple[list[dict], list]) -> None:
+@pytest.fixture(scope="module")
+def model_dir_075(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 0.75 checkpoint (62 of its manifest's 70 files: the unused `*_1` heads are absent) exported at
+    output strides 8 and 16."""
+    from posenet_onnx.export import export_model
+
+    model_dir = tmp_path_factory.mktemp("models_075")
+    for output_stride in (8, 16):
+        export_model(0.75, output_stride, model_dir, checkpoint_dir=checkpoint_dir)
+    return model_dir
+
+
+def test_the_original_sees_real_people(reference: tuple[float, list[dict], list]) -> None:
     """Guard against a vacuous comparison: the reference finds a confident pose in every case."""
-    cases, results = reference
+    _, cases, results = reference
     assert all(max((pose["score"] for pose in poses), default=0) > 0.3 for poses in results)
 
 
-def test_keypoints_match_the_original_within_half_a_pixel(reference: tuple[list[dict], list], real_model_dir: Path) -> None:
-    cases, results = reference
-    net = posenet_onnx.load(0.5, model_dir=real_model_dir, device="cpu")
+def test_keypoints_match_the_original_within_half_a_pixel(
+    request: pytest.FixtureRequest, reference: tuple[float, list[dict], list]
+) -> None:
+    multiplier, cases, results = reference
+    model_dir = request.getfixturevalue("real_model_dir" if multiplier == 0.5 else "model_dir_075")
+    net = posenet_onnx.load(multiplier, model_dir=model_dir, device="cpu")
     worst = 0.0
     for case, expected in zip(cases, results):
         image = np.fromfile(case["pixels"], dtype=np.uint8).reshape(case["height"], case["width"], 3)
@@ -99,4 +123,4 @@ def test_keypoints_match_the_original_within_half_a_pixel(reference: tuple[list[
             assert error <= TOLERANCE_PX, (label, error)
             np.testing.assert_allclose(pose.scores, reference_scores, atol=1e-4, err_msg=str(label))
             assert pose.score == pytest.approx(reference_pose["score"], abs=1e-4), label
-    print(f"largest keypoint difference from the original over {len(cases)} cases: {worst:.2e} px")
+    print(f"{multiplier:.2f}: largest keypoint difference from the original over {len(cases)} cases: {worst:.2e} px")

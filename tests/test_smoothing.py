@@ -111,6 +111,20 @@ def test_bad_parameters_are_rejected(parameters, message) -> None:
         PoseSmoother(**parameters)
 
 
+def test_steady_motion_is_followed_without_lag(couple) -> None:
+    """A person gliding at constant speed (a panning camera): once the filter has measured the speed, its
+    output sits on the raw positions, where a plain low-pass filter would trail behind by a constant lag."""
+    pose = couple[0]
+    smoother = PoseSmoother()
+    lag = []
+    for frame in range(60):
+        moved = pose.positions + [6.0 * frame, -2.0 * frame]
+        out = smoother([posenet_onnx.Pose.from_arrays(pose.score, pose.scores, moved, posenet_onnx.part_names)], frame / 30)
+        lag.append(np.abs(out[0].positions - moved).max())
+    assert lag[0] == 0.0 and max(lag[:10]) > 1.0  # it starts at rest, so it trails while it learns the speed
+    assert max(lag[-10:]) < 0.05
+
+
 def test_timestamps_must_increase(couple) -> None:
     smoother = OneEuroFilter()
     smoother(couple[0].positions, 1.0)

@@ -40,7 +40,7 @@ class Configuration:
     settings: EstimateSettings = field(default_factory=lambda: EstimateSettings(multi_pose=True))
 
     def describe(self) -> dict[str, Any]:
-        """The configuration as a flat row: precision, mode, scale, output_stride, refinement."""
+        """The configuration as a flat row: precision, mode, scale, output_stride, refinement, flip_test."""
         s = self.settings
         return {
             "precision": self.precision,
@@ -48,13 +48,15 @@ class Configuration:
             "scale": s.image_scale_factor,
             "output_stride": s.output_stride,
             "refinement": s.refinement if s.multi_pose else None,
+            "flip_test": s.flip_test,
         }
 
     def tag(self) -> str:
-        """A short file-name-safe name, e.g. `multi_scale0.5_stride16_fp32_v1` (no stride: the default)."""
+        """A short file-name-safe name, e.g. `multi_scale0.5_stride16_fp32_v1` (no stride: the default;
+        `_flip` ends it with the flip test)."""
         d = self.describe()
         stride = None if d["output_stride"] is None else f"stride{d['output_stride']}"
-        parts = [d["mode"], f"scale{d['scale']:g}", stride, d["precision"], d["refinement"]]
+        parts = [d["mode"], f"scale{d['scale']:g}", stride, d["precision"], d["refinement"], "flip" if d["flip_test"] else None]
         return "_".join(p for p in parts if p)
 
 
@@ -72,6 +74,7 @@ def sweep(
     precisions: Sequence[str] = (),
     modes: Sequence[str] = (),
     refinements: Sequence[str] = (),
+    flip_tests: Sequence[bool] = (),
 ) -> list[Configuration]:
     """Every combination of the given values (an empty axis keeps `base`'s value), each once, in order.
 
@@ -84,11 +87,13 @@ def sweep(
         scales or [base.image_scale_factor],
         output_strides or [base.output_stride],
         refinements or [base.refinement],
+        flip_tests or [base.flip_test],
     )
-    for precision, mode, scale, stride, refinement in axes:
+    for precision, mode, scale, stride, refinement, flip_test in axes:
         multi = mode == "multi"
         settings = replace(
-            base, multi_pose=multi, image_scale_factor=scale, output_stride=stride, refinement=refinement if multi else "v1"
+            base, multi_pose=multi, image_scale_factor=scale, output_stride=stride, refinement=refinement if multi else "v1",
+            flip_test=flip_test,
         )
         configurations.setdefault(Configuration(precision, settings))
     return list(configurations)
@@ -347,11 +352,12 @@ def decoder_for_all(
 
 def format_table(evaluations: Sequence[Evaluation]) -> str:
     """The rows as an aligned text table (metrics in percent, `-` where there are no such people)."""
-    header = ["precision", "mode", "scale", "stride", "refinement", *METRICS]
+    header = ["precision", "mode", "scale", "stride", "refinement", "flip", *METRICS]
     lines = [header]
     for e in evaluations:
         d = e.configuration.describe()
         config = [d["precision"], d["mode"], f"{d['scale']:g}", str(d["output_stride"]), d["refinement"] or "-"]
+        config.append("on" if d["flip_test"] else "off")
         lines.append(config + ["-" if e.metrics[m] is None else f"{100 * e.metrics[m]:.1f}" for m in METRICS])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)

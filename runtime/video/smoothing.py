@@ -2,7 +2,9 @@
 
 Per-frame PoseNet keypoints jitter by a few pixels even when a person stands still. The One Euro filter
 (Casiez, Roussel and Vogel, CHI 2012) is a low-pass filter whose cutoff rises with speed: strong smoothing
-when a keypoint is still, little lag when it moves fast. Each person keeps their own filter: given person
+when a keypoint is still, little lag when it moves fast. Ours smooths each keypoint's difference from
+where its filtered speed takes it, so steady motion (a panning camera) is followed without lag too, and
+the cutoff rises with that difference. Each person keeps their own filter: given person
 IDs (a `PoseTracker`'s), the filter follows the ID; without them, poses are matched to the previous frame's
 people by nearest mean keypoint distance. Scores are not changed.
 """
@@ -16,9 +18,11 @@ import numpy as np
 
 from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.runtime.pose import Pose
+from posenet_onnx.runtime.video.streams import OneStream
 
 DEFAULT_MIN_CUTOFF = 1.0
 DEFAULT_BETA = 4.0
+DEFAULT_D_CUTOFF = 2.0
 DEFAULT_MAX_SHIFT = 0.5
 
 
@@ -31,13 +35,15 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
 class OneEuroFilter:
     """One Euro filter over an array of values (e.g. one person's 17x2 keypoint positions, in pixels).
 
-    `min_cutoff` (Hz) sets the smoothing of still values (lower = smoother); `beta` raises the cutoff with
-    speed (higher = less lag on fast motion), per unit of speed measured in `scale`s per second (a pose's
-    size for keypoints, so the same settings fit any resolution); `d_cutoff` (Hz) smooths the speed
-    estimate. A constant input comes out unchanged, bit for bit.
+    Each value is expected to move on at its filtered speed, and what is smoothed is its difference from
+    that expectation: steady motion is followed without lag, shake is damped. `min_cutoff` (Hz) sets the
+    smoothing of values that move as expected (lower = smoother); `beta` raises the cutoff with the
+    surprise, the distance from the expectation per second, in `scale`s (a pose's size for keypoints, so
+    the same settings fit any resolution): higher follows sudden moves with less lag; `d_cutoff` (Hz)
+    smooths the speed. A constant input comes out unchanged, bit for bit.
     """
 
-    def __init__(self, min_cutoff: float = DEFAULT_MIN_CUTOFF, beta: float = DEFAULT_BETA, d_cutoff: float = 1.0):
+    def __init__(self, min_cutoff: float = DEFAULT_MIN_CUTOFF, beta: float = DEFAULT_BETA, d_cutoff: float = DEFAULT_D_CUTOFF):
         _check_parameter("min_cutoff", min_cutoff, positive=True)
         _check_parameter("beta", beta, positive=False)
         _check_parameter("d_cutoff", d_cutoff, positive=True)
@@ -55,11 +61,14 @@ class OneEuroFilter:
         dt = float(timestamp) - self._time
         if not dt > 0:
             raise ValueError(f"Timestamps must increase; got {timestamp!r} after {self._time!r}.")
-        speed = (value - self._value) / dt
-        self._speed = self._speed + smoothing_factor(self.d_cutoff, dt) * (speed - self._speed)
-        cutoff = self.min_cutoff + self.beta * np.abs(self._speed) / scale
+        # Expect the value to go on at its filtered speed, so steady motion (a panning camera, a walker) is
+        # followed without lag; smooth the difference from that expectation, less the more it surprises.
+        expected = self._value + self._speed * dt
+        cutoff = self.min_cutoff + self.beta * np.abs(value - expected) / (dt * scale)
         # x + a * (new - x): exactly x again when new == x, so still keypoints stay put.
-        self._value = self._value + smoothing_factor(cutoff, dt) * (value - self._value)
+        smoothed = expected + smoothing_factor(cutoff, dt) * (value - expected)
+        self._speed = self._speed + smoothing_factor(self.d_cutoff, dt) * ((smoothed - self._value) / dt - self._speed)
+        self._value = smoothed
         self._time = float(timestamp)
         return self._value.copy()
 
@@ -110,7 +119,7 @@ class PoseSmoother:
         self,
         min_cutoff: float = DEFAULT_MIN_CUTOFF,
         beta: float = DEFAULT_BETA,
-        d_cutoff: float = 1.0,
+        d_cutoff: float = DEFAULT_D_CUTOFF,
         max_shift: float = DEFAULT_MAX_SHIFT,
     ):
         OneEuroFilter(min_cutoff, beta, d_cutoff)  # validates the filter parameters up front
@@ -119,9 +128,16 @@ class PoseSmoother:
         self.max_shift = float(max_shift)
         # This frame's people: (smoothed positions, filter, person ID or None).
         self._tracks: list[tuple[np.ndarray, OneEuroFilter, int | None]] = []
+        self._one_stream = OneStream("PoseSmoother")
 
-    def __call__(self, poses: Sequence[Pose], timestamp: float, ids: Sequence[int] | None = None) -> list[Pose]:
-        """This frame's poses with smoothed positions, in the order given; `ids`: their person IDs, one each."""
+    def __call__(self, poses: Sequence[Pose], timestamp: float, ids: Sequence[int | None] | None = None) -> list[Pose]:
+        """This frame's poses with smoothed positions, in the order given; `ids`: their person IDs, one each
+        (a pose whose ID is None comes out unchanged). Raises RuntimeError when another thread is inside a
+        call (one smoother follows one stream)."""
+        with self._one_stream:
+            return self._smooth(poses, timestamp, ids)
+
+    def _smooth(self, poses: Sequence[Pose], timestamp: float, ids: Sequence[int | None] | None) -> list[Pose]:
         raw = [pose.positions for pose in poses]
         if ids is None:
             matches = match_nearest([last for last, _, _ in self._tracks], raw, self.max_shift)

@@ -1,15 +1,15 @@
 """Stable person IDs across video frames: a pose tracker that labels each frame's poses.
 
-Each frame's poses are matched to the tracks of the previous frames by an OKS-like keypoint similarity
-(COCO's object keypoint similarity on the keypoints confident in both, scaled by the track's size) with an
-optimal one-to-one assignment (the Hungarian algorithm). Poses a viewer sees (pose score at least
-`min_pose_score`, draw_poses' threshold) are assigned first; fainter poses can then continue a track that
-is left, but start none. A track predicts its keypoints forward at constant velocity, so a moving person
-is matched where they are now, and remembers keypoints a pose missed for a few frames. A track that finds
-no pose is kept for `max_age` frames, so a person missed for a moment keeps their ID. PoseNet's
-multi-pose decoder sometimes finds one person twice: a second pose much like one already labelled starts
-no track either. IDs count up from 1 and are never reused; poses that start no track get a fresh ID of
-their own. The tracker only labels: the poses are never dropped, added, reordered or moved.
+Poses a viewer sees (pose score at least `min_pose_score`, the original demo's minPoseConfidence) are
+matched to the tracks of the previous frames by an OKS-like keypoint similarity (COCO's object keypoint
+similarity, scaled by the track's size) with an optimal assignment in which a pose or a track may also
+stay unmatched; a pose no track takes starts one. Fainter poses, such as the multi-pose decoder's
+near-zero-score duplicates of real people, get no ID (None) and start no track, as does a second pose
+much like one already labelled (the person found twice). A track compares the keypoints it saw in its
+last few frames, predicts them forward at constant velocity, and while unseen follows the change of
+velocity all people share (a moving camera's); it is kept for `max_age` frames, so a person missed for
+a moment keeps their ID. IDs count up from 1 and are never reused. The tracker only labels: the poses
+are never dropped, added, reordered or moved. One tracker follows one stream of frames.
 """
 
 from __future__ import annotations
@@ -23,38 +23,56 @@ import numpy as np
 
 from posenet_onnx.keypoints import NUM_KEYPOINTS
 from posenet_onnx.runtime.pose import Pose
+from posenet_onnx.runtime.video.streams import OneStream
 
 DEFAULT_MAX_AGE = 30  # frames a track survives unseen: one second at 30 fps
 DEFAULT_MIN_SIMILARITY = 0.2
 DEFAULT_MIN_KEYPOINT_SCORE = 0.3
 DEFAULT_MIN_POSE_SCORE = 0.15  # draw_poses' min_pose_confidence: the poses a viewer sees
 DEFAULT_VELOCITY_SMOOTHING = 0.6
-# COCO's per-keypoint OKS constants (2 sigma, in PoseNet's part order, which is COCO's), widened: from one
-# frame to the next a detected keypoint moves more than two annotators disagree.
-KEYPOINT_TOLERANCES = 2.0 * 2 * np.array(
+# COCO's per-keypoint OKS constants (sigma, in PoseNet's part order, which is COCO's; OKS uses 2 sigma).
+COCO_SIGMAS = np.array(
     [0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089]
 )
-MEMORY_DECAY = 0.7  # per frame, the score of a keypoint a track remembers but has not seen again
+# Widened from OKS's 2 sigma: from one frame to the next a detected keypoint moves more than two annotators
+# disagree, and more again than two poses of one person in the same frame differ.
+KEYPOINT_TOLERANCES = 6 * COCO_SIGMAS
+DUPLICATE_TOLERANCES = 4 * COCO_SIGMAS
+KEYPOINT_MEMORY = 10  # frames a track compares a keypoint it has not seen again
+UNCERTAINTY_GROWTH = 0.1  # per frame unseen, the widening of a keypoint's tolerance
+NEVER = -(2**62)  # the frame of a keypoint never seen
 DUPLICATE_SIMILARITY = 0.5  # a second pose this much like a labelled one is the same person found twice
 
 
 @dataclass
 class _Track:
-    """One person followed over frames: their keypoints, the keypoints' scores, velocity, when last seen."""
+    """One person followed over frames: where each keypoint is expected (seen in the last frame, or moved
+    on since), when each was last seen confidently, the person's velocity, and when the person was seen."""
 
     id: int
-    positions: np.ndarray  # [17, 2] where the person was last seen (remembered keypoints moved on)
-    scores: np.ndarray  # [17] their scores (remembered keypoints' decayed)
-    velocity: np.ndarray  # [2] pixels per frame, the mean motion of the confident keypoints
+    positions: np.ndarray  # [17, 2] each keypoint in the last frame: seen there, or moved on from where it was seen
+    seen: np.ndarray  # [17] the frame each keypoint was last confident (NEVER: not yet)
+    velocity: np.ndarray  # [2] pixels per frame, the smoothed median motion of the keypoints seen again
+    drift: np.ndarray  # [2] the tracker's shared change of velocity when the track was last seen
     last_frame: int
 
-    def predicted(self, frame: int) -> np.ndarray:
-        """Where the keypoints are expected in `frame`, moving on at constant velocity."""
-        return self.positions + self.velocity * (frame - self.last_frame)
+    def remembered(self) -> np.ndarray:
+        """[17] the keypoints seen confidently in the KEYPOINT_MEMORY frames up to the person's last sighting:
+        those a pose is compared on."""
+        return (self.seen != NEVER) & (self.last_frame - self.seen <= KEYPOINT_MEMORY)
+
+    def spread(self, frame: int) -> np.ndarray:
+        """[17] how much wider than a keypoint's tolerance its prediction's uncertainty is, growing with the
+        frames since the keypoint was seen."""
+        return 1.0 + UNCERTAINTY_GROWTH * np.maximum(frame - self.seen - 1, 0)
 
 
 def keypoint_similarity(
-    positions_a: np.ndarray, confident_a: np.ndarray, positions_b: np.ndarray, confident_b: np.ndarray
+    positions_a: np.ndarray,
+    confident_a: np.ndarray,
+    positions_b: np.ndarray,
+    confident_b: np.ndarray,
+    tolerances: np.ndarray = KEYPOINT_TOLERANCES,
 ) -> np.ndarray:
     """OKS-like similarity in [0, 1] of each of A [N, 17, 2] (confident [N, 17]) to each of B [M, 17, 2]: [N, M].
 
@@ -66,7 +84,8 @@ def keypoint_similarity(
     squared = ((positions_a[:, None] - positions_b[None]) ** 2).sum(axis=-1)  # [N, M, 17]
     extent = positions_a.max(axis=1) - positions_a.min(axis=1)  # [N, 2]
     area = np.maximum(extent[:, 0] * extent[:, 1], 1.0)  # [N]
-    similarity = np.exp(-squared / (2.0 * area[:, None, None] * KEYPOINT_TOLERANCES**2))
+    tolerances = np.broadcast_to(tolerances, (len(positions_a), NUM_KEYPOINTS))[:, None, :]
+    similarity = np.exp(-squared / (2.0 * area[:, None, None] * tolerances**2))
     count = both.sum(axis=-1)
     total = np.where(both, similarity, 0.0).sum(axis=-1)
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
@@ -105,19 +124,37 @@ def optimal_assignment(cost: np.ndarray) -> list[tuple[int, int]]:
     return sorted((int(owner[j]) - 1, j - 1) for j in range(1, m + 1) if owner[j] != 0)
 
 
+def _components(linked: np.ndarray) -> list[tuple[list[int], list[int]]]:
+    """The connected parts of the bipartite graph whose [rows, columns] edges are `linked`, as (rows,
+    columns) lists; rows and columns without an edge are left out."""
+    parts = []
+    unseen = set(np.flatnonzero(linked.any(axis=1)).tolist())
+    while unseen:
+        rows, columns, frontier = set(), set(), {unseen.pop()}
+        while frontier:
+            rows |= frontier
+            reached = set(np.flatnonzero(linked[sorted(frontier)].any(axis=0)).tolist()) - columns
+            columns |= reached
+            frontier = set(np.flatnonzero(linked[:, sorted(reached)].any(axis=1)).tolist()) - rows if reached else set()
+        unseen -= rows
+        parts.append((sorted(rows), sorted(columns)))
+    return parts
+
+
 class PoseTracker:
-    """Gives each pose of a frame a stable integer person ID; call it once per frame, in order.
+    """Gives each pose of a frame a stable integer person ID (None for a faint pose); call it once per
+    frame, in order, for one stream (a second thread calling while one is inside gets a RuntimeError).
 
         tracker = PoseTracker()
         for image in camera:
             poses = net.estimate_multiple_poses(image)
-            ids = tracker(poses)  # ids[i] is the person ID of poses[i]
+            ids = tracker(poses)  # ids[i] is the person ID of poses[i], or None
 
     `max_age`: frames a track is kept while no pose matches it (a person missed for up to that many
     frames keeps their ID; after more they come back with a new one). `min_similarity`: the least
     keypoint similarity (0-1, `keypoint_similarity`) of a pose to a track's prediction for them to match.
     `min_keypoint_score`: keypoints scoring below it are not compared. `min_pose_score`: poses scoring
-    below it are matched after the others and start no track. `velocity_smoothing`: the weight (0-1) of
+    below it get the ID None and start no track. `velocity_smoothing`: the weight (0-1) of
     the latest motion in the velocity estimate (1: the last step alone; 0: no motion prediction).
     """
 
@@ -148,62 +185,117 @@ class PoseTracker:
         self.velocity_smoothing = float(velocity_smoothing)
         self._tracks: list[_Track] = []
         self._frame = -1
+        self._drift = np.zeros(2)  # the sum of the per-frame velocity changes all people shared (a camera's)
         self._ids = itertools.count(1)
+        self._one_stream = OneStream("PoseTracker")
 
-    def __call__(self, poses: Sequence[Pose]) -> list[int]:
-        """The person IDs of this frame's poses, in the order given (one per pose, all different)."""
+    def __call__(self, poses: Sequence[Pose]) -> list[int | None]:
+        """The person IDs of this frame's poses, in the order given: an ID each (all different) for the
+        poses scoring at least `min_pose_score`, None for the fainter ones and for a person found twice.
+        Raises RuntimeError when another thread is inside a call (one tracker follows one stream)."""
+        with self._one_stream:
+            return self._label(poses)
+
+    def _label(self, poses: Sequence[Pose]) -> list[int | None]:
         self._frame += 1
         positions = np.array([pose.positions for pose in poses]).reshape(-1, NUM_KEYPOINTS, 2)
         scores = np.array([pose.scores for pose in poses]).reshape(-1, NUM_KEYPOINTS)
         confident = scores >= self.min_keypoint_score
-        seen = np.array([pose.score >= self.min_pose_score for pose in poses], dtype=bool)
-        matches = self._match(self._tracks, positions, confident, np.flatnonzero(seen))
-        left = [track for track in self._tracks if all(track is not t for t in matches.values())]
-        matches.update(self._match(left, positions, confident, np.flatnonzero(~seen)))
+        seen = [i for i, pose in enumerate(poses) if pose.score >= self.min_pose_score]
+        tracks = self._tracks
+        velocities = [t.velocity + (self._drift - t.drift) for t in tracks]
+        predicted = [t.positions + v for t, v in zip(tracks, velocities)]
+        matches = self._match(predicted, positions, confident, seen)  # {pose index: track index}
+        changes = []  # the velocity changes of the people seen in the last frame and this one
+        for i, t in matches.items():
+            track, before = tracks[t], tracks[t].velocity
+            self._update(track, velocities[t], predicted[t], positions[i], scores[i])
+            if track.last_frame == self._frame - 1:
+                changes.append(track.velocity - before)
+            track.last_frame = self._frame
+        if changes:  # what all people share is the camera's: people unseen now follow it
+            self._drift = self._drift + np.median(changes, axis=0)
+        for t in matches.values():
+            tracks[t].drift = self._drift.copy()
+        for track, expected in zip(tracks, predicted):
+            if track.last_frame < self._frame:  # unseen: moved on to where it is expected
+                track.positions = expected
         labelled = list(matches)
-        ids = []
-        for i in range(len(poses)):
-            track = matches.get(i)
-            if track is not None:
-                self._update(track, positions[i], scores[i])
-            elif seen[i] and not self._duplicate(i, labelled, positions, confident):
-                track = _Track(next(self._ids), positions[i], scores[i], np.zeros(2), self._frame)
-                self._tracks.append(track)
+        ids: list[int | None] = [None] * len(poses)
+        for i in seen:
+            track = tracks[matches[i]] if i in matches else None
+            if track is None and not self._duplicate(i, labelled, positions, confident):
+                track = self._start(positions[i], scores[i])
                 labelled.append(i)
-            ids.append(next(self._ids) if track is None else track.id)
+            ids[i] = None if track is None else track.id
         self._tracks = [t for t in self._tracks if self._frame - t.last_frame <= self.max_age]
         return ids
 
     def _match(
-        self, tracks: list[_Track], positions: np.ndarray, confident: np.ndarray, candidates: np.ndarray
-    ) -> dict[int, _Track]:
-        """{pose index: track}: the optimal assignment of `tracks` to the `candidates` poses, keeping the
-        pairs at least `min_similarity` alike."""
-        if not tracks or not len(candidates):
+        self, predicted: list[np.ndarray], positions: np.ndarray, confident: np.ndarray, candidates: list[int]
+    ) -> dict[int, int]:
+        """{pose index: track index}: the optimal assignment of the tracks (their `predicted` keypoints) to the
+        `candidates` poses, keeping the pairs at least `min_similarity` alike."""
+        if not predicted or not candidates:
             return {}
-        predicted = np.stack([t.predicted(self._frame) for t in tracks])
-        track_confident = np.stack([t.scores >= self.min_keypoint_score for t in tracks])
-        similarity = keypoint_similarity(predicted, track_confident, positions[candidates], confident[candidates])
-        similarity[similarity < self.min_similarity] = 0.0
-        pairs = optimal_assignment(1.0 - similarity)
-        return {int(candidates[p]): tracks[t] for t, p in pairs if similarity[t, p] > 0}
+        remembered = np.stack([t.remembered() for t in self._tracks])
+        tolerances = np.stack([KEYPOINT_TOLERANCES * t.spread(self._frame) for t in self._tracks])
+        similarity = keypoint_similarity(np.stack(predicted), remembered, positions[candidates], confident[candidates], tolerances)
+        return {candidates[p]: t for t, p in self._assign(similarity)}
+
+    def _assign(self, similarity: np.ndarray) -> list[tuple[int, int]]:
+        """The (row, column) pairs of `similarity` [T, P] that an optimal assignment matches, where each
+        row and column may also stay unmatched: a pair costs 1 - similarity and an unmatched row or
+        column half of 1 - `min_similarity`, so a pair is only made at least `min_similarity` alike, and a
+        close pair is never split up to make two loose ones. Rows and columns that share no possible pair
+        are assigned apart (most people are far from all but their own track)."""
+        admissible = similarity >= self.min_similarity
+        pairs = []
+        for rows, columns in _components(admissible):
+            if len(rows) == 1 and len(columns) == 1:
+                pairs.append((rows[0], columns[0]))
+                continue
+            inner = np.ix_(rows, columns)
+            n, m = len(rows), len(columns)
+            alone = (1.0 - self.min_similarity) / 2
+            never = 2.0 + 2 * alone  # costs more than any pair and both its ends left alone
+            cost = np.full((n + m, m + n), never)
+            cost[:n, :m] = np.where(admissible[inner], 1.0 - similarity[inner], never)
+            cost[np.arange(n), m + np.arange(n)] = alone  # row r unmatched
+            cost[n + np.arange(m), np.arange(m)] = alone  # column c unmatched
+            cost[n:, m:] = 0.0
+            pairs += [(rows[r], columns[c]) for r, c in optimal_assignment(cost) if r < n and c < m and cost[r, c] < never]
+        return pairs
 
     @staticmethod
     def _duplicate(i: int, labelled: list[int], positions: np.ndarray, confident: np.ndarray) -> bool:
         """Whether pose i is much like one of the `labelled` poses of the same frame (the person found twice)."""
         if not labelled:
             return False
-        similarity = keypoint_similarity(positions[i : i + 1], confident[i : i + 1], positions[labelled], confident[labelled])
+        similarity = keypoint_similarity(
+            positions[i : i + 1], confident[i : i + 1], positions[labelled], confident[labelled], DUPLICATE_TOLERANCES
+        )
         return bool(similarity.max() >= DUPLICATE_SIMILARITY)
 
-    def _update(self, track: _Track, positions: np.ndarray, scores: np.ndarray) -> None:
-        """Move the track to the pose it matched, remembering the keypoints the pose missed; its velocity
-        follows the motion of the keypoints confident in both."""
+    def _update(
+        self, track: _Track, velocity: np.ndarray, predicted: np.ndarray, positions: np.ndarray, scores: np.ndarray
+    ) -> None:
+        """Move the track to the pose it matched, keeping the keypoints the pose missed where `predicted`;
+        its velocity (expected: `velocity`) follows the median error of the prediction on the keypoints
+        seen before and again, spread over the frames since the person was seen."""
         seen = scores >= self.min_keypoint_score
-        both = seen & (track.scores >= self.min_keypoint_score)
-        if both.any():
-            step = (positions[both] - track.positions[both]).mean(axis=0) / (self._frame - track.last_frame)
-            track.velocity = track.velocity + self.velocity_smoothing * (step - track.velocity)
-        track.positions = np.where(seen[:, None], positions, track.predicted(self._frame))
-        track.scores = np.where(seen, scores, track.scores * MEMORY_DECAY)
-        track.last_frame = self._frame
+        again = seen & track.remembered()
+        step = velocity
+        if again.any():
+            step = velocity + np.median(positions[again] - predicted[again], axis=0) / (self._frame - track.last_frame)
+        track.velocity = velocity + self.velocity_smoothing * (step - velocity)
+        follow = seen | (track.seen == NEVER)  # a keypoint never confident follows the pose's guess
+        track.positions = np.where(follow[:, None], positions, predicted)
+        track.seen = np.where(seen, self._frame, track.seen)
+
+    def _start(self, positions: np.ndarray, scores: np.ndarray) -> _Track:
+        """A new track at a pose, at rest."""
+        seen = np.where(scores >= self.min_keypoint_score, self._frame, NEVER)
+        track = _Track(next(self._ids), positions.copy(), seen, np.zeros(2), self._drift.copy(), self._frame)
+        self._tracks.append(track)
+        return track

@@ -20,7 +20,9 @@ const tf = require('@tensorflow/tfjs');
 const posenet = require('@tensorflow-models/posenet');
 
 // posenet's CheckpointLoader fetches <server>/posenet/mobilenet_v1_XXX/<file>; answer from the local folder
-// instead, so the original loader code (manifest, raw float32 files) still runs unchanged.
+// instead, so the original loader code (manifest, raw float32 files) still runs unchanged. The manifest is
+// answered with only the variables whose files are in the folder: a checkpoint copy may lack heads the
+// network never uses (the 0.75 copy has no `*_1` heads), and the loader would otherwise fetch every entry.
 function serveCheckpointsFrom(checkpointDir) {
   tf.util.fetch = async (url) => {
     const relative = url.slice(url.indexOf('/posenet/') + '/posenet/'.length);
@@ -29,9 +31,13 @@ function serveCheckpointsFrom(checkpointDir) {
       return {ok: false};
     }
     const bytes = fs.readFileSync(file);
+    const present = (entry) => fs.existsSync(path.join(path.dirname(file), entry.filename));
     return {
       ok: true,
-      json: async () => JSON.parse(bytes.toString('utf8')),
+      json: async () => {
+        const manifest = JSON.parse(bytes.toString('utf8'));
+        return Object.fromEntries(Object.entries(manifest).filter(([, entry]) => present(entry)));
+      },
       arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
     };
   };

@@ -36,6 +36,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _on_off(text: str) -> bool:
+    """on/off (also true/false, yes/no, 1/0) as a bool."""
+    value = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}.get(
+        text.lower()
+    )
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not on or off")
+    return value
+
+
+def _describe_presets(presets: dict[str, dict[str, object]]) -> str:
+    """The presets as help text, e.g. `accurate: scale 1.0, stride 8, v2, flip test on`."""
+    from posenet_onnx.contract import DEFAULT_OUTPUT_STRIDE
+
+    def describe(values: dict[str, object]) -> str:
+        stride = values["output_stride"] or DEFAULT_OUTPUT_STRIDE
+        flip = "on" if values["flip_test"] else "off"
+        return f"scale {values['image_scale_factor']}, stride {stride}, {values['refinement']}, flip test {flip}"
+
+    return "; ".join(f"{name}: {describe(values)}" for name, values in presets.items())
+
+
 def _input_size(text: str) -> tuple[int, int]:
     """--input-size HxW, each side in range and the whole within the pixel limit, checked as it is parsed (its
     validity for the output stride is checked with the other export options)."""
@@ -164,20 +186,25 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
     _fast_decode_option(parser)
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument(
-        "--scale", type=float, nargs="+", default=[defaults.image_scale_factor], metavar="S",
-        help=f"image scale factors (default {defaults.image_scale_factor})",
+        "--scale", type=float, nargs="+", default=None, metavar="S",
+        help=f"image scale factors (default: the preset's, {defaults.image_scale_factor} for original)",
     )
     sweep.add_argument(
-        "--output-stride", type=int, nargs="+", default=[None], choices=OUTPUT_STRIDES, metavar="N",
-        help=f"default {DEFAULT_OUTPUT_STRIDE}",
+        "--output-stride", type=int, nargs="+", default=None, choices=OUTPUT_STRIDES, metavar="N",
+        help=f"default: the preset's ({DEFAULT_OUTPUT_STRIDE} for original; a --model file: its own)",
     )
     sweep.add_argument(
         "--precision", nargs="+", default=[DEFAULT_PRECISION], choices=PRECISIONS, metavar="P", help=f"default {DEFAULT_PRECISION}"
     )
     sweep.add_argument("--mode", nargs="+", default=["multi"], choices=("single", "multi"), metavar="M", help="single, multi (default)")
     sweep.add_argument(
-        "--refinement", nargs="+", default=[defaults.refinement], choices=tuple(REFINEMENTS), metavar="R",
-        help="multi-pose decoder: v1 (posenet 1.0.3, default), v2 (posenet 2.x)",
+        "--refinement", nargs="+", default=None, choices=tuple(REFINEMENTS), metavar="R",
+        help="multi-pose decoder: v1 (posenet 1.0.3), v2 (posenet 2.x) (default: the preset's, v1 for original)",
+    )
+    sweep.add_argument(
+        "--flip-test", type=_on_off, nargs="*", default=None, metavar="on|off",
+        help="the flip test off and/or on, e.g. --flip-test off on; a bare --flip-test is on (default: the preset's, "
+        "off for original)",
     )
     parser.add_argument("--json", metavar="OUT", help="write the rows (configuration and metrics) to OUT")
     parser.add_argument(
@@ -188,7 +215,7 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
 def _video(commands: argparse._SubParsersAction) -> None:
     from posenet_onnx.runtime.video.pipeline import ENCODER_PRESETS, MAX_CRF, Encoding
     from posenet_onnx.runtime.video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-    from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE
+    from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE, DEFAULT_MIN_POSE_SCORE
 
     parser = commands.add_parser(
         "video",
@@ -231,6 +258,13 @@ def _video(commands: argparse._SubParsersAction) -> None:
         metavar="FRAMES",
         help=f"frames a person may go unseen and keep their ID (default {DEFAULT_MAX_AGE})",
     )
+    tracking.add_argument(
+        "--track-min-score",
+        type=float,
+        default=DEFAULT_MIN_POSE_SCORE,
+        metavar="SCORE",
+        help=f'poses scoring less get "id": null and start no track (default {DEFAULT_MIN_POSE_SCORE})',
+    )
     smoothing = parser.add_argument_group("temporal smoothing (off by default)")
     smoothing.add_argument(
         "--smooth", action="store_true", help="smooth keypoints across frames (One Euro filter; per person with --track)"
@@ -240,14 +274,14 @@ def _video(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_MIN_CUTOFF,
         metavar="HZ",
-        help=f"cutoff for still keypoints; lower is smoother (default {DEFAULT_MIN_CUTOFF})",
+        help=f"cutoff for keypoints that move as expected; lower is smoother (default {DEFAULT_MIN_CUTOFF})",
     )
     smoothing.add_argument(
         "--smooth-beta",
         type=float,
         default=DEFAULT_BETA,
         metavar="BETA",
-        help=f"cutoff increase per unit of speed (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
+        help=f"cutoff increase per unit of surprise (pose sizes/s); higher lags less (default {DEFAULT_BETA})",
     )
 
 
@@ -264,23 +298,40 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     choices and defaults are the library's."""
     from posenet_onnx.contract import DEFAULT_MULTIPLIER, DEFAULT_OUTPUT_STRIDE, DEFAULT_PRECISION, MULTIPLIERS, OUTPUT_STRIDES, PRECISIONS
     from posenet_onnx.runtime.providers import DEFAULT_DEVICE, DEVICES
-    from posenet_onnx.runtime.settings import MAX_SCALE_FACTOR, MIN_SCALE_FACTOR, EstimateSettings
+    from posenet_onnx.decode import REFINEMENTS
+    from posenet_onnx.runtime.settings import DEFAULT_PRESET, MAX_SCALE_FACTOR, MIN_SCALE_FACTOR, PRESETS, EstimateSettings
 
     defaults = EstimateSettings()
     model = parser.add_argument_group("model")
     model.add_argument(
+        "--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
+        help=f"the defaults of --scale, --output-stride, --refinement and --flip-test (explicit options override "
+        f"them): {_describe_presets(PRESETS)} (default {DEFAULT_PRESET})",
+    )
+    model.add_argument(
         "--multiplier", type=float, default=DEFAULT_MULTIPLIER, choices=MULTIPLIERS, help=f"model width (default {DEFAULT_MULTIPLIER})"
     )
     model.add_argument(
-        "--output-stride", type=int, default=None, choices=OUTPUT_STRIDES, help=f"default {DEFAULT_OUTPUT_STRIDE} (a --model file: its own)"
+        "--output-stride", type=int, default=None, choices=OUTPUT_STRIDES,
+        help=f"default: the preset's ({DEFAULT_OUTPUT_STRIDE} for original; a --model file: its own)",
     )
     model.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help=f"graph precision (default {DEFAULT_PRECISION})")
     model.add_argument("--model", type=_path, metavar="FILE", help="an exported .onnx graph to run (its metadata says the rest)")
     model.add_argument(
-        "--scale", type=float, default=defaults.image_scale_factor,
-        help=f"image scale factor in [{MIN_SCALE_FACTOR}, {MAX_SCALE_FACTOR}] (default {defaults.image_scale_factor})",
+        "--scale", type=float, default=None,
+        help=f"image scale factor in [{MIN_SCALE_FACTOR}, {MAX_SCALE_FACTOR}] (default: the preset's, "
+        f"{defaults.image_scale_factor} for original)",
     )
     model.add_argument("--flip", action="store_true", help="mirror the input left to right first (a selfie view)")
+    model.add_argument(
+        "--refinement", choices=tuple(REFINEMENTS), default=None,
+        help="multi-pose decoder: v1 (posenet 1.0.3), v2 (posenet 2.x; more accurate) (default: the preset's, v1 for original)",
+    )
+    model.add_argument(
+        "--flip-test", action=argparse.BooleanOptionalAction, default=None,
+        help="also run the network on the mirrored image and average both (more accurate, about twice the network "
+        "time) (default: the preset's, off for original)",
+    )
     model.add_argument(
         "--max-poses", type=int, default=defaults.max_pose_detections,
         help=f"multi-pose: most poses per image (default {defaults.max_pose_detections})",

@@ -72,3 +72,20 @@ CONNECTED_PART_NAMES: tuple[tuple[str, str], ...] = (
 CONNECTED_PART_INDICES: tuple[tuple[int, int], ...] = tuple(
     (PART_IDS[a], PART_IDS[b]) for a, b in CONNECTED_PART_NAMES
 )
+
+
+def _mirrored_name(name: str) -> str:
+    """A part's name in the mirror image: left and right trade places (the nose is its own mirror)."""
+    if name.startswith("left"):
+        return "right" + name[4:]
+    if name.startswith("right"):
+        return "left" + name[5:]
+    return name
+
+
+# Part id -> the id of the part it becomes in a left-right mirrored image (leftEye <-> rightEye, nose -> nose).
+MIRRORED_PART_IDS: np.ndarray = np.array([PART_IDS[_mirrored_name(name)] for name in PART_NAMES], dtype=np.intp)
+# Pose-chain edge index -> the index of the edge it becomes in a mirrored image (nose->leftEye <-> nose->rightEye).
+MIRRORED_EDGE_IDS: np.ndarray = np.array(
+    [POSE_CHAIN.index((_mirrored_name(parent), _mirrored_name(child))) for parent, child in POSE_CHAIN], dtype=np.intp
+)

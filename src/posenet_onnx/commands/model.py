@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from posenet_onnx.runtime.posenet import PoseNet, load
-from posenet_onnx.runtime.settings import EstimateSettings
+from posenet_onnx.runtime.settings import PRESETS, EstimateSettings
 
 
 def load_from_args(args: argparse.Namespace, **extra: Any) -> PoseNet:
@@ -21,17 +21,31 @@ def load_from_args(args: argparse.Namespace, **extra: Any) -> PoseNet:
     )
 
 
+def preset_value(args: argparse.Namespace, option: str, field: str) -> Any:
+    """An option's value: the one given, else the --preset's value of `field` (a --model file keeps its own
+    output stride)."""
+    given = getattr(args, option)
+    if given is not None:
+        return given
+    if field == "output_stride" and args.model is not None:
+        return None
+    return PRESETS[args.preset][field]
+
+
 def settings_from_args(args: argparse.Namespace, **fields: Any) -> EstimateSettings:
-    """The estimate settings the model options give; `fields` set the others (`multi_pose`) or replace one.
+    """The estimate settings the model options give (the --preset's where an option is not given); `fields`
+    set the others (`multi_pose`) or replace one.
 
     Checked here, once, before any image is read (ValueError naming the bad value).
     """
     options = {
-        "image_scale_factor": args.scale,
+        "image_scale_factor": preset_value(args, "scale", "image_scale_factor"),
         "flip_horizontal": args.flip,
-        "output_stride": args.output_stride,
+        "output_stride": preset_value(args, "output_stride", "output_stride"),
         "max_pose_detections": args.max_poses,
         "score_threshold": args.score_threshold,
         "nms_radius": args.nms_radius,
+        "refinement": preset_value(args, "refinement", "refinement"),
+        "flip_test": preset_value(args, "flip_test", "flip_test"),
     }
     return EstimateSettings(**{**options, **fields})

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     # --flip mirrors the frames themselves (annotate_video's `mirror`), so the estimate must not flip again.
     settings = settings_from_args(args, multi_pose=not args.single, flip_horizontal=False)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
-    tracker = PoseTracker(max_age=args.track_max_age) if args.track else None
+    tracker = PoseTracker(max_age=args.track_max_age, min_pose_score=args.track_min_score) if args.track else None
     # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down,
     # and a drawn video's reading, drawing and encoding take a core of their own.
     net = load_from_args(args, allow_spinning=False, intra_op_threads=network_threads(drawing=args.output is not None))
