@@ -239,7 +239,7 @@ def test_resume_refuses_other_settings(capsys, real_model_dir, photo, tmp_path) 
     assert first["settings"] == {
         "multiplier": 0.5, "precision": "fp32", "multi_pose": True, "image_scale_factor": 0.5,
         "flip_horizontal": False, "output_stride": 16, "max_pose_detections": 5, "score_threshold": 0.5,
-        "nms_radius": 20, "refinement": "v1", "fast_decode": False,
+        "nms_radius": 20, "refinement": "v1", "flip_test": False, "fast_decode": False,
     }
     out.write_bytes(out.read_bytes() + b'{"image": "cut by a kill')  # a partial last line stays too
     written = out.read_bytes()
