@@ -177,8 +177,8 @@ def test_ctrl_c_early_in_an_export_prints_one_line_and_no_tensorflow_log(checkpo
     time.sleep(after_s)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=300)
-    if process.returncode == 0:
-        pytest.skip("the export finished before the signal")
+    if process.returncode in (0, -signal.SIGINT) and (tmp_path / "out" / "mobilenet_v1_050_stride16.onnx").is_file():
+        pytest.skip("the export finished before the signal (it came during the interpreter's shutdown)")
     lines = stderr.splitlines()
     assert process.returncode == 130 and lines[-1].endswith("interrupted"), stderr
     assert set(lines[:-1]) <= {"[1/1] exporting multiplier 0.50, output stride 16 (fp32)"}, stderr

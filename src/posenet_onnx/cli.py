@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen subcommand; user errors exit with status 2 and one line. Ctrl-C,
     SIGTERM and SIGHUP stop it with status 128 + the signal's number, from the first moment (the parser's
     imports included)."""
-    from posenet_onnx.commands.terminal import signals_as_interrupts
+    from posenet_onnx.commands.terminal import signals_as_interrupts, stop_received
 
     kept: list[str] = []
     prefix = "posenet-onnx"
@@ -385,7 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             prefix = f"posenet-onnx {args.command}"
             command = importlib.import_module(f"posenet_onnx.commands.{args.command}")
-            return int(command.run(args, kept) or 0)
+            status = int(command.run(args, kept) or 0)
+            return _interrupted(prefix, kept) if stop_received() else status
         except KeyboardInterrupt:
             return _interrupted(prefix, kept)
         except Exception as exc:  # noqa: BLE001 (every failure is one line; POSENET_ONNX_DEBUG shows the traceback)

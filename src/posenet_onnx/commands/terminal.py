@@ -9,7 +9,9 @@ half-written under a hidden name.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
@@ -37,6 +39,25 @@ def _stop(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+def stop_received() -> bool:
+    """True once a stop signal has arrived, even if a finalizer swallowed the `Interrupted` it raised."""
+    return bool(_received)
+
+
+def _resend_swallowed(hook: Callable[[object], None]) -> Callable[[object], None]:
+    """An unraisable hook: an `Interrupted` raised inside a finalizer (`__del__`, which Python only reports) is
+    sent again from another thread, so it lands in ordinary code; anything else goes to `hook`."""
+
+    def handle(unraisable: object) -> None:
+        exc = getattr(unraisable, "exc_value", None)
+        if isinstance(exc, Interrupted):
+            threading.Thread(target=os.kill, args=(os.getpid(), exc.signum), daemon=True).start()
+            return
+        hook(unraisable)
+
+    return handle
+
+
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
     """For the block (a whole command; main thread only), SIGINT, SIGTERM and SIGHUP raise `Interrupted`.
@@ -47,8 +68,13 @@ def signals_as_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    with _stop_signals_handled(_stop):
-        yield
+    hook = sys.unraisablehook
+    sys.unraisablehook = _resend_swallowed(hook)
+    try:
+        with _stop_signals_handled(_stop):
+            yield
+    finally:
+        sys.unraisablehook = hook
 
 
 @contextlib.contextmanager
