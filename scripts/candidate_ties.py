@@ -72,7 +72,7 @@ def main() -> None:
                                      progress=False, decoder=decoder)
                 net = posenet_onnx.load(model_dir / model_filename(multiplier, stride), device="cpu")
                 decoder = onnxruntime_multi(decoder_part(model_dir / model_filename(multiplier, stride, decoder="multi")))
-                network = net._network(stride)
+                network = net.network(stride)
                 for image in photos:
                     for scale in (0.5, 1.0):
                         size = [valid_resolution(scale, side, stride) for side in image.shape[:2]]
