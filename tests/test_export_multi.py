@@ -427,7 +427,8 @@ def test_the_command_line_estimates_with_it(multi_models, net, shared, tmp_path)
     assert done.returncode == 0, done.stderr
     written = json.loads(out.read_text())
     expected = net.estimate_multiple_poses(str(image))
-    poses = written if isinstance(written, list) else next(iter(written.values()))
+    assert [record["image"] for record in written] == [str(image)]
+    poses = written[0]["poses"]
     assert len(poses) == len(expected) >= 1
     assert abs(poses[0]["score"] - expected[0].score) <= SCORE_ATOL
     single = [arg for arg in command if arg != "--multi"]
