@@ -27,16 +27,16 @@ from posenet_onnx.contract import (
 )
 from posenet_onnx.decode.decode_pose import REFINEMENT_V1
 from posenet_onnx.keypoints import NUM_KEYPOINTS
-from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.network import GraphConfig, Network, graph_config
 from posenet_onnx.runtime.pose import Pose
+from posenet_onnx.runtime.posenet import PoseNet
 from posenet_onnx.runtime.providers import DEFAULT_DEVICE, create_session, requested_providers, session_options
 from posenet_onnx.runtime.resize import valid_resolution
 from posenet_onnx.runtime.settings import EstimateSettings
 
 
 class MultiPoseGraph:
-    """One multi-pose graph file on onnxruntime, with PoseNet's estimate_multiple_poses API."""
+    """One multi-pose graph file on onnxruntime, with PoseNet's estimate API (multi-pose settings only)."""
 
     def __init__(
         self,
@@ -84,51 +84,13 @@ class MultiPoseGraph:
             raise ValueError(f"{self.model_file} decodes with posenet 1.0.3's refinement only; use refinement='v1'.")
         return self.output_stride
 
-    def estimate(self, images: Sequence[ImageLike] | np.ndarray, settings: EstimateSettings) -> list[list[Pose]]:
-        """The poses of each image, in input order, as multi-pose `settings` say: one call per image size."""
-        return self._estimate(to_rgb_batch(images), settings)
-
-    def estimate_multiple_poses(
-        self,
-        image: ImageLike,
-        image_scale_factor: float = 0.5,
-        flip_horizontal: bool = False,
-        output_stride: int | None = None,
-        max_pose_detections: int = 5,
-        score_threshold: float = 0.5,
-        nms_radius: float = 20,
-        refinement: str = "v1",
-    ) -> list[Pose]:
-        """PoseNet.estimate_multiple_poses, computed by the graph (refinement "v1", posenet 1.0.3's, only)."""
-        settings = EstimateSettings(
-            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius, refinement
-        )
-        return self._estimate([to_rgb_array(image)], settings)[0]
-
-    def estimate_multiple_poses_batch(
-        self,
-        images: Sequence[ImageLike] | np.ndarray,
-        image_scale_factor: float = 0.5,
-        flip_horizontal: bool = False,
-        output_stride: int | None = None,
-        max_pose_detections: int = 5,
-        score_threshold: float = 0.5,
-        nms_radius: float = 20,
-        refinement: str = "v1",
-    ) -> list[list[Pose]]:
-        """estimate_multiple_poses for many images: one session call per distinct image size."""
-        settings = EstimateSettings(
-            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius, refinement
-        )
-        return self._estimate(to_rgb_batch(images), settings)
-
-    def estimate_single_pose(self, image: ImageLike, *args: object, **kwargs: object) -> Pose:
-        """Refused: the graph decodes multiple poses only."""
-        raise self._single_pose_error()
-
-    def estimate_single_pose_batch(self, images: object, *args: object, **kwargs: object) -> list[Pose]:
-        """Refused: the graph decodes multiple poses only."""
-        raise self._single_pose_error()
+    # PoseNet's estimate methods, as they are: each builds its EstimateSettings and calls self._estimate, which
+    # here runs the graph (and refuses single-pose settings in check).
+    estimate = PoseNet.estimate
+    estimate_single_pose = PoseNet.estimate_single_pose
+    estimate_multiple_poses = PoseNet.estimate_multiple_poses
+    estimate_single_pose_batch = PoseNet.estimate_single_pose_batch
+    estimate_multiple_poses_batch = PoseNet.estimate_multiple_poses_batch
 
     def _single_pose_error(self) -> ValueError:
         return ValueError(
