@@ -1,0 +1,77 @@
+// posenet.js in headless Chromium on photos served with the site: the browser side of the parity tests
+// (tests/test_web.py).
+//
+// Usage: node estimate.js REQUEST.json  ->  JSON on stdout.
+// REQUEST.json: {"site": BASE URL of the served site, "page": URL of a page of that origin to run in,
+//   "multiplier": 0.5, "numThreads": N (optional), "pixels": [photo URLs whose decoded RGBA to return, base64],
+//   "cases": [{"image": URL, "algorithm": "single" | "multi", "imageScaleFactor", "flipHorizontal",
+//              "outputStride", "maxDetections", "scoreThreshold", "nmsRadius"}]}
+// Answer: {"results": [poses per case], "pixels": {URL: {width, height, rgba}}, "environment": {...},
+//          "record": what the page requested and any errors (chromium.js watch)}.
+'use strict';
+
+const {launch, watch, request, answer} = require('./chromium');
+
+async function inPage(request) {
+  const posenet = await import(new URL('posenet.js', request.site).href);
+  const net = await posenet.load(request.multiplier, request.numThreads ? {numThreads: request.numThreads} : {});
+  const images = new Map();
+  const image = async (url) => {
+    if (!images.has(url)) {
+      const element = new Image();
+      element.src = url;
+      await element.decode();
+      images.set(url, element);
+    }
+    return images.get(url);
+  };
+  const results = [];
+  for (const c of request.cases) {
+    const input = await image(c.image);
+    if (c.algorithm === 'single') {
+      results.push([await net.estimateSinglePose(input, c.imageScaleFactor, c.flipHorizontal, c.outputStride)]);
+    } else {
+      results.push(await net.estimateMultiplePoses(input, c.imageScaleFactor, c.flipHorizontal, c.outputStride,
+                                                   c.maxDetections, c.scoreThreshold, c.nmsRadius));
+    }
+  }
+  const pixels = {};
+  for (const url of request.pixels || []) {
+    const element = await image(url);
+    const canvas = document.createElement('canvas');
+    [canvas.width, canvas.height] = [element.width, element.height];
+    const context = canvas.getContext('2d', {willReadFrequently: true});
+    context.drawImage(element, 0, 0);
+    const {data} = context.getImageData(0, 0, canvas.width, canvas.height);
+    let text = '';
+    for (let i = 0; i < data.length; i += 0x8000) {
+      text += String.fromCharCode(...data.subarray(i, i + 0x8000));
+    }
+    pixels[url] = {width: canvas.width, height: canvas.height, rgba: btoa(text)};
+  }
+  await net.dispose();
+  return {
+    results,
+    pixels,
+    environment: {
+      crossOriginIsolated: self.crossOriginIsolated,
+      numThreads: posenet.ort.env.wasm.numThreads,
+      onnxruntimeWeb: posenet.ort.env.versions.web,
+    },
+  };
+}
+
+answer(async () => {
+  const req = request();
+  const chromium = await launch();
+  try {
+    const page = await chromium.browser.newPage();
+    const record = watch(page, new URL(req.site).origin);
+    await page.goto(req.page, {waitUntil: 'load'});
+    const result = await page.evaluate(inPage, req);
+    result.environment.chromium = chromium.version;
+    return {...result, record};
+  } finally {
+    await chromium.close();
+  }
+});
