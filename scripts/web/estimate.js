@@ -5,8 +5,11 @@
 // REQUEST.json: {"site": BASE URL of the served site, "page": URL of a page of that origin to run in,
 //   "multiplier": 0.5, "numThreads": N (optional), "pixels": [photo URLs whose decoded RGBA to return, base64],
 //   "cases": [{"image": URL, "algorithm": "single" | "multi", "imageScaleFactor", "flipHorizontal",
-//              "outputStride", "maxDetections", "scoreThreshold", "nmsRadius"}]}
-// Answer: {"results": [poses per case], "pixels": {URL: {width, height, rgba}}, "environment": {...},
+//              "outputStride", "maxDetections", "scoreThreshold", "nmsRadius"}],
+//   "badCalls": [{"method": "load" | a PoseNet method, "args": [...]}] (optional: calls that must fail; a
+//               method gets the first case's image before its args)}
+// Answer: {"results": [poses per case], "pixels": {URL: {width, height, rgba}}, "errors": [per bad call: its
+//          error message, or null if it did not fail], "environment": {...},
 //          "record": what the page requested and any errors (chromium.js watch)}.
 'use strict';
 
@@ -49,11 +52,22 @@ async function inPage(request) {
     }
     pixels[url] = {width: canvas.width, height: canvas.height, rgba: btoa(text)};
   }
+  const errors = [];
+  for (const {method, args} of request.badCalls || []) {
+    try {
+      await (method === 'load' ? posenet.load(...args) : net[method](await image(request.cases[0].image), ...args));
+      errors.push(null);
+    } catch (error) {
+      errors.push(error.message);
+    }
+  }
   await net.dispose();
   return {
     results,
     pixels,
+    errors,
     environment: {
+      hardwareConcurrency: navigator.hardwareConcurrency,
       crossOriginIsolated: self.crossOriginIsolated,
       numThreads: posenet.ort.env.wasm.numThreads,
       onnxruntimeWeb: posenet.ort.env.versions.web,
