@@ -141,7 +141,11 @@ export class PoseNet {
     assertValidMultiPoseParameters(maxDetections, scoreThreshold, nmsRadius);
     const session = await this.session(this._graph('multi', outputStride));
     const feeds = imageFeeds(input, imageScaleFactor, flipHorizontal);
-    feeds.max_pose_detections = new ort.Tensor('int64', BigInt64Array.of(BigInt(maxDetections)), []);
+    // The graph's outputs hold maxDetections rows: ask for no more than there are candidate parts (cells x parts).
+    const [, height, width] = feeds.image.dims;
+    const cells = [height, width].map((size) => (validResolution(imageScaleFactor, size, outputStride) - 1) / outputStride + 1);
+    const rows = Math.min(maxDetections, cells[0] * cells[1] * partNames.length);
+    feeds.max_pose_detections = new ort.Tensor('int64', BigInt64Array.of(BigInt(rows)), []);
     feeds.score_threshold = new ort.Tensor('float32', Float32Array.of(scoreThreshold), []);
     feeds.nms_radius = new ort.Tensor('float32', Float32Array.of(nmsRadius), []);
     const outputs = await this._run(session, feeds);
@@ -202,6 +206,12 @@ function assertValidMultiPoseParameters(maxDetections, scoreThreshold, nmsRadius
   if (typeof nmsRadius !== 'number' || !(nmsRadius > 0)) {
     throw new Error(`Invalid nmsRadius ${nmsRadius}; it must be a number > 0.`);
   }
+}
+
+/** Upstream's getValidResolution: the scaled size rounded down to k * outputStride + 1. */
+function validResolution(imageScaleFactor, size, outputStride) {
+  const even = size * imageScaleFactor - 1;
+  return even - (even % outputStride) + 1;
 }
 
 function toPose(score, keypointScores, keypoints, p) {
