@@ -19,6 +19,7 @@ from posenet_onnx.export.ort_format import to_ort_format
 from posenet_onnx.export.precision import apply_precision, calibration_images
 from posenet_onnx.export.quiet import import_tensorflow, quiet
 from posenet_onnx.export.simplify import simplify
+from posenet_onnx.export.multi_pose import add_multi_pose_decoder
 from posenet_onnx.export.single_pose import add_single_pose_decoder
 from posenet_onnx.contract import (
     DEFAULT_OPSET,
@@ -55,7 +56,8 @@ def export_model(
     $POSENET_ONNX_CHECKPOINT_DIR if set, else a download into the per-user cache.
     `precision` "fp16" converts the network for GPUs; "int8" quantises it, calibrated on the photos
     in `calibration_dir`. Input and outputs stay float32 at every precision.
-    `decoder` "single" appends the single-pose decoder (contract.SINGLE_GRAPH_OUTPUTS); `input_size`
+    `decoder` "single" appends the single-pose decoder (contract.SINGLE_GRAPH_OUTPUTS), "multi" the multi-pose
+    decoder (contract.MULTI_GRAPH_PARAMETERS in, MULTI_GRAPH_OUTPUTS out); `input_size`
     (height, width) and `batch` fix the input's shape; `opset` is one of contract.OPSETS; `file_format`
     "ort" writes onnxruntime's ORT format (for onnxruntime Mobile) instead of ONNX.
     """
@@ -74,7 +76,8 @@ def export_model(
     model, versions = convert(checkpoint, multiplier, output_stride, (batch, *(input_size or (None, None))), opset)
     model = apply_precision(model, precision, calibration)
     if decoder is not None:
-        model = add_single_pose_decoder(model, output_stride, input_size, opset)
+        add_decoder = add_multi_pose_decoder if decoder == "multi" else add_single_pose_decoder
+        model = add_decoder(model, output_stride, input_size, opset)
     model = simplify(model)
     url = f"{BASE_URL}{checkpoint_name(multiplier)}/"
     metadata = model_metadata(

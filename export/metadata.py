@@ -9,6 +9,7 @@ from posenet_onnx.export.checkpoint import Checkpoint
 from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.contract import (
     INPUT_NAME,
+    MAX_POSES_NAME,
     META_BATCH,
     META_CHECKPOINT,
     META_DECODER,
@@ -18,11 +19,16 @@ from posenet_onnx.contract import (
     META_MULTIPLIER,
     META_OUTPUT_STRIDE,
     META_OUTPUTS,
+    META_PARAMETERS,
     META_PART_NAMES,
     META_PRECISION,
+    MULTI_GRAPH_OUTPUTS,
+    MULTI_POSE_DEFAULTS,
+    NMS_RADIUS_NAME,
     OUTPUT_CHANNELS,
     OUTPUT_NAMES,
     SCALE_FACTOR_NAME,
+    SCORE_THRESHOLD_NAME,
     SINGLE_GRAPH_OUTPUTS,
 )
 
@@ -41,6 +47,26 @@ _SINGLE_OUTPUTS: list[dict[str, object]] = [
      "content": "each part's heatmap score at its position"},
     {"name": SINGLE_GRAPH_OUTPUTS[2], "dtype": "float32", "shape": ["batch"],
      "content": "pose score: the mean of the 17 part scores"},
+]
+
+_MULTI_OUTPUTS: list[dict[str, object]] = [
+    {"name": MULTI_GRAPH_OUTPUTS[0], "dtype": "float32", "shape": ["batch", "poses", 17, 2],
+     "content": "x, y of each part of each pose in the input image's pixels, channel order = part id"},
+    {"name": MULTI_GRAPH_OUTPUTS[1], "dtype": "float32", "shape": ["batch", "poses", 17],
+     "content": "each part's heatmap score at its position"},
+    {"name": MULTI_GRAPH_OUTPUTS[2], "dtype": "float32", "shape": ["batch", "poses"],
+     "content": "pose score: the scores of the parts not within nms_radius of the same part of an earlier pose, / 17"},
+    {"name": MULTI_GRAPH_OUTPUTS[3], "dtype": "int64", "shape": ["batch"],
+     "content": "the number of poses found per image; poses = max(max_pose_detections, 1) rows, "
+                "the first num_poses in upstream's order (strongest root first), the rest zero"},
+]
+
+# The multi-pose graph's scalar inputs after `image` (image_scale_factor only where the graph resizes).
+_MULTI_PARAMETERS: list[dict[str, object]] = [
+    {"name": SCALE_FACTOR_NAME, "dtype": "float32", "valid": "0.2 to 1.0"},
+    {"name": MAX_POSES_NAME, "dtype": "int64", "valid": ">= 1 (a smaller value acts as 1)"},
+    {"name": SCORE_THRESHOLD_NAME, "dtype": "float32", "valid": "0 to 1; a root part's score must be >= it"},
+    {"name": NMS_RADIUS_NAME, "dtype": "float32", "valid": "> 0, in model-input pixels"},
 ]
 
 
@@ -74,8 +100,15 @@ def model_metadata(
         ]
     else:
         image_input = _image_input(output_stride, shape, input_size is None)
-        outputs = _SINGLE_OUTPUTS
+        outputs = _MULTI_OUTPUTS if decoder == "multi" else _SINGLE_OUTPUTS
     fixed = {}
+    if decoder == "multi":
+        parameters = [
+            {**parameter, "shape": [], "default": MULTI_POSE_DEFAULTS[str(parameter["name"])]}
+            for parameter in _MULTI_PARAMETERS
+            if input_size is None or parameter["name"] != SCALE_FACTOR_NAME
+        ]
+        fixed[META_PARAMETERS] = json.dumps(parameters)
     if input_size is not None:
         fixed[META_INPUT_SIZE] = "{}x{}".format(*input_size)
     if batch is not None:

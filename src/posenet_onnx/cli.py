@@ -69,7 +69,8 @@ def _export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration-dir", type=_path, default=None, help="folder of photos of people to calibrate int8 on")
     parser.add_argument(
         "--decoder", choices=DECODERS, default=None,
-        help="single: a self-contained graph from a uint8 image and its scale factor to the single pose",
+        help="a self-contained graph from a uint8 image to poses: single (the single pose) or multi (every pose, "
+        "with max_pose_detections, score_threshold and nms_radius inputs)",
     )
     parser.add_argument(
         "--input-size", type=_input_size, default=None, metavar="HxW",

@@ -21,7 +21,7 @@ CHECKPOINTS: dict[float, str] = {
 MULTIPLIERS: tuple[float, ...] = tuple(CHECKPOINTS)
 OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
-DECODERS: tuple[str, ...] = ("single",)  # in-graph decoders; None: the network's four outputs
+DECODERS: tuple[str, ...] = ("single", "multi")  # in-graph decoders; None: the network's four outputs
 FORMATS: tuple[str, ...] = ("onnx", "ort")  # ort: onnxruntime's own format, for onnxruntime Mobile
 OPSETS: tuple[int, ...] = tuple(range(13, 19))  # ONNX opsets the exporter writes (tf2onnx 1.16+ reaches 18)
 DEFAULT_OPSET = 17
@@ -47,7 +47,8 @@ META_CHECKPOINT = "posenet.checkpoint"  # JSON: name, url, sha256 of the weights
 META_EXPORTER = "posenet.exporter"  # JSON: posenet-onnx, tensorflow and tf2onnx versions
 META_INPUT_SIZE = "posenet.input_size"  # "HxW" of a fixed-shape graph (e.g. "257x257"); absent: any valid size
 META_BATCH = "posenet.batch"  # "N" of a fixed-batch graph; absent: any batch
-META_DECODER = "posenet.decoder"  # "single" for a self-contained single-pose graph; absent: the four outputs
+META_DECODER = "posenet.decoder"  # "single" / "multi" for a self-contained graph; absent: the four outputs
+META_PARAMETERS = "posenet.parameters"  # JSON: the multi-pose graph's scalar inputs, their dtypes and defaults
 
 INPUT_NAME = "image"  # float32 NHWC RGB in [0, 255]; the graph normalises to [-1, 1] itself
 
@@ -57,6 +58,25 @@ INPUT_NAME = "image"  # float32 NHWC RGB in [0, 255]; the graph normalises to [-
 # input image's pixels), `keypoint_scores` N x 17, `scores` N (the mean keypoint score), as estimate_single_pose.
 SCALE_FACTOR_NAME = "image_scale_factor"
 SINGLE_GRAPH_OUTPUTS: tuple[str, ...] = ("keypoints", "keypoint_scores", "scores")
+
+# The self-contained multi-pose graph (decoder "multi"): inputs `image` (uint8 N x H x W x 3 RGB), and
+# `image_scale_factor` (float32 scalar) unless the graph has a fixed shape, then the scalars MULTI_GRAPH_PARAMETERS:
+# `max_pose_detections` int64, `score_threshold` float32, `nms_radius` float32 (model-input pixels). Outputs, for
+# P = max(max_pose_detections, 1): `keypoints` float32 N x P x 17 x 2 (x, y in the input image's pixels),
+# `keypoint_scores` float32 N x P x 17, `scores` float32 N x P, `num_poses` int64 N; rows from num_poses on are
+# zero. The poses are estimate_multiple_poses' poses, in its order.
+MAX_POSES_NAME = "max_pose_detections"
+SCORE_THRESHOLD_NAME = "score_threshold"
+NMS_RADIUS_NAME = "nms_radius"
+MULTI_GRAPH_PARAMETERS: tuple[str, ...] = (MAX_POSES_NAME, SCORE_THRESHOLD_NAME, NMS_RADIUS_NAME)
+MULTI_GRAPH_OUTPUTS: tuple[str, ...] = ("keypoints", "keypoint_scores", "scores", "num_poses")
+# Upstream's defaults for the scalar inputs (the graph has no defaults of its own: every input is given).
+MULTI_POSE_DEFAULTS: dict[str, float] = {
+    SCALE_FACTOR_NAME: 0.5,
+    MAX_POSES_NAME: 5,
+    SCORE_THRESHOLD_NAME: 0.5,
+    NMS_RADIUS_NAME: 20.0,
+}
 
 # The four outputs in graph order, each N x H' x W' x channels (float32, NHWC): heatmap scores (sigmoid
 # applied, channel = part id), offsets (channel k = dy, k + 17 = dx of part k), displacements along the pose

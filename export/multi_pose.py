@@ -1,0 +1,313 @@
+"""The self-contained multi-pose graph: the exported network wrapped in ONNX nodes that do what
+estimate_multiple_poses does around it (posenet 1.0.3's decoder), so a runtime without Python gets every
+pose from one session call. Default-domain operators only; no tensor is ever empty at run time.
+
+Appended around the backbone, after the input path of decoder_graph.py (contract.MULTI_GRAPH_PARAMETERS in,
+MULTI_GRAPH_OUTPUTS out), vectorised over the batch:
+
+1. Candidates: every heatmap cell that is the maximum of its border-clipped 3 x 3 window (score >= MaxPool 3x3,
+   whose padding never wins) and not below the threshold, sorted by score with TopK (equal scores: lower flat
+   index (y, x, part) first; upstream's max-heap may pop equal scores in another order, docs/export.md). A
+   candidate that is not real (an image with fewer than the batch's most) is blocked from the start; M >= 1.
+2. Every candidate's pose, all M at once: a pose depends only on its root, so each non-root keypoint is the
+   traversal from its neighbour on the pose chain towards the root (what upstream's backward-then-forward
+   walk computes), taken level by level outwards from the root: 8 levels, each a batch of traversals
+   [N, M, level width]. Each keypoint is (y, x, score) in float64, as JavaScript's doubles.
+3. Greedy selection (a Loop over pose slots): the next pose is the first candidate in score order that is not
+   blocked; it then blocks every candidate up to itself and every candidate whose root lies within
+   nms_radius (<=) of its keypoint of the same part. Suppression only grows, so this is upstream's loop over
+   the whole queue; it stops at max_pose_detections poses or when no candidate is left.
+4. Instance scores (keypoint scores not within nms_radius of the same keypoint of an earlier pose, / 17),
+   scaling to the input image's pixels, and zero rows up to max_pose_detections.
+
+The network outputs are read through one flat table: channels heatmap scores (17), offsets (34), displacements
+fwd (32) and bwd (32) of every cell of every image, so each lookup is one Gather of flat indices
+`image * H * W * 115 + (y * W + x) * 115 + channel`.
+"""
+
+from __future__ import annotations
+
+from itertools import accumulate
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from posenet_onnx.contract import (
+    MAX_POSES_NAME,
+    MULTI_GRAPH_OUTPUTS,
+    NMS_RADIUS_NAME,
+    OUTPUT_CHANNELS,
+    OUTPUT_NAMES,
+    SCORE_THRESHOLD_NAME,
+)
+from posenet_onnx.export.decoder_graph import Nodes, finish, take_input
+from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
+
+if TYPE_CHECKING:
+    import onnx
+
+# Channel offsets of the four outputs in the flat table (contract order: scores, offsets, fwd, bwd).
+SCORES, OFFSETS, FWD, BWD = accumulate((OUTPUT_CHANNELS[name] for name in OUTPUT_NAMES[:-1]), initial=0)
+CHANNELS = sum(OUTPUT_CHANNELS.values())
+
+
+def traversal_steps(root: int) -> list[tuple[int, int, int, int]]:
+    """Upstream's decode order from `root`: (source, target, dy channel of the displacement, depth) per
+    non-root keypoint; backwards along edges 15..0 (child to parent), then forwards along 0..15."""
+    depth = {root: 0}
+    steps = []
+    for edges, base, source_end in ((range(NUM_EDGES - 1, -1, -1), BWD, 1), (range(NUM_EDGES), FWD, 0)):
+        for edge in edges:
+            source, target = POSE_CHAIN_IDS[edge][source_end], POSE_CHAIN_IDS[edge][1 - source_end]
+            if source in depth and target not in depth:
+                depth[target] = depth[source] + 1
+                steps.append((int(source), int(target), base + edge, depth[target]))
+    return steps
+
+
+def level_tables() -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The traversals of each root part grouped by depth ("levels"), each level padded to its widest root.
+
+    Returns the level widths (summing to S) and, per root part: int64 [17, S, 3] the source's column in the
+    previous level (the root for level 1), float64 [17, S, 3] the displacement's channels (dy, dx, dy again)
+    and [17, S, 3] the target's (offset dy, offset dx, score) channels, and int64 [17, 17, 3] each keypoint's
+    column among [root, level 1, level 2, ...]. Padding repeats a real traversal of the level.
+    """
+    steps = [traversal_steps(root) for root in range(NUM_KEYPOINTS)]
+    deepest = max(step[3] for root_steps in steps for step in root_steps)
+    levels = [[[s for s in root_steps if s[3] == d] for root_steps in steps] for d in range(1, deepest + 1)]
+    widths = [max(len(root_level) for root_level in level) for level in levels]
+    sources = np.zeros((NUM_KEYPOINTS, sum(widths), 3), np.int64)
+    displacements = np.zeros((NUM_KEYPOINTS, sum(widths), 3))
+    refinements = np.zeros((NUM_KEYPOINTS, sum(widths), 3))
+    columns = np.zeros((NUM_KEYPOINTS, NUM_KEYPOINTS, 3), np.int64)
+    for root in range(NUM_KEYPOINTS):
+        column, start, previous = 1, 0, {root: 0}
+        for level, width in zip(levels, widths):
+            placed = {}
+            for i, (source, target, channel, _) in enumerate(level[root] + level[root][:1] * (width - len(level[root]))):
+                sources[root, start + i] = previous[source]
+                displacements[root, start + i] = [channel, channel + NUM_EDGES, channel]
+                refinements[root, start + i] = [OFFSETS + target, OFFSETS + NUM_KEYPOINTS + target, SCORES + target]
+                placed.setdefault(target, i)
+                columns[root, target] = column + placed[target]
+            column, start, previous = column + width, start + width, placed
+    return widths, sources, displacements, refinements, columns
+
+
+def add_multi_pose_decoder(
+    model: onnx.ModelProto, output_stride: int, input_size: tuple[int, int] | None, opset: int
+) -> onnx.ModelProto:
+    """The backbone `model` (contract inputs/outputs) turned into the multi-pose graph, in place.
+
+    `input_size` None: `image` of any size plus `image_scale_factor`; else `image` at exactly that size.
+    """
+    from onnx import TensorProto, helper
+
+    parameters = [
+        helper.make_tensor_value_info(MAX_POSES_NAME, TensorProto.INT64, []),
+        helper.make_tensor_value_info(SCORE_THRESHOLD_NAME, TensorProto.FLOAT, []),
+        helper.make_tensor_value_info(NMS_RADIUS_NAME, TensorProto.FLOAT, []),
+    ]
+    nodes, scale_xy, batch = take_input(model, output_stride, input_size, opset, "multi_pose", parameters)
+    _Decoder(nodes, output_stride).decode(scale_xy)
+    keypoints, keypoint_scores, scores, num_poses = MULTI_GRAPH_OUTPUTS
+    return finish(
+        model,
+        [
+            helper.make_tensor_value_info(keypoints, TensorProto.FLOAT, [batch, "poses", NUM_KEYPOINTS, 2]),
+            helper.make_tensor_value_info(keypoint_scores, TensorProto.FLOAT, [batch, "poses", NUM_KEYPOINTS]),
+            helper.make_tensor_value_info(scores, TensorProto.FLOAT, [batch, "poses"]),
+            helper.make_tensor_value_info(num_poses, TensorProto.INT64, [batch]),
+        ],
+    )
+
+
+class _Decoder:
+    """Builds the decoder's nodes. Positions are in grid units (pixels / output stride, an exact scaling since
+    the stride is a power of two) until the outputs, so near_cell needs no division; the attributes name
+    values the stages share."""
+
+    def __init__(self, nodes: Nodes, output_stride: int) -> None:
+        self.nodes, self.stride = nodes, output_stride
+
+    def decode(self, scale_xy: str | None) -> None:
+        """Append every stage, writing MULTI_GRAPH_OUTPUTS."""
+        self._grid()
+        self._candidates()
+        self._roots()
+        self._poses()
+        self._outputs(self._select(), scale_xy)
+
+    def _grid(self) -> None:
+        """The flat float64 table (offsets and displacements in grid units), each image's first index in it,
+        near_cell's clamp limits, the flat index of a cell as a matrix product, and the squared radius."""
+        from onnx import TensorProto
+
+        n = self.nodes
+        shape = n.op("Shape", OUTPUT_NAMES[0])
+        height_width = n.op("Slice", shape, n.const([1]), n.const([3]))
+        self.width = n.op("Slice", shape, n.const([2]), n.const([3]))  # [1]
+        units = np.full(CHANNELS, 1 / self.stride)
+        units[SCORES : SCORES + NUM_KEYPOINTS] = 1.0
+        table = n.op("Cast", n.op("Concat", *OUTPUT_NAMES, axis=3), to=TensorProto.DOUBLE)
+        self.table = n.op("Reshape", n.op("Mul", table, n.const(units, np.float64)), n.const([-1]))
+        image_size = n.op("Mul", n.reduce("ReduceProd", height_width, [0], keepdims=1), n.const([CHANNELS]))
+        images = n.op("Range", n.const(0), n.op("Gather", shape, n.const(0)), n.const(1))
+        self.image_base = n.op("Mul", n.op("Unsqueeze", images, n.const([1])), image_size)  # [N, 1]
+        last = n.op("Cast", n.op("Sub", height_width, n.const([1])), to=TensorProto.DOUBLE)
+        self.limits = n.op("Concat", last, n.const([0.0], np.float64), axis=0)  # (H - 1, W - 1, 0)
+        row = n.op("Mul", n.op("Cast", self.width, to=TensorProto.DOUBLE), n.const([float(CHANNELS)], np.float64))
+        weights = n.op("Concat", row, n.const([float(CHANNELS), 0.0], np.float64), axis=0)
+        self.cell_weights = n.op("Reshape", weights, n.const([3, 1]))  # (y, x, 0) -> (y * W + x) * 115
+        radius = n.op("Mul", n.op("Cast", NMS_RADIUS_NAME, to=TensorProto.DOUBLE), n.const(1 / self.stride, np.float64))
+        self.squared_radius = n.op("Mul", radius, radius)
+        self.sum_yx = n.const([[1.0], [1.0], [0.0]], np.float64)  # (a, b, _) -> a + b
+
+    def _candidates(self) -> None:
+        """Local maxima not below the threshold, sorted by score: flat heatmap indices [N, M], M >= 1, and
+        which of them are real (an image may have fewer than the batch's most)."""
+        from onnx import TensorProto
+
+        n = self.nodes
+        scores = OUTPUT_NAMES[0]
+        window = n.op(
+            "MaxPool", n.op("Transpose", scores, perm=[0, 3, 1, 2]), kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+            strides=[1, 1],
+        )
+        maximum = n.op("GreaterOrEqual", scores, n.op("Transpose", window, perm=[0, 2, 3, 1]))
+        candidate = n.op("And", maximum, n.op("GreaterOrEqual", scores, SCORE_THRESHOLD_NAME))
+        ranked = n.op("Reshape", n.op("Where", candidate, scores, n.const(-1.0, np.float32)), n.const([0, -1]))
+        counts = n.op("ReduceSum", n.op("Cast", candidate, to=TensorProto.INT64), n.const([1, 2, 3]), keepdims=0)
+        most = n.op("Max", n.reduce("ReduceMax", counts, [0], keepdims=1), n.const([1]))  # [1]
+        _, self.flat = n.ops("TopK", ranked, most, outputs=2, axis=-1, largest=1, sorted=1)
+        self.count = n.op("Squeeze", most, n.const([0]))  # M, a scalar
+        self.order = n.op("Unsqueeze", n.op("Range", n.const(0), self.count, n.const(1)), n.const([0]))  # [1, M]
+        self.real = n.op("Less", self.order, n.op("Unsqueeze", counts, n.const([1])))  # [N, M]
+
+    def _roots(self) -> None:
+        """Each candidate's part ([N, M] and [N, M, 1]) and root (y, x, score) [N, M, 3]."""
+        from onnx import TensorProto
+
+        n = self.nodes
+        self.parts = n.op("Mod", self.flat, n.const(NUM_KEYPOINTS))
+        self.part = n.op("Unsqueeze", self.parts, n.const([2]))
+        cell = n.op("Unsqueeze", n.op("Div", self.flat, n.const(NUM_KEYPOINTS)), n.const([2]))
+        divisors = n.op("Concat", self.width, n.const([1, 1]), axis=0)
+        moduli = n.op("Concat", n.const([np.iinfo(np.int64).max]), self.width, n.const([1]), axis=0)
+        cell_yx = n.op("Cast", n.op("Mod", n.op("Div", cell, divisors), moduli), to=TensorProto.DOUBLE)  # (y, x, 0)
+        channels = n.op("Add", self.part, n.const([OFFSETS, OFFSETS + NUM_KEYPOINTS, SCORES]))
+        image_base = n.op("Unsqueeze", self.image_base, n.const([2]))
+        index = n.op("Add", n.op("Add", n.op("Mul", cell, n.const(CHANNELS)), channels), image_base)
+        self.root = n.op("Add", cell_yx, n.op("Gather", self.table, index))
+
+    def _near_cell(self, position: str) -> str:
+        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(js_round(v)) as (y, x, 0).
+        JavaScript's Math.round(v) = floor(v) + (frac(v) >= 0.5) = floor(2v) - floor(v), exactly."""
+        n = self.nodes
+        rounded = n.op("Sub", n.op("Floor", n.op("Mul", position, n.const(2.0, np.float64))), n.op("Floor", position))
+        return n.op("Min", n.op("Max", rounded, n.const(0.0, np.float64)), self.limits)
+
+    def _lookup(self, cell: str, channels: str) -> str:
+        """The table's values at `cell` (y, x, 0) for three `channels` per position (image base included)."""
+        from onnx import TensorProto
+
+        n = self.nodes
+        index = n.op("Add", n.op("MatMul", cell, self.cell_weights), channels)
+        return n.op("Gather", self.table, n.op("Cast", index, to=TensorProto.INT64))
+
+    def _poses(self) -> None:
+        """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level from the root."""
+        from onnx import TensorProto
+
+        n = self.nodes
+        widths, sources, displacements, refinements, columns = level_tables()
+        base = n.op("Cast", n.op("Reshape", self.image_base, n.const([-1, 1, 1, 1])), to=TensorProto.DOUBLE)
+
+        def per_level(table: np.ndarray, dtype: type, add_base: bool) -> list[str]:
+            values = n.op("Gather", n.const(table, dtype), self.parts, axis=0)  # [N, M, S, 3]
+            if add_base:
+                values = n.op("Add", values, base)
+            return n.ops("Split", values, n.const(widths), outputs=len(widths), axis=2)
+
+        level_sources = per_level(sources, np.int64, False)
+        level_displacements = per_level(displacements, np.float64, True)
+        level_refinements = per_level(refinements, np.float64, True)
+        root = n.op("Unsqueeze", self.root, n.const([2]))  # [N, M, 1, 3]
+        placed = [root]
+        for source, displacement, refinement in zip(level_sources, level_displacements, level_refinements):
+            start = placed[-1] if len(placed) == 1 else n.op("GatherElements", placed[-1], source, axis=2)
+            point = n.op("Add", start, self._lookup(self._near_cell(start), displacement))
+            cell = self._near_cell(point)
+            placed.append(n.op("Add", cell, self._lookup(cell, refinement)))
+        every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + S, 3]
+        self.poses = n.op("GatherElements", every, n.op("Gather", n.const(columns), self.parts, axis=0), axis=2)
+
+    def _select(self) -> str:
+        """The greedy selection as a Loop over pose slots: the chosen candidates [T, N, 1] (M where an image has
+        no pose in that slot), 1 <= T <= max(max_pose_detections, 1)."""
+        from onnx import TensorProto, helper
+
+        n = self.nodes
+        self.max_poses = n.op("Max", MAX_POSES_NAME, n.const(1))  # P, a scalar
+        body = helper.make_graph([], "multi_pose_greedy", [
+            helper.make_tensor_value_info("slot", TensorProto.INT64, []),
+            helper.make_tensor_value_info("more", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("blocked", TensorProto.BOOL, None),
+        ], [])
+        b = Nodes(body, n.opset, "multi_pose/greedy", constants=n.constants)
+        free = b.op("Not", "blocked")  # [N, M]
+        chosen = b.op("ArgMax", b.op("Cast", free, to=TensorProto.INT32), axis=1, keepdims=1)  # [N, 1]: the first free
+        found = b.op("GatherElements", free, chosen, axis=1)
+        pose = b.op("GatherND", self.poses, chosen, batch_dims=1)  # [N, 17, 3]
+        same_part = b.op("GatherND", pose, self.part, batch_dims=1)  # [N, M, 3]: its keypoint of each root's part
+        distance = b.op("Sub", same_part, self.root)
+        squared = b.op("MatMul", b.op("Mul", distance, distance), self.sum_yx)  # [N, M, 1]: dy * dy + dx * dx
+        suppressed = b.op("Squeeze", b.op("LessOrEqual", squared, self.squared_radius), b.const([2]))
+        passed = b.op("LessOrEqual", self.order, chosen)
+        blocked = b.op("Or", b.op("Or", "blocked", suppressed), passed, output="blocked_out")
+        left = b.op("ReduceMax", b.op("Cast", b.op("Not", blocked), to=TensorProto.INT32), keepdims=0)
+        b.op("Cast", left, output="more_out", to=TensorProto.BOOL)
+        b.op("Where", found, chosen, self.count, output="chosen_out")
+        body.output.extend([
+            helper.make_tensor_value_info("more_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("blocked_out", TensorProto.BOOL, None),
+            helper.make_tensor_value_info("chosen_out", TensorProto.INT64, None),
+        ])
+        slots = n.op("Min", self.max_poses, self.count)
+        _, chosen_slots = n.ops("Loop", slots, n.const(True, np.bool_), n.op("Not", self.real), outputs=2, body=body)
+        return chosen_slots
+
+    def _outputs(self, chosen_slots: str, scale_xy: str | None) -> None:
+        """The chosen poses with their instance scores, in image pixels, padded with zero rows to P."""
+        from onnx import TensorProto
+
+        n = self.nodes
+        keypoints_name, keypoint_scores_name, scores_name, num_poses_name = MULTI_GRAPH_OUTPUTS
+        chosen = n.op("Transpose", chosen_slots, perm=[1, 0, 2])  # [N, T, 1]
+        padded = n.op("Pad", self.poses, n.const([0, 0, 0, 0, 0, 1, 0, 0]))  # candidate M: a pose of zeros
+        keypoints = n.op("GatherND", padded, chosen, batch_dims=1)  # [N, T, 17, 3]
+
+        # A keypoint is claimed when the same keypoint of an earlier pose lies within the radius (<=).
+        distance = n.op("Sub", n.op("Unsqueeze", keypoints, n.const([2])), n.op("Unsqueeze", keypoints, n.const([1])))
+        squared = n.op("MatMul", n.op("Mul", distance, distance), self.sum_yx)  # [N, T, T, 17, 1]
+        earlier = n.op("Less", n.op("Transpose", chosen, perm=[0, 2, 1]), chosen)  # [N, T, T]: pose t before pose s
+        near = n.op("And", n.op("LessOrEqual", squared, self.squared_radius), n.op("Unsqueeze", earlier, n.const([3, 4])))
+        claimed = n.reduce("ReduceMax", n.op("Cast", near, to=TensorProto.DOUBLE), [2], keepdims=0)  # [N, T, 17, 1]
+        keypoint_scores = n.op("Slice", keypoints, n.const([2]), n.const([3]), n.const([3]))  # [N, T, 17, 1]
+        kept = n.op("Mul", keypoint_scores, n.op("Sub", n.const(1.0, np.float64), claimed))
+        total = n.op("ReduceSum", kept, n.const([2, 3]), keepdims=0)
+        scores = n.op("Div", total, n.const(float(NUM_KEYPOINTS), np.float64))
+
+        pixels = n.op("Mul", keypoints, n.const([self.stride, self.stride, 1], np.float64))
+        positions = n.op("Gather", pixels, n.const([1, 0]), axis=3)  # (x, y)
+        if scale_xy is not None:  # network pixels -> image pixels in float64, as the runtime scales them
+            positions = n.op("Mul", positions, scale_xy)
+        keypoint_scores = n.op("Squeeze", keypoint_scores, n.const([3]))
+        shape = n.op("Shape", chosen)
+        missing = n.op("Sub", n.op("Unsqueeze", self.max_poses, n.const([0])), n.op("Slice", shape, n.const([1]), n.const([2])))
+        for value, rank, name in ((positions, 4, keypoints_name), (keypoint_scores, 3, keypoint_scores_name), (scores, 2, scores_name)):
+            pads = n.op("Concat", n.const([0] * (rank + 1)), missing, n.const([0] * (rank - 2)), axis=0)
+            n.op("Pad", n.op("Cast", value, to=TensorProto.FLOAT), pads, output=name)
+        found = n.op("Cast", n.op("Less", chosen, self.count), to=TensorProto.INT64)
+        n.op("ReduceSum", found, n.const([1, 2]), output=num_poses_name, keepdims=0)
