@@ -24,6 +24,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from posenet_onnx.contract import default_model_dir  # noqa: E402
+from posenet_onnx.contract import MULTI_GRAPH_PARAMETERS, default_model_dir  # noqa: E402
 from posenet_onnx.runtime.images import load_image  # noqa: E402
 from posenet_onnx.runtime.web.onnxruntime_web import runtime_files  # noqa: E402
 from posenet_onnx.runtime.web.site import MODELS_FOLDER, build_site, site_graphs  # noqa: E402
@@ -66,12 +67,8 @@ def native_profile(graph: Path, photo: Path, algorithm: str, threads: int, warmu
     options.intra_op_num_threads = threads
     feed = {"image": load_image(photo)[np.newaxis], "image_scale_factor": np.array(0.5, np.float32)}
     if algorithm == "multi":
-        from posenet_onnx.contract import MULTI_GRAPH_PARAMETERS  # the multi-pose graph's scalar inputs
-
         feed.update(zip(MULTI_GRAPH_PARAMETERS, (np.array(5, np.int64), np.array(0.5, np.float32), np.array(20.0, np.float32))))
     plain = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-    import time
-
     ms = []
     for i in range(warmup + rounds):
         started = time.perf_counter()
@@ -105,17 +102,23 @@ def op_kind(args: dict) -> str:
     return f"{op} {kind} {height}x{width}"
 
 
-def op_table(profiles: list[tuple[str, dict]], rounds: int) -> list[str]:
-    """Milliseconds per run by op type, one column per profile, the heaviest ops first."""
-    ops = sorted({op for _, p in profiles for op in p["byOpUs"]}, key=lambda op: -profiles[0][1]["byOpUs"].get(op, 0))
+def op_table(profiles: list[tuple[str, dict]], rounds: int, top: int = 8) -> list[str]:
+    """Milliseconds per run by op type, one column per profile: the `top` heaviest ops of the first profile,
+    the rest summed, the convolutions' share, then all nodes and the session run."""
+    first = profiles[0][1]["byOpUs"]
+    ops = sorted({op for _, p in profiles for op in p["byOpUs"]}, key=lambda op: -first.get(op, 0))
+    per_run = lambda us: f"{us / rounds / 1000:.2f}"  # noqa: E731
     lines = ["| op | " + " | ".join(name for name, _ in profiles) + " |", "|---" * (len(profiles) + 1) + "|"]
-    for op in ops:
-        cells = [f"{p['byOpUs'].get(op, 0) / rounds / 1000:.2f}" for _, p in profiles]
-        lines.append(f"| {op} | " + " | ".join(cells) + " |")
-    totals = [f"**{sum(p['byOpUs'].values()) / rounds / 1000:.2f}**" for _, p in profiles]
-    lines.append("| all nodes | " + " | ".join(totals) + " |")
+    for op in ops[:top]:
+        lines.append(f"| {op} | " + " | ".join(per_run(p["byOpUs"].get(op, 0)) for _, p in profiles) + " |")
+    rest = [sum(p["byOpUs"].get(op, 0) for op in ops[top:]) for _, p in profiles]
+    lines.append(f"| {len(ops) - top} other op types | " + " | ".join(per_run(us) for us in rest) + " |")
+    totals = [sum(p["byOpUs"].values()) for _, p in profiles]
+    lines.append("| **all nodes** | " + " | ".join(f"**{per_run(us)}**" for us in totals) + " |")
+    shares = [sum(us for op, us in p["byOpUs"].items() if "Conv" in op) / total for (_, p), total in zip(profiles, totals)]
+    lines.append("| convolutions' share | " + " | ".join(f"{share:.0%}" for share in shares) + " |")
     runs = [f"{statistics.median(p['runUs']) / 1000:.2f}" for _, p in profiles]
-    lines.append("| session run (median, profiled) | " + " | ".join(runs) + " |")
+    lines.append("| session run, profiled (median) | " + " | ".join(runs) + " |")
     return lines
 
 

@@ -15,7 +15,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const {launch, watch, request, answer} = require('./chromium');
+const {withPage, request, answer} = require('./chromium');
 
 const CHECKPOINT_URL = 'https://storage.googleapis.com/tfjs-models/weights/posenet/';
 
@@ -173,10 +173,7 @@ function serveCheckpoints(page, checkpointDir) {
 
 answer(async () => {
   const req = request();
-  const chromium = await launch();
-  try {
-    const page = await chromium.browser.newPage();
-    const record = watch(page, new URL(req.site).origin);
+  return withPage({origin: new URL(req.site).origin}, async (page, record, chromium) => {
     await serveCheckpoints(page, req.checkpointDir);
     await page.goto(req.page, {waitUntil: 'load'});
     const result = await page.evaluate(race, req);
@@ -191,7 +188,5 @@ answer(async () => {
       profiles.push({...timing, ...nodeTimes(lines, req.warmup, req.rounds)});
     }
     return {...result, profiles, chromium: chromium.version, record};
-  } finally {
-    await chromium.close();
-  }
+  });
 });

@@ -8,7 +8,7 @@
 // Answer: {"frames", "fps": the page's fps line, "runtime": its runtime line, "message", "record"}.
 'use strict';
 
-const {launch, watch, request, answer} = require('./chromium');
+const {withPage, request, answer} = require('./chromium');
 
 const TIMEOUT_MS = Number(process.env.POSENET_WEB_TIMEOUT_MS || 120000);
 
@@ -28,11 +28,8 @@ async function waitForFrames(page, count, record) {
 
 answer(async () => {
   const req = request();
-  const chromium = await launch({fakeCamera: req.clip});
-  try {
-    const page = await chromium.browser.newPage();
+  return withPage({origin: new URL(req.site).origin, fakeCamera: req.clip}, async (page, record) => {
     await page.setViewport({width: 1280, height: 1000});
-    const record = watch(page, new URL(req.site).origin);
     await page.goto(req.site, {waitUntil: 'load'});
     await waitForFrames(page, req.frames, record);
     const canvas = await page.$('#output');
@@ -49,7 +46,5 @@ answer(async () => {
       message: await page.$eval('#message', (element) => (element.hidden ? '' : element.textContent)),
       record,
     };
-  } finally {
-    await chromium.close();
-  }
+  });
 });

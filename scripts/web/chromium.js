@@ -64,6 +64,20 @@ function watch(page, origin) {
   return record;
 }
 
+/**
+ * A fresh Chromium (launch's options) with one page whose requests and errors `watch` records against
+ * `origin`: `use(page, record, chromium)`'s result, the browser closed afterwards whatever happens.
+ */
+async function withPage({origin, ...options}, use) {
+  const chromium = await launch(options);
+  try {
+    const page = await chromium.browser.newPage();
+    return await use(page, watch(page, origin), chromium);
+  } finally {
+    await chromium.close();
+  }
+}
+
 /** The JSON request named on the command line. */
 function request() {
   return JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -79,4 +93,4 @@ function answer(main) {
   });
 }
 
-module.exports = {CHROMIUM, FLAGS, launch, watch, request, answer};
+module.exports = {withPage, request, answer};

@@ -13,7 +13,7 @@
 //          "record": what the page requested and any errors (chromium.js watch)}.
 'use strict';
 
-const {launch, watch, request, answer} = require('./chromium');
+const {withPage, request, answer} = require('./chromium');
 
 async function inPage(request) {
   const posenet = await import(new URL('posenet.js', request.site).href);
@@ -77,15 +77,10 @@ async function inPage(request) {
 
 answer(async () => {
   const req = request();
-  const chromium = await launch();
-  try {
-    const page = await chromium.browser.newPage();
-    const record = watch(page, new URL(req.site).origin);
+  return withPage({origin: new URL(req.site).origin}, async (page, record, chromium) => {
     await page.goto(req.page, {waitUntil: 'load'});
     const result = await page.evaluate(inPage, req);
     result.environment.chromium = chromium.version;
     return {...result, record};
-  } finally {
-    await chromium.close();
-  }
+  });
 });
