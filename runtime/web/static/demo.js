@@ -280,7 +280,12 @@ async function useFile(file) {
   if (file.type.startsWith('video/')) {
     video.src = url;
     video.loop = true;
-    await video.play();
+    try {
+      await video.play();
+    } catch {
+      say(`${file.name} is not a video this browser can play.`);
+      return;
+    }
     state.source = {kind: 'video', picture: video};
   } else {
     const image = new Image();
