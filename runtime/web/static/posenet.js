@@ -26,7 +26,7 @@ export const connectedPartNames = Object.freeze(manifest.connectedPartNames.map(
 const connectedPartIndices = connectedPartNames.map(([a, b]) => [partIds[a], partIds[b]]);
 
 /** The multipliers upstream's load() accepts. */
-export const MULTIPLIERS = Object.freeze([1.01, 1.0, 0.75, 0.5]);
+const MULTIPLIERS = Object.freeze([1.01, 1.0, 0.75, 0.5]);
 const OUTPUT_STRIDES = [8, 16, 32];
 const DEFAULT_OUTPUT_STRIDE = 16;
 /** The ONNX Runtime Web module the graphs run on (its `env` holds the WebAssembly settings). */
