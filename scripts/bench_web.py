@@ -92,19 +92,20 @@ def native_profile(graph: Path, photo: Path, algorithm: str, threads: int, warmu
 
 
 def op_kind(args: dict) -> str:
-    """The op type; convolutions split by their weights' shape, as bench.js's opKind."""
+    """The op type; convolutions (Conv, and FusedConv with its activation) by their weights' shape, as bench.js's opKind."""
     op, inputs = args["op_name"], args.get("input_type_shape") or []
     weights = next(iter(inputs[1].values())) if op.endswith("Conv") and len(inputs) > 1 else None
     if weights is None or len(weights) != 4:
         return op
     _, per_group, height, width = weights
     kind = "depthwise" if per_group == 1 and height > 1 else "pointwise" if height == 1 else "full"
-    return f"{op} {kind} {height}x{width}"
+    return f"conv {kind} {height}x{width}"
 
 
 def op_table(profiles: list[tuple[str, dict]], rounds: int, top: int = 8) -> list[str]:
-    """Milliseconds per run by op type, one column per profile: the `top` heaviest ops of the first profile,
-    the rest summed, the convolutions' share, then all nodes and the session run."""
+    """Milliseconds per run by op type, one column per profile: the `top` heaviest ops of the first profile, the
+    rest summed, the session run, and the convolutions' share of it. (A Loop's time includes its body's nodes,
+    which are listed too: the rows do not add up to the run.)"""
     first = profiles[0][1]["byOpUs"]
     ops = sorted({op for _, p in profiles for op in p["byOpUs"]}, key=lambda op: -first.get(op, 0))
     per_run = lambda us: f"{us / rounds / 1000:.2f}"  # noqa: E731
@@ -113,12 +114,10 @@ def op_table(profiles: list[tuple[str, dict]], rounds: int, top: int = 8) -> lis
         lines.append(f"| {op} | " + " | ".join(per_run(p["byOpUs"].get(op, 0)) for _, p in profiles) + " |")
     rest = [sum(p["byOpUs"].get(op, 0) for op in ops[top:]) for _, p in profiles]
     lines.append(f"| {len(ops) - top} other op types | " + " | ".join(per_run(us) for us in rest) + " |")
-    totals = [sum(p["byOpUs"].values()) for _, p in profiles]
-    lines.append("| **all nodes** | " + " | ".join(f"**{per_run(us)}**" for us in totals) + " |")
-    shares = [sum(us for op, us in p["byOpUs"].items() if "Conv" in op) / total for (_, p), total in zip(profiles, totals)]
-    lines.append("| convolutions' share | " + " | ".join(f"{share:.0%}" for share in shares) + " |")
-    runs = [f"{statistics.median(p['runUs']) / 1000:.2f}" for _, p in profiles]
-    lines.append("| session run, profiled (median) | " + " | ".join(runs) + " |")
+    runs = [sum(p["runUs"]) for _, p in profiles]
+    lines.append("| **session run** | " + " | ".join(f"**{per_run(us)}**" for us in runs) + " |")
+    shares = [sum(us for op, us in p["byOpUs"].items() if op.startswith("conv ")) / run for (_, p), run in zip(profiles, runs)]
+    lines.append("| convolutions' share of the run | " + " | ".join(f"{share:.0%}" for share in shares) + " |")
     return lines
 
 

@@ -144,14 +144,14 @@ function nodeTimes(lines, warmup, rounds) {
   return {runUs: measured.map((e) => e.dur), byOpUs: byOp};
 }
 
-/** The op type; convolutions split by their weights' shape (depthwise 3x3, pointwise 1x1, full 3x3). */
+/** The op type; convolutions (Conv, and FusedConv with its activation) by their weights' shape. */
 function opKind({op_name: op, input_type_shape: inputs}) {
   const weights = op.endsWith('Conv') && inputs?.[1] ? Object.values(inputs[1])[0] : null;
   if (weights === null || weights.length !== 4) {
     return op;
   }
   const [, perGroup, height, width] = weights;
-  return `${op} ${perGroup === 1 && height > 1 ? 'depthwise' : height === 1 ? 'pointwise' : 'full'} ${height}x${width}`;
+  return `conv ${perGroup === 1 && height > 1 ? 'depthwise' : height === 1 ? 'pointwise' : 'full'} ${height}x${width}`;
 }
 
 function serveCheckpoints(page, checkpointDir) {
