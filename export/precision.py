@@ -51,7 +51,7 @@ def calibration_paths(folder: str | Path | None) -> list[Path]:
     it holds none. The export command checks this before its first export."""
     if folder is None:
         raise ValueError(
-            "int8 export needs a calibration folder of photos of people (calibration_dir / --calibration-dir)."
+            "int8 export needs a calibration folder of photos of people (calibration_dir)."
         )
     folder = Path(folder)
     if not folder.is_dir():

@@ -39,7 +39,7 @@ def graph_file(
     if path.is_file():
         return path
     if model_dir.exists() and not model_dir.is_dir():
-        raise ValueError(f"The model folder {model_dir} is a file; give a folder (model_dir / --model-dir).")
+        raise ValueError(f"The model folder {model_dir} is a file; give a folder.")
     if path.exists():
         raise ValueError(f"{path} is not a graph file (a folder or a special file); move it away so the graph can be exported there.")
     if not can_export(precision):

@@ -11,35 +11,27 @@ import os
 import threading
 from collections.abc import Sequence
 from itertools import repeat
-from numbers import Real
 from pathlib import Path
 
 import numpy as np
 
-from posenet_onnx.contract import default_model_dir, validate_multiplier, validate_output_stride_for, validate_precision
-from posenet_onnx.decode import DecodedPoses, decode_network_outputs, validate_multi_pose_parameters
+from posenet_onnx.contract import (
+    DEFAULT_MULTIPLIER,
+    DEFAULT_OUTPUT_STRIDE,
+    DEFAULT_PRECISION,
+    default_model_dir,
+    validate_multiplier,
+    validate_output_stride_for,
+    validate_precision,
+)
+from posenet_onnx.decode import DecodedPoses, decode_network_outputs
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.model_files import can_export, export_command, export_graph, graph_file
 from posenet_onnx.runtime.network import InvalidGraphError, Network, check_config, open_network
 from posenet_onnx.runtime.pose import Pose
-from posenet_onnx.runtime.providers import requested_providers, resolve_providers, session_options
+from posenet_onnx.runtime.providers import DEFAULT_DEVICE, requested_providers, resolve_providers, session_options
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
-
-MIN_SCALE_FACTOR = 0.2
-MAX_SCALE_FACTOR = 1.0
-DEFAULT_OUTPUT_STRIDE = 16
-
-MultiPose = tuple[int, float, float, int]  # validate_multi_pose_parameters' result
-
-
-def validate_scale_factor(image_scale_factor: float) -> float:
-    """Upstream's check: the image scale factor must lie in [0.2, 1.0]."""
-    if isinstance(image_scale_factor, bool) or not isinstance(image_scale_factor, Real) or not (
-        MIN_SCALE_FACTOR <= image_scale_factor <= MAX_SCALE_FACTOR
-    ):
-        raise ValueError(f"image_scale_factor must be a number in [0.2, 1.0]; got {image_scale_factor!r}.")
-    return float(image_scale_factor)
-
+from posenet_onnx.runtime.settings import EstimateSettings
 
 class PoseNet:
     """A PoseNet model: one multiplier and precision, its graphs (one per output stride) opened on first use;
@@ -47,10 +39,10 @@ class PoseNet:
 
     def __init__(
         self,
-        multiplier: float | str | os.PathLike = 1.01,
+        multiplier: float | str | os.PathLike = DEFAULT_MULTIPLIER,
         *,
-        precision: str = "fp32",
-        device: str = "auto",
+        precision: str = DEFAULT_PRECISION,
+        device: str = DEFAULT_DEVICE,
         providers: Sequence[str] | None = None,
         model_dir: str | os.PathLike | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
@@ -96,9 +88,31 @@ class PoseNet:
         """The execution providers the sessions really run on (RuntimeError for device="cuda" without CUDA)."""
         return self._real_providers()
 
-    def check_parameters(self, image_scale_factor: float, output_stride: int | None, multi_pose: tuple | None) -> None:
-        """Raise ValueError for a bad parameter, as an estimate would (for callers that check before any work)."""
-        self._parameters(image_scale_factor, output_stride, multi_pose)
+    def network(self, output_stride: int | None = None) -> Network:
+        """The graph session for `output_stride` (None: the model's own), opened on first use (found in the model
+        folder, or exported there): for runtimes and tools that take the graph itself."""
+        return self._network(self._stride(output_stride))
+
+    def check(self, settings: EstimateSettings) -> int:
+        """The output stride this model runs `settings` at; ValueError where it cannot (for callers that check
+        before any work)."""
+        return self._stride(settings.output_stride)
+
+    def _stride(self, output_stride: int | None) -> int:
+        """The output stride to run: the model's own for None, else one its multiplier (or graph file) has."""
+        if output_stride is None:
+            return self.output_stride
+        stride = validate_output_stride_for(self.multiplier, output_stride)
+        if self.model_file is not None and stride != self.output_stride:
+            raise ValueError(f"{self.model_file} runs at output stride {self.output_stride} only; got {stride}.")
+        return stride
+
+    def estimate(self, images: Sequence[ImageLike] | np.ndarray, settings: EstimateSettings) -> list[list[Pose]]:
+        """The poses of each image, in input order, as `settings` say: one pose per image in single-pose mode.
+
+        One session call per distinct image size; the form the folder jobs, evaluation and video use.
+        """
+        return self._estimate(to_rgb_batch(images), settings)
 
     def estimate_single_pose(
         self,
@@ -111,7 +125,8 @@ class PoseNet:
 
         `output_stride` None means 16 (upstream's default), or the stride of a graph loaded from its file.
         """
-        return self._estimate([to_rgb_array(image)], image_scale_factor, flip_horizontal, output_stride, None)[0][0]
+        settings = EstimateSettings(False, image_scale_factor, flip_horizontal, output_stride)
+        return self._estimate([to_rgb_array(image)], settings)[0][0]
 
     def estimate_multiple_poses(
         self,
@@ -129,8 +144,10 @@ class PoseNet:
         `score_threshold` gates the root parts only; `nms_radius` is in network-input pixels. `refinement`
         "v1" is posenet 1.0.3's decoder (the default), "v2" posenet 2.x's.
         """
-        multi = (max_pose_detections, score_threshold, nms_radius, refinement)
-        return self._estimate([to_rgb_array(image)], image_scale_factor, flip_horizontal, output_stride, multi)[0]
+        settings = EstimateSettings(
+            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius, refinement
+        )
+        return self._estimate([to_rgb_array(image)], settings)[0]
 
     def estimate_single_pose_batch(
         self,
@@ -140,8 +157,8 @@ class PoseNet:
         output_stride: int | None = None,
     ) -> list[Pose]:
         """estimate_single_pose for many images: one session call per distinct image size, results in input order."""
-        batch = to_rgb_batch(images)
-        return [poses[0] for poses in self._estimate(batch, image_scale_factor, flip_horizontal, output_stride, None)]
+        settings = EstimateSettings(False, image_scale_factor, flip_horizontal, output_stride)
+        return [poses[0] for poses in self._estimate(to_rgb_batch(images), settings)]
 
     def estimate_multiple_poses_batch(
         self,
@@ -155,36 +172,20 @@ class PoseNet:
         refinement: str = "v1",
     ) -> list[list[Pose]]:
         """estimate_multiple_poses for many images: one session call per distinct image size, results in input order."""
-        multi = (max_pose_detections, score_threshold, nms_radius, refinement)
-        return self._estimate(to_rgb_batch(images), image_scale_factor, flip_horizontal, output_stride, multi)
+        settings = EstimateSettings(
+            True, image_scale_factor, flip_horizontal, output_stride, max_pose_detections, score_threshold, nms_radius, refinement
+        )
+        return self._estimate(to_rgb_batch(images), settings)
 
-    def _estimate(
-        self,
-        images: list[np.ndarray],
-        image_scale_factor: float,
-        flip_horizontal: bool,
-        output_stride: int | None,
-        multi: tuple[int, float, float, str] | None,
-    ) -> list[list[Pose]]:
-        """Poses per image; `multi` holds the multi-pose parameters, None selects single-pose decoding."""
-        scale, stride, multi_pose = self._parameters(image_scale_factor, output_stride, multi)
-        network = self._network(stride)
+    def _estimate(self, images: list[np.ndarray], settings: EstimateSettings) -> list[list[Pose]]:
+        """Poses per image: same-size images share one session call."""
+        network = self._network(self.check(settings))
         results: list[list[Pose]] = [[] for _ in images]
         for indices in _same_size_groups(images).values():
             group = [images[i] for i in indices]
-            for i, poses in zip(indices, estimate_same_size(network, group, scale, bool(flip_horizontal), multi_pose)):
+            for i, poses in zip(indices, estimate_same_size(network, group, settings)):
                 results[i] = poses
         return results
-
-    def _parameters(
-        self, image_scale_factor: float, output_stride: int | None, multi: tuple | None
-    ) -> tuple[float, int, MultiPose | None]:
-        """Every estimate parameter checked once, before the network runs; the inner steps trust them."""
-        scale = validate_scale_factor(image_scale_factor)
-        stride = self.output_stride if output_stride is None else validate_output_stride_for(self.multiplier, output_stride)
-        if self.model_file is not None and stride != self.output_stride:
-            raise ValueError(f"{self.model_file} runs at output stride {self.output_stride} only; got {stride}.")
-        return scale, stride, validate_multi_pose_parameters(*multi) if multi is not None else None
 
     def _network(self, output_stride: int) -> Network:
         """The stride's graph, opened once: found in the model folder (exported there if missing)."""
@@ -213,17 +214,15 @@ class PoseNet:
         return self._resolved
 
 
-def estimate_same_size(
-    network: Network, images: list[np.ndarray], image_scale_factor: float, flip_horizontal: bool, multi_pose: MultiPose | None
-) -> list[list[Pose]]:
+def estimate_same_size(network: Network, images: list[np.ndarray], settings: EstimateSettings) -> list[list[Pose]]:
     """Same-size images through one graph: resize to the network input, predict, decode, scale to image pixels."""
     height, width = images[0].shape[:2]
-    resized_height, resized_width = network_input_size(network, height, width, image_scale_factor)
+    resized_height, resized_width = network_input_size(network, height, width, settings.image_scale_factor)
     batch = images[0][np.newaxis] if len(images) == 1 else np.stack(images)
-    network_input = resize_bilinear(batch, resized_height, resized_width, flip_horizontal)
+    network_input = resize_bilinear(batch, resized_height, resized_width, settings.flip_horizontal)
     decoded: list[DecodedPoses] = []
     for chunk in _fixed_batches(network, network_input):
-        decoded += decode_network_outputs(network.run(chunk), network.config.output_stride, multi_pose)
+        decoded += decode_network_outputs(network.run(chunk), network.config.output_stride, settings.decoder_parameters)
     decoded = decoded[: len(images)]  # a padded last chunk's extra images
     parts = network.config.part_names
     return [_to_poses(poses, height / resized_height, width / resized_width, parts) for poses in decoded]
@@ -253,10 +252,10 @@ def _fixed_batches(network: Network, network_input: np.ndarray) -> list[np.ndarr
 
 
 def load(
-    multiplier: float | str | os.PathLike = 1.01,
+    multiplier: float | str | os.PathLike = DEFAULT_MULTIPLIER,
     *,
-    precision: str = "fp32",
-    device: str = "auto",
+    precision: str = DEFAULT_PRECISION,
+    device: str = DEFAULT_DEVICE,
     providers: Sequence[str] | None = None,
     model_dir: str | os.PathLike | None = None,
     checkpoint_dir: str | os.PathLike | None = None,

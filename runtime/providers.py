@@ -17,6 +17,7 @@ import onnxruntime as ort
 from posenet_onnx.stderr import captured_stderr
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+DEFAULT_DEVICE = "auto"  # CUDA when it really works, else the CPU
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 _ORT_ERROR = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal

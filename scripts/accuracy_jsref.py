@@ -1,5 +1,5 @@
 """COCO OKS accuracy of the original JavaScript package (posenet 1.0.3 under Node, scripts/jsref) beside ours,
-on the same annotated photos, with the same evaluation (posenet_onnx.runtime.evaluate, pycocotools).
+on the same annotated photos, with the same evaluation (posenet_onnx.runtime.evaluation.coco, pycocotools).
 
 Both run the real 0.50 checkpoint, multi-pose with upstream's defaults (scale 0.5, max 5 poses, score
 threshold 0.5, NMS radius 20) at output strides 8 and 16. The JavaScript package gets the very pixels our
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import posenet_onnx
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.runtime import evaluate
+from posenet_onnx.runtime.evaluation import coco as evaluate
 from posenet_onnx.runtime.images import load_image
-from posenet_onnx.runtime.jobs import EstimateSettings
+from posenet_onnx.runtime.settings import EstimateSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "posenet"
@@ -81,7 +81,7 @@ def main() -> int:
     net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu")
     rows = []
     for stride in (8, 16):
-        configuration = evaluate.Configuration(settings=EstimateSettings(multi=True, output_stride=stride))
+        configuration = evaluate.Configuration(settings=EstimateSettings(multi_pose=True, output_stride=stride))
         [ours] = evaluate.evaluate(ground_truth, images, lambda precision: net, [configuration])
         theirs = evaluate.oks_metrics(ground_truth, js_detections(js_poses(paths, stride, args.checkpoint_dir), order))
         rows += [{"implementation": "posenet-onnx", "output_stride": stride, **ours.metrics},

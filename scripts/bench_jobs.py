@@ -24,8 +24,9 @@ from pathlib import Path
 
 import posenet_onnx
 from posenet_onnx.runtime.images import load_image
-from posenet_onnx.runtime.jobs import EstimateSettings, estimate_paths
-from posenet_onnx.runtime.sources import expand_sources
+from posenet_onnx.runtime.batch.jobs import estimate_paths
+from posenet_onnx.runtime.settings import EstimateSettings
+from posenet_onnx.runtime.batch.sources import expand_sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "posenet"
 
@@ -57,7 +58,7 @@ def main() -> int:
     decoded = [load_image(p) for p in photos] * args.copies
     net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu")
     quiet_net = posenet_onnx.load(0.50, model_dir=args.model_dir, device="cpu", allow_spinning=False)
-    settings = EstimateSettings(multi=True, output_stride=16)
+    settings = EstimateSettings(multi_pose=True, output_stride=16)
 
     def loop(on: posenet_onnx.PoseNet) -> Callable[[], int]:
         def tight_loop() -> int:
@@ -97,7 +98,7 @@ def compare(base_name: str, base: Callable[[], int], name: str, run: Callable[[]
 def compare_ray(args: argparse.Namespace, paths: list[str], settings: EstimateSettings, folder_job: Callable[[], int]) -> None:
     import ray
 
-    from posenet_onnx.runtime.ray_engine import ray_records
+    from posenet_onnx.runtime.batch.ray_engine import ray_records
 
     ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:

@@ -308,7 +308,7 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
     """Section 5: the squats clip through each stage alone, one after another, then through the overlapped
     pipeline, also with onnxruntime's idle spinning off; medians of `rounds` interleaved rounds."""
     from posenet_onnx.runtime.draw import draw_poses
-    from posenet_onnx.runtime.video import annotate_video, open_video, open_video_writer
+    from posenet_onnx.runtime.video.pipeline import annotate_video, open_video, open_video_writer
 
     nets = {
         suffix: posenet_onnx.load(0.50, device="cpu", model_dir=model_dir, allow_spinning=spinning)
@@ -347,7 +347,6 @@ def video_pipeline(video: Path, model_dir: Path, scratch: Path, rounds: int = 3)
                     lambda frame: each.estimate_multiple_poses(frame, SCALE),
                     output=scratch / "pipeline.mp4",
                     jsonl=scratch / "pipeline.jsonl",
-                    progress=False,
                 ),
             )
     medians = {name: statistics.median(values) for name, values in times.items()}

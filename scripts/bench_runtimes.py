@@ -43,6 +43,7 @@ from bench_resize import interleaved_ms  # noqa: E402
 from support.runtimes import (  # noqa: E402
     GRAPH_KINDS,
     PHOTOS,
+    SINGLE_POSE,
     ForeignNetwork,
     max_abs_differences,
     onnxruntime_single,
@@ -109,14 +110,14 @@ def main() -> None:
 
         # Plain graphs: (runtime, graph, precision) -> ForeignNetwork-like object with run(x), and its reference.
         plain = {
-            ("onnxruntime (Python)", ".onnx", "fp32"): (fp32._network(16), fp32._network(16)),
-            ("onnxruntime (Python)", ".onnx", "int8"): (int8._network(16), int8._network(16)),
+            ("onnxruntime (Python)", ".onnx", "fp32"): (fp32.network(16), fp32.network(16)),
+            ("onnxruntime (Python)", ".onnx", "int8"): (int8.network(16), int8.network(16)),
             ("onnxruntime (Python)", ".ort", "fp32"): (
-                posenet_onnx.load(graphs["plain_ort"], device="cpu")._network(16), fp32._network(16)
+                posenet_onnx.load(graphs["plain_ort"], device="cpu").network(16), fp32.network(16)
             ),
-            ("OpenVINO f32", ".onnx", "fp32"): (openvino_network(fp32._network(16)), fp32._network(16)),
-            ("OpenVINO f32", ".onnx", "int8"): (openvino_network(int8._network(16)), int8._network(16)),
-            ("OpenVINO bf16 (opt-in)", ".onnx", "fp32"): (openvino_network(fp32._network(16), BF16), fp32._network(16)),
+            ("OpenVINO f32", ".onnx", "fp32"): (openvino_network(fp32.network(16)), fp32.network(16)),
+            ("OpenVINO f32", ".onnx", "int8"): (openvino_network(int8.network(16)), int8.network(16)),
+            ("OpenVINO bf16 (opt-in)", ".onnx", "fp32"): (openvino_network(fp32.network(16), BF16), fp32.network(16)),
         }
         single_paths = {"fp32": graphs["single_fp32"], "int8": graphs["single_int8"]}
         single = {
@@ -131,8 +132,8 @@ def main() -> None:
         rows = []  # runtime, kind, format, precision, raw, same-graph px (median/max), vs-fp32 px (median/max), speed key
         for (runtime, fmt, precision), (network, reference) in plain.items():
             raw = max(max(max_abs_differences(network.run(x), reference.run(x))) for x in inputs)
-            got = [poses_through(network, image, SCALE, None)[0].positions for image in photos]
-            same = [poses_through(reference, image, SCALE, None)[0].positions for image in photos]
+            got = [poses_through(network, image, SINGLE_POSE)[0].positions for image in photos]
+            same = [poses_through(reference, image, SINGLE_POSE)[0].positions for image in photos]
             rows.append((runtime, "plain", fmt, precision, raw, shifts(got, same, confident),
                          shifts(got, fp32_positions, confident), ("plain", runtime, fmt, precision)))
         for (runtime, fmt, precision), (run, reference_path) in single.items():
@@ -149,10 +150,10 @@ def main() -> None:
         node_ms = {}
         if ortjs_missing() is None:
             node_plain = run_node(graphs["plain_fp32"], [{INPUT_NAME: x} for x in inputs])
-            reference = fp32._network(16)
+            reference = fp32.network(16)
             raw = max(max(max_abs_differences([o[n] for n in ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")], reference.run(x)))
                       for o, x in zip(node_plain["outputs"], inputs))
-            got = [poses_through(ForeignNetwork(reference.config, lambda _, o=o: [o[n] for n in ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")]), image, SCALE, None)[0].positions
+            got = [poses_through(ForeignNetwork(reference.config, lambda _, o=o: [o[n] for n in ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")]), image, SINGLE_POSE)[0].positions
                    for o, image in zip(node_plain["outputs"], photos)]
             runtime = f"onnxruntime-node {node_plain['onnxruntime']}"
             rows.append((runtime, "plain", ".onnx", "fp32", raw, shifts(got, fp32_positions, confident),

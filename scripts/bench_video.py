@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 import posenet_onnx
-from posenet_onnx.runtime.tracking import PoseTracker
-from posenet_onnx.runtime.video import annotate_video, open_video
+from posenet_onnx.runtime.video.tracking import PoseTracker
+from posenet_onnx.runtime.video.pipeline import annotate_video, open_video
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 0.5
@@ -60,7 +60,6 @@ def throughput(net: posenet_onnx.PoseNet, clip: Path, scratch: Path, rounds: int
             output=scratch / "tracked.mp4",
             jsonl=scratch / "tracked.jsonl",
             tracker=PoseTracker(),
-            progress=False,
         )
         piped.append(count / (time.perf_counter() - start))
         assert count == len(images)

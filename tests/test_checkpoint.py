@@ -116,11 +116,13 @@ def test_two_variables_cannot_share_a_file(real_copy: Path):
         load_checkpoint(real_copy)
 
 
-def test_offline_folder_without_the_checkpoint(checkpoint_dir: Path):
+def test_offline_folder_without_the_checkpoint(checkpoint_dir: Path, tmp_path: Path):
+    # A folder of its own with only the 0.50 checkpoint (the shared folder may hold 0.75 too).
+    (tmp_path / "mobilenet_v1_050").symlink_to(checkpoint_dir / "mobilenet_v1_050")
     with pytest.raises(
         CheckpointError, match=r"No checkpoint for multiplier 0\.75 in .*mobilenet_v1_075/manifest\.json"
     ):
-        locate_checkpoint(0.75, checkpoint_dir)
+        locate_checkpoint(0.75, tmp_path)
 
 
 def test_offline_folder_from_environment(checkpoint_dir: Path, monkeypatch: pytest.MonkeyPatch):

@@ -17,6 +17,7 @@ import posenet_onnx
 from posenet_onnx.cli import main
 from posenet_onnx.contract import model_filename
 from posenet_onnx.runtime.images import load_image
+from support.cli import model_args
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def photos(shared: Path) -> list[Path]:
 
 
 def _estimate(capsys, real_model_dir: Path, *args: str) -> list[dict]:
-    assert main(["estimate", *args, "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
+    assert main(["estimate", *args, *model_args(real_model_dir)]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -47,7 +48,7 @@ def test_every_option_reaches_the_estimate(capsys, real_model_dir, photos, net) 
 def test_json_file_and_drawings(capsys, real_model_dir, photos, net, tmp_path) -> None:
     out = tmp_path / "out"
     _estimate_args = ["--multi", *map(str, photos), "--json", str(out / "poses.json"), "--draw", str(out)]
-    assert main(["estimate", *_estimate_args, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 0
+    assert main(["estimate", *_estimate_args, *model_args(real_model_dir, device=None)]) == 0
     assert capsys.readouterr().out == ""
     records = json.loads((out / "poses.json").read_text())
     assert records[1]["poses"] == [pose.to_dict() for pose in net.estimate_multiple_poses(photos[1])]
@@ -78,7 +79,7 @@ def test_checkpoint_dir_exports_a_missing_graph(capsys, monkeypatch, checkpoint_
     monkeypatch.setenv("POSENET_ONNX_CACHE_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("POSENET_ONNX_CHECKPOINT_URL", "http://127.0.0.1:9/")  # a download attempt fails at once
     models = tmp_path / "models"
-    argv = ["estimate", str(photos[0]), "--multiplier", "0.5", "--model-dir", str(models), "--device", "cpu"]
+    argv = ["estimate", str(photos[0]), *model_args(models)]
     assert main([*argv, "--checkpoint-dir", str(checkpoint_dir)]) == 0
     assert json.loads(capsys.readouterr().out)[0]["poses"] == [net.estimate_single_pose(photos[0]).to_dict()]
     assert [p.name for p in models.iterdir()] == [model_filename(0.5, 16)]
@@ -86,7 +87,7 @@ def test_checkpoint_dir_exports_a_missing_graph(capsys, monkeypatch, checkpoint_
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="CUDA works here")
 def test_device_is_passed(capsys, real_model_dir, photos) -> None:
-    assert main(["estimate", str(photos[0]), "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cuda"]) == 2
+    assert main(["estimate", str(photos[0]), *model_args(real_model_dir, device="cuda")]) == 2
     assert "CUDA is not usable" in capsys.readouterr().err
 
 
@@ -99,20 +100,20 @@ def test_device_is_passed(capsys, real_model_dir, photos) -> None:
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, real_model_dir, photos, args, message) -> None:
-    assert main(["estimate", str(photos[0]), *args, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
+    assert main(["estimate", str(photos[0]), *args, *model_args(real_model_dir, device=None)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("posenet-onnx estimate: error: ") and message in err and err.count("\n") == 1
 
 
 def test_missing_image_file(capsys, real_model_dir, tmp_path) -> None:
-    assert main(["estimate", str(tmp_path / "nope.jpg"), "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
+    assert main(["estimate", str(tmp_path / "nope.jpg"), *model_args(real_model_dir, device=None)]) == 2
     assert "image file not found" in capsys.readouterr().err
 
 
 def test_the_console_command_prints_only_json(real_model_dir, photos) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "posenet_onnx.cli", "estimate", str(photos[0]), "--multi", "--multiplier", "0.5",
-         "--model-dir", str(real_model_dir)],
+        [sys.executable, "-m", "posenet_onnx.cli", "estimate", str(photos[0]), "--multi",
+         *model_args(real_model_dir, device=None)],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0 and done.stderr == ""

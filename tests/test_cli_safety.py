@@ -20,6 +20,7 @@ from PIL import Image
 
 from posenet_onnx.cli import main
 from posenet_onnx.contract import model_filename
+from support.cli import model_args
 
 CAN_MOUNT = os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform == "linux"
 needs_mount = pytest.mark.skipif(not CAN_MOUNT, reason="mounting needs root and unshare (Linux)")
@@ -33,10 +34,6 @@ def photo(shared: Path, tmp_path: Path) -> Path:
     copy.parent.mkdir()
     shutil.copyfile(shared / "images" / "couple.jpg", copy)
     return copy
-
-
-def model_args(real_model_dir: Path) -> list[str]:
-    return ["--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]
 
 
 def one_line_error(capsys, command: str = "estimate") -> str:
@@ -139,7 +136,7 @@ def test_unwritable_json_paths_fail_before_the_model_loads(capsys, photo, tmp_pa
 
 
 def test_model_dir_that_is_a_file(capsys, photo, tmp_path) -> None:
-    assert main(["estimate", str(photo), "--multiplier", "0.5", "--model-dir", str(photo)]) == 2
+    assert main(["estimate", str(photo), *model_args(photo, device=None)]) == 2
     assert "is a file; give a folder" in one_line_error(capsys)
 
 
@@ -161,7 +158,7 @@ def test_a_damaged_graph_is_named_with_the_command_that_remakes_it(capsys, monke
         graph.write_bytes({"truncated": good[: len(good) // 3], "empty": b"", "garbage": os.urandom(4096)}[damage])
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else find_spec(name, *a))
-    assert main(["estimate", str(photo), "--multiplier", "0.5", "--model-dir", str(models), "--device", "cpu"]) == 2
+    assert main(["estimate", str(photo), *model_args(models)]) == 2
     err = one_line_error(capsys)
     assert str(graph) in err
     assert "is not a graph file" in err if damage == "folder" else "posenet-onnx export --multiplier 0.50 --output-stride 16" in err
@@ -174,7 +171,7 @@ def test_a_damaged_graph_is_re_exported_when_the_exporter_is_here(capsys, photo,
     models.mkdir()
     graph = models / model_filename(0.5, 16)
     graph.write_bytes((real_model_dir / model_filename(0.5, 16)).read_bytes()[:1000])
-    argv = ["estimate", str(photo), "--multiplier", "0.5", "--model-dir", str(models), "--checkpoint-dir", str(checkpoint_dir)]
+    argv = ["estimate", str(photo), *model_args(models, device=None), "--checkpoint-dir", str(checkpoint_dir)]
     assert main([*argv, "--device", "cpu"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["poses"] == [net.estimate_single_pose(photo).to_dict()]
     assert listing(models) == [graph.name] and graph.stat().st_size > 1000
@@ -227,7 +224,7 @@ def test_a_read_only_model_folder_fails_before_the_export(photo, tmp_path, check
     ro.mkdir()
     started = time.monotonic()
     done = _mount_then_run(tmp_path, f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro}",
-                           ["estimate", str(photo), "--multiplier", "0.5", "--model-dir", str(ro), "--checkpoint-dir", str(checkpoint_dir)])
+                           ["estimate", str(photo), *model_args(ro, device=None), "--checkpoint-dir", str(checkpoint_dir)])
     assert done.returncode == 2 and "read-only file system" in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert time.monotonic() - started < 60 and listing(ro) == []
 
@@ -245,7 +242,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary(shared, tmp_path, real_
 @pytest.mark.parametrize("second_after_s", [0.0, 0.05, 0.2, 0.6])
 def test_ctrl_c_twice_never_leaves_an_unplayable_video(shared, tmp_path, real_model_dir, second_after_s) -> None:
     """A second Ctrl-C while the video is finalised: the video under its name plays, or there is none."""
-    from test_video import read_jsonl, read_video
+    from support.video import read_jsonl, read_video
 
     video, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     argv = ["video", str(shared / "images" / "pose_squats.mp4"), "-o", str(video), "--jsonl", str(jsonl)]

@@ -13,8 +13,9 @@ import pytest
 
 from posenet_onnx.cli import main
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.runtime import evaluate
+from posenet_onnx.runtime.evaluation import coco as evaluate
 from posenet_onnx.runtime.pose import Pose
+from support.cli import model_args
 
 # COCO's per-keypoint OKS constants (sigmas), from the COCO keypoint evaluation page, in COCO's keypoint order.
 COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10
@@ -130,7 +131,7 @@ def test_cli_sweep_rows_and_detections(capsys, shared: Path, real_model_dir: Pat
     rows_path, detections_path = tmp_path / "rows.json", tmp_path / "detections.json"
     argv = [
         "evaluate", "--annotations", str(shared / "photos" / "coco17_all.json"), "--images", str(shared / "photos"),
-        "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu", "--mode", "single", "multi",
+        *model_args(real_model_dir), "--mode", "single", "multi",
         "--json", str(rows_path), "--detections", str(detections_path),
     ]
     assert main(argv) == 0
@@ -162,7 +163,7 @@ def test_bad_inputs_exit_2_with_one_line(capsys, shared, real_model_dir, tmp_pat
     names = {"{photos}": str(shared / "photos"), "{tmp}": str(tmp_path)}
     for key, value in names.items():
         args = [a.replace(key, value) for a in args]
-    assert main(["evaluate", *args, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
+    assert main(["evaluate", *args, *model_args(real_model_dir, device=None)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("posenet-onnx evaluate: error: ") and message in err and err.count("\n") == 1
 
@@ -175,7 +176,7 @@ def test_no_output_replaces_an_annotated_image(capsys, shared: Path, real_model_
     before = image.read_bytes()
     for option in ("--json", "--detections"):
         argv = ["evaluate", "--annotations", str(photos / "coco17_all.json"), "--images", str(photos), option, str(image)]
-        assert main([*argv, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
+        assert main([*argv, *model_args(real_model_dir, device=None)]) == 2
         err = capsys.readouterr().err
         assert f"is the input {image}" in err and err.count("\n") == 1
     assert image.read_bytes() == before
@@ -200,6 +201,6 @@ def test_broken_annotations_are_refused_before_any_image_is_estimated(
     annotations.write_text(json.dumps(change(json.loads((shared / "photos" / "coco17_all.json").read_text()))))
     monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: pytest.fail("estimated before the annotations were checked"))
     argv = ["evaluate", "--annotations", str(annotations), "--images", str(shared / "photos")]
-    assert main([*argv, "--multiplier", "0.5", "--model-dir", str(real_model_dir)]) == 2
+    assert main([*argv, *model_args(real_model_dir, device=None)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("posenet-onnx evaluate: error: ") and message in err and err.count("\n") == 1

@@ -17,8 +17,10 @@ from PIL import Image
 
 from posenet_onnx.cli import main
 from posenet_onnx.keypoints import PART_NAMES
-from posenet_onnx.runtime.jobs import EstimateSettings, estimate_paths
-from posenet_onnx.runtime.sources import expand_sources
+from posenet_onnx.runtime.batch.jobs import estimate_paths
+from posenet_onnx.runtime.batch.sources import expand_sources
+from posenet_onnx.runtime.settings import EstimateSettings
+from support.cli import model_args
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def expected(net, photos: list[str]) -> dict[str, dict]:
 
 
 def _run(real_model_dir: Path, *args: str) -> int:
-    return main(["estimate", *args, "--multi", "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"])
+    return main(["estimate", *args, "--multi", *model_args(real_model_dir)])
 
 
 def _lines(path: Path) -> list[dict]:
@@ -78,7 +80,7 @@ def test_sources_expand_files_folders_patterns_and_lists(tmp_path: Path) -> None
         expand_sources([f"@{folder}/nope.txt"])
     (tmp_path / "nested" / "inner").mkdir(parents=True)
     (tmp_path / "nested" / "inner" / "e.jpg").write_bytes(b"")
-    with pytest.raises(ValueError, match="--recursive reads its subfolders"):
+    with pytest.raises(ValueError, match="its subfolders are read only when recursive"):
         expand_sources([f"{folder}/nested"])
     with pytest.raises(ValueError, match="matches no image"):
         expand_sources([f"{folder}/*.gif"])
@@ -152,17 +154,17 @@ def test_same_size_images_are_batched_with_the_api_results(net, photos, expected
         image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "mirrored.png")
     paths = [str(tmp_path / f"same{i}.png") for i in range(3)] + [str(tmp_path / "mirrored.png"), photos[1]]
     sizes = []
-    original = net.estimate_multiple_poses_batch
+    original = net.estimate
 
     def spy(images, *args):
         sizes.append(sorted({image.shape[:2] for image in images}))
         return original(images, *args)
 
-    net.estimate_multiple_poses_batch = spy
+    net.estimate = spy
     try:
-        results = list(estimate_paths(net, EstimateSettings(multi=True), paths, batch_size=8))
+        results = list(estimate_paths(net, EstimateSettings(multi_pose=True), paths, batch_size=8))
     finally:
-        del net.estimate_multiple_poses_batch
+        del net.estimate
     assert len(sizes) == 1 and len(sizes[0]) == 2  # one batch of five images: two sizes, so two session calls
     for path, result in zip(paths, results):
         assert result.record["poses"] == [pose.to_dict() for pose in net.estimate_multiple_poses(path)]
@@ -191,8 +193,8 @@ def test_a_stopped_job_leaves_complete_lines_and_resumes(shared, real_model_dir,
     cli = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
     cli += "from posenet_onnx.cli import main; sys.exit(main(sys.argv[1:]))"
     command = [
-        sys.executable, "-c", cli, "estimate", str(shared / "photos"), "--recursive", "--multi", "--multiplier", "0.5",
-        "--model-dir", str(real_model_dir), "--device", "cpu", "--jsonl", str(out),
+        sys.executable, "-c", cli, "estimate", str(shared / "photos"), "--recursive", "--multi",
+        *model_args(real_model_dir), "--jsonl", str(out),
     ]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -267,7 +269,7 @@ def test_bad_job_options_exit_2_with_one_line(capsys, real_model_dir, photos, tm
 
 def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_dir, photos, tmp_path) -> None:
     """--threads N reads the images in N background threads: one more than the default would start here."""
-    from posenet_onnx.runtime import jobs
+    from posenet_onnx.runtime.batch import jobs
 
     readers: set[str] = set()
     read = jobs.load_image
@@ -278,17 +280,18 @@ def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_d
         return read(path)
 
     monkeypatch.setattr(jobs, "load_image", slow_read)
-    threads = jobs.default_decode_threads() + 1
+    threads = jobs.default_read_threads() + 1
     out = tmp_path / "poses.jsonl"
     assert _run(real_model_dir, *photos[:12], "--threads", str(threads), "--jsonl", str(out)) == 0
     assert len(_lines(out)) == 12
-    assert len(readers) == threads and all(name.startswith("posenet-decode") for name in readers)
+    assert len(readers) == threads and all(name.startswith("posenet-read") for name in readers)
 
 
 def test_the_extras_are_imported_only_when_asked_for() -> None:
     """Ray, pyarrow and pycocotools load only inside the functions that need them."""
     modules = ["posenet_onnx.cli", "posenet_onnx.commands.estimate", "posenet_onnx.commands.evaluate"]
-    modules += [f"posenet_onnx.runtime.{name}" for name in ("jobs", "records", "sources", "evaluate", "ray_engine")]
+    modules += [f"posenet_onnx.runtime.batch.{name}" for name in ("jobs", "records", "sources", "ray_engine")]
+    modules += ["posenet_onnx.runtime.evaluation.coco"]
     code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
     code += "print(sorted({'ray', 'pyarrow', 'pycocotools'} & {m.split('.')[0] for m in sys.modules}))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

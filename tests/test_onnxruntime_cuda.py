@@ -20,16 +20,16 @@ MAX_SHIFT_PX = 0.05
 
 def test_plain_graph_on_cuda_matches_cpu(real_model_dir, photos):
     path = real_model_dir / model_filename(0.50, 16)
-    cpu = posenet_onnx.load(path, device="cpu")._network(16)
+    cpu = posenet_onnx.load(path, device="cpu").network(16)
     cuda_net = posenet_onnx.load(path, device="cuda")
     assert cuda_net.providers[0] == "CUDAExecutionProvider"
-    cuda = cuda_net._network(16)
+    cuda = cuda_net.network(16)
     for image in photos:
         size = valid_resolution(0.5, image.shape[0], 16), valid_resolution(0.5, image.shape[1], 16)
         x = resize_bilinear(image[np.newaxis], *size)
         assert max(max_abs_differences(cuda.run(x), cpu.run(x))) <= RAW_ATOL
-        expected = poses_through(cpu, image, 0.5, MULTI_POSE)
-        assert keypoint_shifts(poses_through(cuda, image, 0.5, MULTI_POSE), expected).max() <= MAX_SHIFT_PX
+        expected = poses_through(cpu, image, MULTI_POSE)
+        assert keypoint_shifts(poses_through(cuda, image, MULTI_POSE), expected).max() <= MAX_SHIFT_PX
 
 
 def test_single_pose_graph_on_cuda_matches_cpu(checkpoint_dir, shared, tmp_path_factory, photos):

@@ -65,7 +65,7 @@ def test_single_pose_graph_gives_the_python_keypoints(kind, graph, net, photos):
 
 def test_plain_graph_outputs_equal_python_onnxruntime(real_model_dir, photos):
     """Raw outputs of the plain fp32 graph, and the multi-pose poses the Python decoder finds in them."""
-    reference: Network = posenet_onnx.load(real_model_dir / model_filename(0.50, 16), device="cpu")._network(16)
+    reference: Network = posenet_onnx.load(real_model_dir / model_filename(0.50, 16), device="cpu").network(16)
     inputs = []
     for image in photos:
         size = valid_resolution(0.5, image.shape[0], 16), valid_resolution(0.5, image.shape[1], 16)
@@ -75,9 +75,9 @@ def test_plain_graph_outputs_equal_python_onnxruntime(real_model_dir, photos):
         node_outputs = [outputs[name] for name in OUTPUT_NAMES]
         assert max(max_abs_differences(node_outputs, reference.run(x))) <= RAW_ATOL
         replay = ForeignNetwork(reference.config, lambda _, outputs=node_outputs: outputs)
-        expected = poses_through(reference, image, 0.5, MULTI_POSE)
+        expected = poses_through(reference, image, MULTI_POSE)
         assert len(expected) >= 1
-        assert keypoint_shifts(poses_through(replay, image, 0.5, MULTI_POSE), expected).max() <= MAX_SHIFT_PX
+        assert keypoint_shifts(poses_through(replay, image, MULTI_POSE), expected).max() <= MAX_SHIFT_PX
 
 
 def test_int8_single_pose_graph_equals_python_onnxruntime(graph, photos):

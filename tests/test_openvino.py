@@ -14,6 +14,7 @@ from posenet_onnx.contract import model_filename
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 from support.runtimes import (
     MULTI_POSE,
+    SINGLE_POSE,
     keypoint_shifts,
     max_abs_differences,
     onnxruntime_single,
@@ -44,26 +45,26 @@ def test_plain_fp32_graph_matches_onnxruntime(output_stride, real_model_dir, pho
     import openvino as ov
 
     net = posenet_onnx.load(real_model_dir / model_filename(0.50, output_stride), device="cpu")
-    reference = net._network(output_stride)
+    reference = net.network(output_stride)
     openvino = openvino_network(reference)
     assert openvino_compiled(reference.path).get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
     for image in photos:
         x = network_input(image, 0.5, output_stride)
         assert max(max_abs_differences(openvino.run(x), reference.run(x))) <= RAW_ATOL
-        for multi_pose in (None, MULTI_POSE):
-            expected = poses_through(reference, image, 0.5, multi_pose)
+        for settings in (SINGLE_POSE, MULTI_POSE):
+            expected = poses_through(reference, image, settings)
             assert expected and expected[0].score > 0.3, "a real person should be found"
-            assert keypoint_shifts(poses_through(openvino, image, 0.5, multi_pose), expected).max() <= FP32_MAX_SHIFT_PX
+            assert keypoint_shifts(poses_through(openvino, image, settings), expected).max() <= FP32_MAX_SHIFT_PX
 
 
 def test_int8_graph_finds_the_keypoints_onnxruntime_finds(graph, net, photos):
-    reference = posenet_onnx.load(graph("plain_int8"), device="cpu")._network(16)
+    reference = posenet_onnx.load(graph("plain_int8"), device="cpu").network(16)
     openvino = openvino_network(reference)
     shifts = []
     for image in photos:
         confident = net.estimate_single_pose(image).scores >= 0.5
         assert confident.sum() >= 8, "the photo should show a person clearly"
-        got, expected = poses_through(openvino, image, 0.5, None), poses_through(reference, image, 0.5, None)
+        got, expected = poses_through(openvino, image, SINGLE_POSE), poses_through(reference, image, SINGLE_POSE)
         shifts.append(keypoint_shifts(got, expected)[confident])
     shifts = np.concatenate(shifts)
     assert np.median(shifts) <= INT8_MEDIAN_PX and shifts.max() <= INT8_MAX_PX, shifts

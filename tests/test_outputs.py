@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from posenet_onnx.commands.terminal import interrupts_as_requests
 from posenet_onnx.outputs import (
     OutputError,
     OutputPlan,
     atomic_file,
     caused_by_interrupt,
-    interrupts_as_requests,
     interrupts_deferred,
     json_text,
     keep_whole_lines,

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from posenet_onnx.cli import main
-from posenet_onnx.runtime.jobs import EstimateSettings
+from posenet_onnx.runtime.settings import EstimateSettings
+from support.cli import model_args
 
 pytestmark = [pytest.mark.needs_ray, pytest.mark.slow]
 
@@ -44,7 +45,7 @@ def sources(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]
 
 
 def _estimate(real_model_dir: Path, sources: list[str], *args: str) -> int:
-    argv = ["estimate", sources[0], "--multi", "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]
+    argv = ["estimate", sources[0], "--multi", *model_args(real_model_dir)]
     return main([*argv, *args])
 
 
@@ -62,11 +63,11 @@ def test_ray_records_equal_the_local_engine(local_ray, real_model_dir, sources, 
 
 
 def test_pose_dataset_is_a_ray_dataset_of_records(local_ray, real_model_dir, sources, net) -> None:
-    from posenet_onnx.runtime.ray_engine import pose_dataset
+    from posenet_onnx.runtime.batch.ray_engine import pose_dataset
 
     paths = sources[1:6]
     load_kwargs = {"multiplier": 0.5, "model_dir": str(real_model_dir), "device": "cpu"}
-    dataset = pose_dataset(paths, EstimateSettings(multi=True), load_kwargs, actors=1)
+    dataset = pose_dataset(paths, EstimateSettings(multi_pose=True), load_kwargs, actors=1)
     assert isinstance(dataset, local_ray.data.Dataset)
     rows = dataset.take_all()
     assert [row["image"] for row in rows] == paths and all(row["error"] is None for row in rows)
@@ -147,8 +148,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def _cli(real_model_dir: Path, env: dict, *args: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "posenet_onnx.cli", "estimate", *args, "--multi", "--multiplier", "0.5",
-            "--model-dir", str(real_model_dir), "--device", "cpu"]
+    argv = [sys.executable, "-m", "posenet_onnx.cli", "estimate", *args, "--multi",
+            *model_args(real_model_dir)]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -82,9 +82,9 @@ def test_thread_settings_reach_the_sessions(real_model_dir) -> None:
     image = np.zeros((64, 48, 3), dtype=np.uint8)
     assert tuned.estimate_single_pose(image, output_stride=8) == default.estimate_single_pose(image, output_stride=8)
     for output_stride in (8, 16):  # every graph the net opens gets them
-        options = tuned._network(output_stride).session.get_session_options()
+        options = tuned.network(output_stride).session.get_session_options()
         assert options.intra_op_num_threads == 1
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    options = default._network(16).session.get_session_options()
+    options = default.network(16).session.get_session_options()
     assert options.intra_op_num_threads == 0  # onnxruntime's choice
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import posenet_onnx
-from posenet_onnx.runtime.smoothing import OneEuroFilter, PoseSmoother, match_nearest
-from posenet_onnx.runtime.video import import_imageio
+from posenet_onnx.runtime.video.smoothing import OneEuroFilter, PoseSmoother, match_nearest
+from posenet_onnx.runtime.video.pipeline import import_imageio
 
 FPS = 5.0  # the squats clip's frame rate
 

@@ -16,9 +16,10 @@ from PIL import Image
 import posenet_onnx
 from posenet_onnx.cli import main
 from posenet_onnx.runtime.draw import ID_COLORS, draw_poses
-from posenet_onnx.runtime.smoothing import PoseSmoother
-from posenet_onnx.runtime.tracking import DEFAULT_MAX_AGE, PoseTracker, optimal_assignment
-from posenet_onnx.runtime.video import Frame, frame_record, import_imageio
+from posenet_onnx.runtime.video.smoothing import PoseSmoother
+from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE, PoseTracker, optimal_assignment
+from posenet_onnx.runtime.video.pipeline import Frame, frame_record, import_imageio
+from support.cli import model_args
 
 # COCO's keypoint OKS sigmas (cocoapi), the ground-truth matching measure.
 COCO_SIGMAS = np.array(
@@ -312,7 +313,7 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_video_command_tracks_and_smooths_per_id(shared: Path, real_model_dir: Path, tmp_path: Path) -> None:
     squats = shared / "images" / "pose_squats.mp4"
     video, jsonl = tmp_path / "tracked.mp4", tmp_path / "tracked.jsonl"
-    model = ["--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]
+    model = [*model_args(real_model_dir)]
     assert main(["video", str(squats), "-o", str(video), "--jsonl", str(jsonl), "--track", "--smooth", *model]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tracked.jsonl", "tracked.mp4"]
     records = read_jsonl(jsonl)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,10 @@ from imageio.core.util import Array
 
 from posenet_onnx.cli import main
 from posenet_onnx.commands.model import load_from_args
-from posenet_onnx.runtime.video import _frames, annotate_video, even_sized, import_imageio, parse_source
+from posenet_onnx.commands.terminal import interrupts_as_requests
+from posenet_onnx.runtime.video.pipeline import _frames, annotate_video, even_sized, import_imageio, parse_source
+from support.cli import model_args
+from support.video import read_jsonl, read_video
 
 SQUATS_FRAMES = 65
 SQUATS_FPS = 5.0
@@ -34,22 +38,8 @@ def squats_outputs(squats: Path, real_model_dir: Path, tmp_path_factory: pytest.
     """The CLI run once on the squats clip: multi-pose, scale 0.5, video and JSON lines into a fresh folder."""
     out = tmp_path_factory.mktemp("squats")
     argv = ["video", str(squats), "-o", str(out / "squats.mp4"), "--jsonl", str(out / "squats.jsonl")]
-    assert main(argv + ["--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
+    assert main(argv + [*model_args(real_model_dir)]) == 0
     return out
-
-
-def read_video(path: Path) -> list[np.ndarray]:
-    reader = import_imageio().get_reader(path, format="FFMPEG")
-    try:
-        return [np.asarray(frame) for frame in reader]
-    finally:
-        reader.close()
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    text = path.read_text(encoding="utf-8")
-    assert text.endswith("\n"), "the last JSON line is incomplete"
-    return [json.loads(line) for line in text.splitlines()]
 
 
 def test_squats_clip_gives_a_playable_video_and_one_json_line_per_frame(squats_outputs: Path) -> None:
@@ -96,7 +86,7 @@ def test_single_pose_smoothed_run_writes_one_smoothed_pose_per_frame(
 ) -> None:
     jsonl = tmp_path / "smooth.jsonl"
     argv = ["video", str(squats), "--jsonl", str(jsonl), "--single", "--smooth", "--multiplier", "0.5"]
-    assert main(argv + ["--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
+    assert main(argv + [*model_args(real_model_dir, multiplier=None)]) == 0
     records = read_jsonl(jsonl)
     assert len(records) == SQUATS_FRAMES and all(len(r["poses"]) == 1 for r in records)
     assert not list(tmp_path.glob(".*"))
@@ -124,15 +114,18 @@ def interrupt_at(net, frame_index: int):
     return estimate
 
 
+@pytest.mark.parametrize(("as_request", "frames_done"), [(True, 8), (False, 7)])
 def test_ctrl_c_keeps_a_playable_video_and_complete_lines_for_the_frames_done(
-    squats: Path, net, tmp_path: Path
+    squats: Path, net, tmp_path: Path, as_request: bool, frames_done: int
 ) -> None:
+    """Ctrl-C while frame 7 is estimated. As the CLI handles it (a stop request) that frame is the last one;
+    as Python's default KeyboardInterrupt (the library installs no handler) it stops inside frame 7."""
     video, jsonl = tmp_path / "cut.mp4", tmp_path / "cut.jsonl"
-    with pytest.raises(KeyboardInterrupt):  # Ctrl-C while frame 7 is estimated: that frame is the last one
-        annotate_video(squats, interrupt_at(net, 7), output=video, jsonl=jsonl, progress=False)
+    with pytest.raises(KeyboardInterrupt), interrupts_as_requests() if as_request else nullcontext() as stop:
+        annotate_video(squats, interrupt_at(net, 7), output=video, jsonl=jsonl, stop=stop)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsonl", "cut.mp4"]
-    assert len(read_video(video)) == 8
-    assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(8))
+    assert len(read_video(video)) == frames_done
+    assert [r["frame"] for r in read_jsonl(jsonl)] == list(range(frames_done))
 
 
 def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
@@ -141,7 +134,7 @@ def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
     """The real thing: the CLI in its own process group gets SIGINT, like a terminal's Ctrl-C, mid-video."""
     video, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     argv = ["video", str(squats), "-o", str(video), "--jsonl", str(jsonl), "--multiplier", "0.5"]
-    argv += ["--model-dir", str(real_model_dir), "--device", "cpu"]
+    argv += [*model_args(real_model_dir, multiplier=None)]
     # Python's Ctrl-C handler, even if this process was started with SIGINT ignored (a background job).
     cli = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
     cli += "from posenet_onnx.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -167,7 +160,7 @@ def test_ctrl_c_in_a_terminal_exits_130_with_both_files_complete(
 
 
 def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_path: Path, monkeypatch) -> None:
-    from posenet_onnx.runtime import video
+    from posenet_onnx.runtime.video import pipeline as video
 
     opened = video.open_video_writer
 
@@ -177,7 +170,7 @@ def test_ctrl_c_before_the_first_frame_leaves_no_files(squats: Path, net, tmp_pa
 
     monkeypatch.setattr(video, "open_video_writer", interrupted_while_opening)
     with pytest.raises(KeyboardInterrupt):
-        annotate_video(squats, interrupt_at(net, 10**6), output=tmp_path / "none.mp4", progress=False)
+        annotate_video(squats, interrupt_at(net, 10**6), output=tmp_path / "none.mp4")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -186,7 +179,7 @@ def test_an_error_leaves_no_partial_outputs(squats: Path, tmp_path: Path) -> Non
         raise ValueError("broken estimator")
 
     with pytest.raises(ValueError, match="broken estimator"):
-        annotate_video(squats, failing, output=tmp_path / "x.mp4", jsonl=tmp_path / "x.jsonl", progress=False)
+        annotate_video(squats, failing, output=tmp_path / "x.mp4", jsonl=tmp_path / "x.jsonl")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -210,7 +203,7 @@ def test_bad_arguments_exit_2_with_one_clear_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     argv = [a.format(squats=squats) for a in argv]
-    assert main(["video", *argv, "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"]) == 2
+    assert main(["video", *argv, *model_args(real_model_dir)]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
@@ -259,7 +252,7 @@ def test_flip_gives_the_mirrored_persons_poses_like_flip_horizontal(
 ) -> None:
     jsonl = tmp_path / "flip.jsonl"
     argv = ["video", str(squats), "--jsonl", str(jsonl), "--flip", "--multiplier", "0.5"]
-    assert main(argv + ["--model-dir", str(real_model_dir), "--device", "cpu"]) == 0
+    assert main(argv + [*model_args(real_model_dir, multiplier=None)]) == 0
     index = 20
     frame = read_video(squats)[index]
     expected = [pose.to_dict() for pose in net.estimate_multiple_poses(frame, 0.5, flip_horizontal=True)]
@@ -289,9 +282,9 @@ def test_video_command_turns_onnxruntime_spinning_off(squats: Path, real_model_d
 
     monkeypatch.setattr(model, "load_from_args", recording_load)
     argv = ["video", str(squats), "--jsonl", str(tmp_path / "poses.jsonl"), "--multiplier", "0.5"]
-    assert main(argv + ["--model-dir", str(real_model_dir), "--device", "cpu", "--single"]) == 0
+    assert main(argv + [*model_args(real_model_dir, multiplier=None), "--single"]) == 0
     (net,) = nets
-    session = net._network(16).session
+    session = net.network(16).session
     assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
@@ -303,7 +296,7 @@ def _ffmpeg(*args: str) -> None:
 
 
 def _video(clip: Path, real_model_dir: Path, *outputs: str) -> int:
-    return main(["video", str(clip), *outputs, "--multiplier", "0.5", "--model-dir", str(real_model_dir), "--device", "cpu"])
+    return main(["video", str(clip), *outputs, *model_args(real_model_dir)])
 
 
 def test_even_sized_adds_a_black_row_or_column_and_moves_no_pixel() -> None:

@@ -29,7 +29,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "get_bounding_box_points": ("posenet_onnx.runtime.pose_geometry", "get_bounding_box_points"),
     "scale_pose": ("posenet_onnx.runtime.pose_geometry", "scale_pose"),
     "draw_poses": ("posenet_onnx.runtime.draw", "draw_poses"),
-    "PoseTracker": ("posenet_onnx.runtime.tracking", "PoseTracker"),
+    "PoseTracker": ("posenet_onnx.runtime.video.tracking", "PoseTracker"),
     "part_names": ("posenet_onnx.keypoints", "PART_NAMES"),
     "part_ids": ("posenet_onnx.keypoints", "PART_IDS"),
     "pose_chain": ("posenet_onnx.keypoints", "POSE_CHAIN"),

@@ -19,7 +19,10 @@ from typing import NoReturn
 
 from posenet_onnx.contract import (
     DECODERS,
+    DEFAULT_MULTIPLIER,
     DEFAULT_OPSET,
+    DEFAULT_OUTPUT_STRIDE,
+    DEFAULT_PRECISION,
     FORMATS,
     MULTIPLIERS,
     OPSETS,
@@ -29,7 +32,6 @@ from posenet_onnx.contract import (
     parse_input_size,
 )
 
-DEVICES = ("auto", "cpu", "cuda")
 ENV_DEBUG = "POSENET_ONNX_DEBUG"  # set to show a traceback instead of the one-line error
 
 
@@ -64,8 +66,12 @@ def _export(commands: argparse._SubParsersAction) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--multiplier", type=float, choices=MULTIPLIERS, help="MobileNet width multiplier")
     which.add_argument("--all", action="store_true", help=f"export all {len(VALID_MODELS)} valid graphs")
-    parser.add_argument("--output-stride", type=int, choices=OUTPUT_STRIDES, default=16, help="default: 16")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), fp16 for GPUs, int8 for CPUs")
+    parser.add_argument(
+        "--output-stride", type=int, choices=OUTPUT_STRIDES, default=DEFAULT_OUTPUT_STRIDE, help=f"default: {DEFAULT_OUTPUT_STRIDE}"
+    )
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help="fp32 (default), fp16 for GPUs, int8 for CPUs"
+    )
     parser.add_argument("--calibration-dir", type=_path, default=None, help="folder of photos of people to calibrate int8 on")
     parser.add_argument(
         "--decoder", choices=DECODERS, default=None,
@@ -95,6 +101,9 @@ def _export(commands: argparse._SubParsersAction) -> None:
 
 
 def _estimate(commands: argparse._SubParsersAction) -> None:
+    from posenet_onnx.runtime.batch.jobs import DEFAULT_BATCH_SIZE, MAX_READ_THREADS
+    from posenet_onnx.runtime.batch.ray_engine import DEFAULT_ACTOR_THREADS, DEFAULT_ACTORS
+
     parser = commands.add_parser(
         "estimate",
         help="estimate poses in images, folders and lists of images",
@@ -123,14 +132,27 @@ def _estimate(commands: argparse._SubParsersAction) -> None:
     )
     engine = parser.add_argument_group("engine")
     engine.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray (Ray Data; the ray extra)")
-    engine.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per network batch (default 8)")
-    engine.add_argument("--threads", type=int, metavar="N", help="local: image decoding threads, 1 to 64 (default: the cores, at most 4)")
+    engine.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+        help=f"images per network batch (default {DEFAULT_BATCH_SIZE})",
+    )
+    engine.add_argument(
+        "--threads", type=int, metavar="N",
+        help=f"local: image reading threads, 1 to {MAX_READ_THREADS} (default: the cores, at most 4)",
+    )
     engine.add_argument("--ray-address", metavar="ADDR", help="ray: the cluster to join (default $RAY_ADDRESS, else a local Ray)")
-    engine.add_argument("--actors", type=int, default=2, metavar="N", help="ray: PoseNet actors (default 2)")
-    engine.add_argument("--actor-threads", type=int, default=1, metavar="N", help="ray: CPU threads per actor (default 1)")
+    engine.add_argument("--actors", type=int, default=DEFAULT_ACTORS, metavar="N", help=f"ray: PoseNet actors (default {DEFAULT_ACTORS})")
+    engine.add_argument(
+        "--actor-threads", type=int, default=DEFAULT_ACTOR_THREADS, metavar="N",
+        help=f"ray: CPU threads per actor (default {DEFAULT_ACTOR_THREADS})",
+    )
 
 
 def _evaluate(commands: argparse._SubParsersAction) -> None:
+    from posenet_onnx.decode import REFINEMENTS
+    from posenet_onnx.runtime.settings import EstimateSettings
+
+    defaults = EstimateSettings()
     parser = commands.add_parser(
         "evaluate",
         help="accuracy (COCO keypoint OKS AP) on annotated images (needs the eval extra)",
@@ -143,12 +165,20 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--images", required=True, metavar="DIR", help="the folder the annotations' file_names are in")
     _model_options(parser)
     sweep = parser.add_argument_group("sweep")
-    sweep.add_argument("--scale", type=float, nargs="+", default=[0.5], metavar="S", help="image scale factors (default 0.5)")
-    sweep.add_argument("--output-stride", type=int, nargs="+", default=[None], choices=OUTPUT_STRIDES, metavar="N", help="default 16")
-    sweep.add_argument("--precision", nargs="+", default=["fp32"], choices=PRECISIONS, metavar="P", help="default fp32")
+    sweep.add_argument(
+        "--scale", type=float, nargs="+", default=[defaults.image_scale_factor], metavar="S",
+        help=f"image scale factors (default {defaults.image_scale_factor})",
+    )
+    sweep.add_argument(
+        "--output-stride", type=int, nargs="+", default=[None], choices=OUTPUT_STRIDES, metavar="N",
+        help=f"default {DEFAULT_OUTPUT_STRIDE}",
+    )
+    sweep.add_argument(
+        "--precision", nargs="+", default=[DEFAULT_PRECISION], choices=PRECISIONS, metavar="P", help=f"default {DEFAULT_PRECISION}"
+    )
     sweep.add_argument("--mode", nargs="+", default=["multi"], choices=("single", "multi"), metavar="M", help="single, multi (default)")
     sweep.add_argument(
-        "--refinement", nargs="+", default=["v1"], choices=("v1", "v2"), metavar="R",
+        "--refinement", nargs="+", default=[defaults.refinement], choices=tuple(REFINEMENTS), metavar="R",
         help="multi-pose decoder: v1 (posenet 1.0.3, default), v2 (posenet 2.x)",
     )
     parser.add_argument("--json", metavar="OUT", help="write the rows (configuration and metrics) to OUT")
@@ -158,8 +188,8 @@ def _evaluate(commands: argparse._SubParsersAction) -> None:
 
 
 def _video(commands: argparse._SubParsersAction) -> None:
-    from posenet_onnx.runtime.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-    from posenet_onnx.runtime.tracking import DEFAULT_MAX_AGE
+    from posenet_onnx.runtime.video.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+    from posenet_onnx.runtime.video.tracking import DEFAULT_MAX_AGE
 
     parser = commands.add_parser(
         "video",
@@ -241,17 +271,38 @@ def _web(commands: argparse._SubParsersAction) -> None:
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
-    """The options that choose the model and how it estimates, shared by the commands that estimate."""
+    """The options that choose the model and how it estimates, shared by the commands that estimate; their
+    choices and defaults are the library's."""
+    from posenet_onnx.runtime.providers import DEFAULT_DEVICE, DEVICES
+    from posenet_onnx.runtime.settings import MAX_SCALE_FACTOR, MIN_SCALE_FACTOR, EstimateSettings
+
+    defaults = EstimateSettings()
     model = parser.add_argument_group("model")
-    model.add_argument("--multiplier", type=float, default=1.01, choices=MULTIPLIERS, help="model width (default 1.01)")
-    model.add_argument("--output-stride", type=int, default=None, choices=OUTPUT_STRIDES, help="default 16 (a --model file: its own)")
-    model.add_argument("--precision", choices=PRECISIONS, default="fp32", help="graph precision (default fp32)")
+    model.add_argument(
+        "--multiplier", type=float, default=DEFAULT_MULTIPLIER, choices=MULTIPLIERS, help=f"model width (default {DEFAULT_MULTIPLIER})"
+    )
+    model.add_argument(
+        "--output-stride", type=int, default=None, choices=OUTPUT_STRIDES, help=f"default {DEFAULT_OUTPUT_STRIDE} (a --model file: its own)"
+    )
+    model.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help=f"graph precision (default {DEFAULT_PRECISION})")
     model.add_argument("--model", type=_path, metavar="FILE", help="an exported .onnx graph to run (its metadata says the rest)")
-    model.add_argument("--scale", type=float, default=0.5, help="image scale factor in [0.2, 1.0] (default 0.5)")
+    model.add_argument(
+        "--scale", type=float, default=defaults.image_scale_factor,
+        help=f"image scale factor in [{MIN_SCALE_FACTOR}, {MAX_SCALE_FACTOR}] (default {defaults.image_scale_factor})",
+    )
     model.add_argument("--flip", action="store_true", help="mirror the input left to right first (a selfie view)")
-    model.add_argument("--max-poses", type=int, default=5, help="multi-pose: most poses per image (default 5)")
-    model.add_argument("--score-threshold", type=float, default=0.5, help="multi-pose: root part score threshold (default 0.5)")
-    model.add_argument("--nms-radius", type=float, default=20, help="multi-pose: in model-input pixels (default 20)")
+    model.add_argument(
+        "--max-poses", type=int, default=defaults.max_pose_detections,
+        help=f"multi-pose: most poses per image (default {defaults.max_pose_detections})",
+    )
+    model.add_argument(
+        "--score-threshold", type=float, default=defaults.score_threshold,
+        help=f"multi-pose: root part score threshold (default {defaults.score_threshold})",
+    )
+    model.add_argument(
+        "--nms-radius", type=float, default=defaults.nms_radius,
+        help=f"multi-pose: in model-input pixels (default {defaults.nms_radius})",
+    )
     model.add_argument("--model-dir", type=_path, metavar="DIR", help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)")
     model.add_argument(
         "--checkpoint-dir",
@@ -260,7 +311,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         help="offline folder of mobilenet_v1_XXX/ checkpoints, used when a missing graph is exported "
         "(default $POSENET_ONNX_CHECKPOINT_DIR, else download)",
     )
-    model.add_argument("--device", choices=DEVICES, default="auto", help="default auto: CUDA if usable, else CPU")
+    model.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE, help=f"default {DEFAULT_DEVICE}: CUDA if usable, else CPU")
 
 
 COMMANDS = {"export": _export, "estimate": _estimate, "video": _video, "evaluate": _evaluate, "web": _web}
@@ -284,7 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen subcommand; user errors exit with status 2 and one line."""
     args = build_parser().parse_args(argv)
     prefix = f"posenet-onnx {args.command}"
-    from posenet_onnx.outputs import caused_by_interrupt, describe_os_error
+    from posenet_onnx.commands.terminal import describe_os_error
+    from posenet_onnx.outputs import caused_by_interrupt
 
     kept: list[str] = []
     try:

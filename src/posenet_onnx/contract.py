@@ -25,6 +25,9 @@ DECODERS: tuple[str, ...] = ("single", "multi")  # in-graph decoders; None: the 
 FORMATS: tuple[str, ...] = ("onnx", "ort")  # ort: onnxruntime's own format, for onnxruntime Mobile
 OPSETS: tuple[int, ...] = tuple(range(13, 19))  # ONNX opsets the exporter writes (tf2onnx 1.16+ reaches 18)
 DEFAULT_OPSET = 17
+DEFAULT_MULTIPLIER = 1.01  # upstream's load()
+DEFAULT_OUTPUT_STRIDE = 16  # upstream's; a graph loaded from its file runs at its own
+DEFAULT_PRECISION = "fp32"
 
 # The 0.50 and 0.75 backbones have no fifth stride-2 layer, so they cannot reach output stride 32.
 UNSUPPORTED: frozenset[tuple[float, int]] = frozenset({(0.50, 32), (0.75, 32)})

@@ -1,8 +1,8 @@
-"""The one way every command writes files: checked before any work, complete or not at all.
+"""Writing files safely, for every application and command: checked before any work, complete or not at all.
 
-A command first names its inputs and its outputs (`OutputPlan`); the plan refuses, before anything
-expensive runs, an output that is one of the inputs, the same path twice, a folder, a missing or read-only
-folder. Then each output is written:
+A job first names its inputs and its outputs (`OutputPlan`); the plan refuses, before anything expensive
+runs, an output that is one of the inputs, the same path twice, a folder, a missing or read-only folder.
+Then each output is written:
 
 - a regular file (or a new one) through a hidden temporary file beside it, renamed into place only when
   complete and removed on every failure path;
@@ -11,8 +11,10 @@ folder. Then each output is written:
   no temporary file (a reader is waiting on the other end).
 
 On Ctrl-C a writer may keep what is complete (a JSON lines file cut after its last whole line, a video
-whose container was finalised); the rename then runs with further Ctrl-Cs held back, and the plan
-records what was kept so the command can say so.
+whose container was finalised); the rename then runs with a further Ctrl-C held back until it is done
+(`interrupts_deferred`, which then hands it to the caller's handler: how Ctrl-C is handled stays the
+application's choice), and the plan records what was kept so the caller can say so. `json_text` writes
+JSON that stays valid when a pose holds NaN.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def _check_folder(folder: Path, what: str, name: str) -> None:
     try:
         handle, probe = tempfile.mkstemp(prefix=".posenet-onnx-probe.", suffix=".partial", dir=folder)
     except OSError as exc:
-        where = "is on a read-only file system" if exc.errno == errno.EROFS else f"does not take files ({describe_os_error(exc)})"
+        where = "is on a read-only file system" if exc.errno == errno.EROFS else f"does not take files ({os_error_reason(exc)})"
         raise OutputError(f"The {what} {name} cannot be written: the folder {folder} {where}.") from None
     os.close(handle)
     os.unlink(probe)
@@ -261,12 +263,9 @@ def _finite(value: object) -> object:
     return value
 
 
-def describe_os_error(exc: OSError) -> str:
-    """One line for a failed write or read: what failed and why (no traceback)."""
-    reason = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        reason = "no space left on the device"
-    return f"{reason}: {exc.filename}" if exc.filename else reason
+def os_error_reason(exc: OSError) -> str:
+    """Why an operating-system call failed, in words (a full disk said plainly)."""
+    return "no space left on the device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
 
 
 @contextlib.contextmanager
@@ -287,24 +286,6 @@ def interrupts_deferred() -> Iterator[None]:
             previous(signal.SIGINT, None)
         elif previous != signal.SIG_IGN:
             raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def interrupts_as_requests() -> Iterator[threading.Event]:
-    """For the block (main thread only), SIGINT sets the yielded event instead of raising KeyboardInterrupt.
-
-    A long job checks the event between its steps and stops there: a Ctrl-C then never lands inside
-    native code (where Numba turns it into a SystemError), and a second one cannot cut the stop short.
-    """
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: requested.set())
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def caused_by_interrupt(exc: BaseException) -> bool:

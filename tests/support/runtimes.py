@@ -19,6 +19,7 @@ from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, SCALE_FACTOR_NAME, S
 from posenet_onnx.runtime.network import GraphConfig, Network
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import estimate_same_size
+from posenet_onnx.runtime.settings import EstimateSettings
 
 REPO = Path(__file__).resolve().parents[2]
 ORTJS = REPO / "scripts" / "ortjs"
@@ -29,7 +30,8 @@ PHOTOS = (
     "photos/mmpose_mhp/10084.jpg",  # two people, 298 x 299
     "images/pose.jpg",  # one person full body, 1000 x 667
 )
-MULTI_POSE = (5, 0.5, 20.0, 0)  # validate_multi_pose_parameters(5, 0.5, 20): upstream's defaults
+SINGLE_POSE = EstimateSettings()  # upstream's defaults, image scale 0.5
+MULTI_POSE = EstimateSettings(multi_pose=True)
 # OpenVINO's CPU plugin computes in bf16 on CPUs that have it unless told otherwise: f32 keeps parity.
 OPENVINO_F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
@@ -140,9 +142,9 @@ def run_node(model: Path, feeds: Sequence[dict[str, np.ndarray]], repeats: int =
         }
 
 
-def poses_through(network: Network | ForeignNetwork, image: np.ndarray, scale: float, multi_pose: tuple | None) -> list[Pose]:
+def poses_through(network: Network | ForeignNetwork, image: np.ndarray, settings: EstimateSettings) -> list[Pose]:
     """The Python pipeline's poses of one image with `network` in place of the onnxruntime one."""
-    return estimate_same_size(network, [image], scale, False, multi_pose)[0]
+    return estimate_same_size(network, [image], settings)[0]
 
 
 def keypoint_shifts(poses: Sequence[Pose], expected: Sequence[Pose]) -> np.ndarray:

@@ -1,5 +1,5 @@
 """`posenet-onnx estimate`: the folder job. Files, folders, glob patterns and @LIST files are streamed through
-the local engine (decode threads, same-size batches) or Ray; records go out as they come (--jsonl, --parquet)
+the local engine (read threads, same-size batches) or Ray; records go out as they come (--jsonl, --parquet)
 or as the seed's JSON list at the end (--json, else standard output); drawings on request.
 
 A failed image is a record, not the end of the job: the exit status is 1 when any image failed, 0 otherwise.
@@ -53,7 +53,7 @@ class JobOutputs:
             raise ValueError("--resume appends to a --jsonl OUT file, and goes with no --json or --parquet (written whole)")
         if args.draw is not None and args.engine == "ray":
             raise ValueError("--draw runs with the local engine only (--engine local); draw from the records instead")
-        from posenet_onnx.runtime.sources import list_files
+        from posenet_onnx.runtime.batch.sources import list_files
 
         self.plan = OutputPlan([*paths, *list_files(args.images), *([args.model] if args.model else [])])
         folder = None if args.draw is None else check_writable_folder(args.draw, "drawing folder")  # created first
@@ -67,17 +67,17 @@ class JobOutputs:
 
 def run(args: argparse.Namespace, kept: list[str]) -> int:
     """Expand the sources, check every output, estimate on the chosen engine and write the records."""
-    from posenet_onnx.runtime.records import JsonlWriter, ParquetWriter, completed_images
-    from posenet_onnx.runtime.sources import expand_sources
+    from posenet_onnx.runtime.batch.records import JsonlWriter, ParquetWriter, completed_images
+    from posenet_onnx.runtime.batch.sources import expand_sources
 
-    from posenet_onnx.runtime.jobs import MAX_DECODE_THREADS
+    from posenet_onnx.runtime.batch.jobs import MAX_READ_THREADS
 
     for name in ("batch_size", "threads", "actors", "actor_threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be 1 or more; got {value}")
-    if args.threads is not None and args.threads > MAX_DECODE_THREADS:
-        raise ValueError(f"--threads must be 1 to {MAX_DECODE_THREADS} (image reading threads); got {args.threads}")
+    if args.threads is not None and args.threads > MAX_READ_THREADS:
+        raise ValueError(f"--threads must be 1 to {MAX_READ_THREADS} (image reading threads); got {args.threads}")
     paths = expand_sources(args.images, recursive=args.recursive)
     outputs = JobOutputs(args, paths)
     if args.resume:
@@ -116,20 +116,14 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     return 1 if failed else 0
 
 
-def settings_from_args(args: argparse.Namespace, *, multi: bool) -> Any:
-    """The estimate settings the model options give (the seed's defaults unless changed)."""
-    from posenet_onnx.runtime.jobs import EstimateSettings
-
-    return EstimateSettings(multi, args.scale, args.flip, args.output_stride, args.max_poses, args.score_threshold, args.nms_radius)
-
-
 def _local_records(args: argparse.Namespace, paths: Sequence[str], drawings: dict[str, Output] | None) -> Iterator[dict[str, Any]]:
-    from posenet_onnx.commands.model import load_from_args
-    from posenet_onnx.runtime.jobs import estimate_paths
+    from posenet_onnx.commands.model import load_from_args, settings_from_args
+    from posenet_onnx.runtime.batch.jobs import check_runs, estimate_paths
 
-    # The decode threads share the cores with onnxruntime: its idle spinning would slow them down.
+    settings = settings_from_args(args, multi_pose=args.multi)
+    # The read threads share the cores with onnxruntime: its idle spinning would slow them down.
     net = load_from_args(args, allow_spinning=False)
-    settings = settings_from_args(args, multi=args.multi).check(net)
+    check_runs(net, settings)
     results = estimate_paths(net, settings, paths, threads=args.threads, batch_size=args.batch_size)
     return _drawn(results, drawings, flip=args.flip) if drawings is not None else (result.record for result in results)
 
@@ -141,18 +135,22 @@ def _drawn(results: Iterable[Any], drawings: dict[str, Output], *, flip: bool) -
     for result in results:
         if result.poses is not None:
             # With --flip the positions are those of the mirrored image (upstream 1.0.3), so draw on it.
-            image = result.decoded.image
+            image = result.source.image
             picture = io.BytesIO()
             draw_poses(image[:, ::-1] if flip else image, result.poses).save(picture, format="PNG")
-            write_bytes(drawings[result.decoded.path], picture.getvalue())
+            write_bytes(drawings[result.source.path], picture.getvalue())
         yield result.record
 
 
 def _ray_records(args: argparse.Namespace, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
-    from posenet_onnx.runtime.ray_engine import import_ray, ray_records
+    from posenet_onnx.commands.model import settings_from_args
+    from posenet_onnx.contract import validate_output_stride_for
+    from posenet_onnx.runtime.batch.ray_engine import import_ray, ray_records
 
     import_ray()  # the missing extra is named before any work
-    settings = settings_from_args(args, multi=args.multi).validate(None if args.model else args.multiplier)
+    settings = settings_from_args(args, multi_pose=args.multi)
+    if args.model is None and settings.output_stride is not None:  # a graph file's stride is checked on the workers
+        validate_output_stride_for(args.multiplier, settings.output_stride)
     absolute = (lambda path: None if path is None else os.path.abspath(path))  # the workers' working folder differs
     load_kwargs = {
         "multiplier": absolute(args.model) if args.model else args.multiplier,

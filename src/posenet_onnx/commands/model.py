@@ -1,14 +1,12 @@
-"""The PoseNet and the estimate function that the model options (`cli._model_options`) describe."""
+"""The PoseNet and the estimate settings that the model options (`cli._model_options`) describe."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-from posenet_onnx.runtime.images import ImageLike
-from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet, load
+from posenet_onnx.runtime.settings import EstimateSettings
 
 
 def load_from_args(args: argparse.Namespace, **extra: Any) -> PoseNet:
@@ -23,15 +21,17 @@ def load_from_args(args: argparse.Namespace, **extra: Any) -> PoseNet:
     )
 
 
-def estimator_from_args(net: PoseNet, args: argparse.Namespace, *, multi: bool, flip: bool) -> Callable[[ImageLike], list[Pose]]:
-    """`estimate(image) -> poses` with the model options' settings: one pose, or up to --max-poses with `multi`.
+def settings_from_args(args: argparse.Namespace, **fields: Any) -> EstimateSettings:
+    """The estimate settings the model options give; `fields` set the others (`multi_pose`) or replace one.
 
-    The parameters are checked here, once, before any image is read.
+    Checked here, once, before any image is read (ValueError naming the bad value).
     """
-    stride = args.output_stride
-    net.check_parameters(args.scale, stride, (args.max_poses, args.score_threshold, args.nms_radius) if multi else None)
-    if multi:
-        return lambda image: net.estimate_multiple_poses(
-            image, args.scale, flip, stride, args.max_poses, args.score_threshold, args.nms_radius
-        )
-    return lambda image: [net.estimate_single_pose(image, args.scale, flip, stride)]
+    options = {
+        "image_scale_factor": args.scale,
+        "flip_horizontal": args.flip,
+        "output_stride": args.output_stride,
+        "max_pose_detections": args.max_poses,
+        "score_threshold": args.score_threshold,
+        "nms_radius": args.nms_radius,
+    }
+    return EstimateSettings(**{**options, **fields})

@@ -93,7 +93,7 @@ def _directory_images(folder: str, recursive: bool) -> list[str]:
         found = (entry.path for entry in os.scandir(folder) if entry.is_file())
     images = sorted(p for p in found if is_image_name(p))
     if not images:
-        hint = "" if recursive else "; --recursive reads its subfolders too"
+        hint = "" if recursive else "; its subfolders are read only when recursive"
         raise ValueError(f"the folder {folder!r} holds no image file ({_suffixes()}){hint}")
     return images
 

@@ -3,9 +3,10 @@
 Three stages overlap so that the slowest one sets the pace: a reader thread decodes frames (ffmpeg),
 the calling thread estimates poses (ONNX Runtime and the decoder release the GIL), and a writer thread
 draws the skeletons, encodes the output video (ffmpeg) and writes one JSON line per frame. Bounded queues
-between the stages keep memory flat. Ctrl-C stops after the frame in progress; the frames already estimated
-are still written, and the outputs, written under temporary names, are finalised and renamed: a playable
-video and complete JSON lines; further Ctrl-Cs change nothing until they are complete.
+between the stages keep memory flat. A stop request (an event the caller sets, e.g. on Ctrl-C) or a
+KeyboardInterrupt stops after the frame in progress; the frames already estimated are still written, and
+the outputs, written under temporary names, are finalised and renamed: a playable video and complete JSON
+lines; further Ctrl-Cs change nothing until they are complete.
 """
 
 from __future__ import annotations
@@ -22,18 +23,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
-from posenet_onnx.outputs import (
-    Output,
-    OutputPlan,
-    interrupts_as_requests,
-    interrupts_deferred,
-    json_text,
-    keep_whole_lines,
-)
-from posenet_onnx.runtime.smoothing import PoseSmoother
-from posenet_onnx.runtime.tracking import PoseTracker
+from posenet_onnx.outputs import Output, OutputPlan, interrupts_deferred, json_text, keep_whole_lines
+from posenet_onnx.runtime.video.smoothing import PoseSmoother
+from posenet_onnx.runtime.video.tracking import PoseTracker
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
 QUEUE_SIZE = 8  # frames buffered between two stages
@@ -209,7 +202,7 @@ def run_pipeline(
 
     On KeyboardInterrupt (or an error) in the calling thread, reading stops, the frames already estimated
     are consumed, and the exception propagates; errors in the other threads are raised here. `interrupted`
-    (e.g. from `interrupts_as_requests`) is checked before each frame: once set, the same happens, with a
+    (a stop request, e.g. set on Ctrl-C) is checked before each frame: once set, the same happens, with a
     KeyboardInterrupt.
     """
     inbox: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -316,7 +309,8 @@ def annotate_video(
     mirror: bool = False,
     smoother: PoseSmoother | None = None,
     tracker: PoseTracker | None = None,
-    progress: bool = True,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> int:
     """Estimate the poses in every frame of a video file or camera; return the number of frames done.
 
@@ -327,9 +321,12 @@ def annotate_video(
     anything else: the video shows the mirrored frames and the poses are the mirrored person's, like
     upstream's `flip_horizontal` (estimate must then not flip again). `tracker` gives each pose a person
     ID: the JSON lines carry it and the video draws each person in their ID's colour with the ID beside
-    them. `smoother` smooths keypoints across frames (per person ID with a tracker). Ctrl-C (in the main
-    thread) stops after the frame in progress and keeps what was done: both files are finalised (further
-    Ctrl-Cs change nothing), renamed into place, listed in `plan.kept`, and a KeyboardInterrupt propagates.
+    them. `smoother` smooths keypoints across frames (per person ID with a tracker). `progress(done, total)`
+    is called after each frame is written (total: the source's estimated frame count, None for a camera).
+
+    Setting `stop` (e.g. from a Ctrl-C handler) stops after the frame in progress, as does a KeyboardInterrupt,
+    and keeps what was done: both files are finalised (further Ctrl-Cs change nothing), renamed into place,
+    listed in `plan.kept`, and a KeyboardInterrupt propagates. Signal handlers are the caller's to install.
     """
     job = source if isinstance(source, VideoOutputs) else check_video_outputs(source, output, jsonl)
     from posenet_onnx.runtime.draw import draw_poses
@@ -341,7 +338,6 @@ def annotate_video(
 
     finalised = False
     with ExitStack() as stack:
-        interrupted = stack.enter_context(interrupts_as_requests())  # Ctrl-C stops between frames
         info, frames = stack.enter_context(open_video(job.source))
         frames = mirrored(frames) if mirror else frames
         video_writer = lines = None
@@ -350,19 +346,22 @@ def annotate_video(
             video_writer = open_video_writer(temp, info.fps)
         if job.jsonl is not None:
             lines = stack.enter_context(job.jsonl.open(keep_on_interrupt=keep_whole_lines))
-        bar = stack.enter_context(tqdm(total=info.frame_count, unit="frame", desc="video", disable=not progress or None))
+        done = 0
 
         def consume(frame: Frame, result: tuple[list, list[int] | None]) -> None:
+            nonlocal done
             poses, ids = result
             if video_writer is not None:
                 video_writer.append_data(even_sized(np.asarray(draw_poses(frame.image, poses, ids=ids))))
             if lines is not None:
                 lines.write((json_text(frame_record(frame, poses, ids)) + "\n").encode())
                 lines.flush()
-            bar.update()
+            done += 1
+            if progress is not None:
+                progress(done, info.frame_count)
 
         try:
-            return run_pipeline(frames, estimate_frame, consume, interrupted=interrupted)
+            return run_pipeline(frames, estimate_frame, consume, interrupted=stop)
         finally:
             with interrupts_deferred():  # finalise the container: a Ctrl-C now would leave it unplayable
                 if video_writer is not None:

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 
 from posenet_onnx.outputs import json_text
-from posenet_onnx.runtime.jobs import DEFAULT_BATCH_SIZE, EstimateSettings, decode, estimate_window
-from posenet_onnx.runtime.records import Record
+from posenet_onnx.runtime.batch.jobs import DEFAULT_BATCH_SIZE, estimate_window, read
+from posenet_onnx.runtime.batch.records import Record
+from posenet_onnx.runtime.settings import EstimateSettings
 
 DEFAULT_ACTORS = 2
+DEFAULT_ACTOR_THREADS = 1  # onnxruntime threads (and reserved CPUs) per actor
 REACH_TIMEOUT_S = 10  # for the TCP check of a cluster address
 
 
@@ -31,7 +33,7 @@ def import_ray() -> Any:
         import ray
         import ray.data  # noqa: F401
     except ImportError:
-        raise RuntimeError('--engine ray needs Ray Data: pip install "posenet-onnx[ray]"') from None
+        raise RuntimeError('the Ray engine needs Ray Data: pip install "posenet-onnx[ray]"') from None
     return ray
 
 
@@ -49,7 +51,7 @@ class PoseEstimator:
         self.settings = settings
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        window = [decode(str(image), str(path)) for image, path in zip(batch["image"], batch["path"])]
+        window = [read(str(image), str(path)) for image, path in zip(batch["image"], batch["path"])]
         records = [result.record for result in estimate_window(self.net, self.settings, window)]
         return {
             "image": [record["image"] for record in records],
@@ -64,7 +66,7 @@ def pose_dataset(
     load_kwargs: dict[str, Any],
     *,
     actors: int = DEFAULT_ACTORS,
-    threads_per_actor: int = 1,
+    threads_per_actor: int = DEFAULT_ACTOR_THREADS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     gpus_per_actor: float = 0,
 ) -> Any:
@@ -97,7 +99,7 @@ def ray_records(
     *,
     address: str | None = None,
     actors: int = DEFAULT_ACTORS,
-    threads_per_actor: int = 1,
+    threads_per_actor: int = DEFAULT_ACTOR_THREADS,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[Record]:
     """The records of `paths` computed on Ray, streamed to this process in input order.
@@ -146,7 +148,7 @@ def check_reachable(address: str) -> None:
         reason = exc.strerror or type(exc).__name__
         raise RuntimeError(
             f"nothing answers at the Ray address {address} ({reason}): start the cluster there "
-            "(`ray start --head`) or give its head node's HOST:PORT (--ray-address or RAY_ADDRESS)"
+            "(`ray start --head`) or give its head node's HOST:PORT (the address, or RAY_ADDRESS)"
         ) from None
 
 

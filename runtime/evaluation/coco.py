@@ -3,7 +3,7 @@
 The protocol is COCO's keypoint evaluation as pycocotools runs it (`COCOeval(..., "keypoints")` over every
 image of the annotation file), on the detections PoseNet makes: one per pose, its keypoints in the
 annotation's keypoint order and the pose score as the detection score. A sweep estimates each image once per
-configuration while decoding it only once.
+configuration while reading it only once.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 
 from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.outputs import json_text
-from posenet_onnx.runtime.jobs import EstimateSettings, decode_ahead
+from posenet_onnx.runtime.batch.jobs import check_runs, read_ahead
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet
+from posenet_onnx.runtime.settings import EstimateSettings
 
 METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR")
 PERSON_CATEGORY = 1
@@ -33,17 +34,17 @@ class Configuration:
     """One evaluated setting: the graph precision and how the images are estimated."""
 
     precision: str = "fp32"
-    settings: EstimateSettings = field(default_factory=lambda: EstimateSettings(multi=True))
+    settings: EstimateSettings = field(default_factory=lambda: EstimateSettings(multi_pose=True))
 
     def describe(self) -> dict[str, Any]:
         """The configuration as a flat row: precision, mode, scale, output_stride, refinement."""
         s = self.settings
         return {
             "precision": self.precision,
-            "mode": "multi" if s.multi else "single",
+            "mode": "multi" if s.multi_pose else "single",
             "scale": s.image_scale_factor,
             "output_stride": s.output_stride,
-            "refinement": s.refinement if s.multi else None,
+            "refinement": s.refinement if s.multi_pose else None,
         }
 
     def tag(self) -> str:
@@ -76,22 +77,15 @@ def sweep(
     configurations: dict[Configuration, None] = {}
     axes = itertools.product(
         precisions or ["fp32"],
-        modes or ["multi" if base.multi else "single"],
+        modes or ["multi" if base.multi_pose else "single"],
         scales or [base.image_scale_factor],
         output_strides or [base.output_stride],
         refinements or [base.refinement],
     )
     for precision, mode, scale, stride, refinement in axes:
         multi = mode == "multi"
-        settings = EstimateSettings(
-            multi,
-            scale,
-            base.flip_horizontal,
-            stride,
-            base.max_pose_detections,
-            base.score_threshold,
-            base.nms_radius,
-            refinement if multi else "v1",
+        settings = replace(
+            base, multi_pose=multi, image_scale_factor=scale, output_stride=stride, refinement=refinement if multi else "v1"
         )
         configurations.setdefault(Configuration(precision, settings))
     return list(configurations)
@@ -225,7 +219,7 @@ def evaluate(
     order = keypoint_order(ground_truth)
     networks = {c.precision: nets(c.precision) for c in configurations}
     for c in configurations:
-        c.settings.check(networks[c.precision])
+        check_runs(networks[c.precision], c.settings)
     # The default stride (None) is the network's own: name it in the results.
     configurations = [
         c if c.settings.output_stride is not None
@@ -234,12 +228,12 @@ def evaluate(
     ]
     detections: list[list[dict[str, Any]]] = [[] for _ in configurations]
     ids = list(paths)
-    decoded = decode_ahead((paths[i] for i in ids), threads, ahead=2 * threads)
-    for image_id, item in progress(zip(ids, decoded), len(ids)):
+    images = read_ahead((paths[i] for i in ids), threads, ahead=2 * threads)
+    for image_id, item in progress(zip(ids, images), len(ids)):
         if item.image is None:
             raise ValueError(f"cannot evaluate: {item.error}")
         for found, c in zip(detections, configurations):
-            poses = c.settings.estimate(networks[c.precision], [item.image])[0]
+            poses = networks[c.precision].estimate([item.image], c.settings)[0]
             found += [coco_detection(image_id, pose, order) for pose in poses]
     return [Evaluation(c, oks_metrics(ground_truth, d), d) for c, d in zip(configurations, detections)]
 

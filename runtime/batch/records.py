@@ -65,7 +65,7 @@ def completed_images(path: str | os.PathLike) -> set[str]:
                 images.add(json.loads(line)["image"])
             except (ValueError, KeyError, TypeError):
                 name = os.fspath(path)
-                raise ValueError(f"{name} line {number} is not a posenet-onnx record; --resume appends only to a job's JSONL") from None
+                raise ValueError(f"{name} line {number} is not a posenet-onnx record; only a job's own JSON lines can be resumed") from None
         if end < len(data):
             handle.truncate(end)
     return images
