@@ -132,14 +132,18 @@ def _resize_input(nodes: Nodes, output_stride: int) -> str:
 
 
 def finish(model: onnx.ModelProto, outputs: Iterable[onnx.ValueInfoProto]) -> onnx.ModelProto:
-    """Set the graph's outputs, order the nodes, drop what no output needs, and check the model."""
+    """Set the graph's outputs, order the nodes, drop what no output needs (and the unused operator domains),
+    and check the model."""
     import onnx
 
     graph = model.graph
     graph.output.extend(outputs)
     _sort(graph)
-    _prune(graph)
+    prune(graph)
     del graph.value_info[:]  # the backbone's shapes no longer all hold; onnxruntime infers its own
+    default_domain = [opset for opset in model.opset_import if opset.domain in ("", "ai.onnx")]
+    del model.opset_import[:]  # tf2onnx also imports ai.onnx.ml, which no node uses
+    model.opset_import.extend(default_domain)
     onnx.checker.check_model(model)
     return model
 
@@ -176,8 +180,9 @@ def _sort(graph: onnx.GraphProto) -> None:
     graph.node.extend(ordered)
 
 
-def _prune(graph: onnx.GraphProto) -> None:
-    """Drop the nodes and constants no output depends on (e.g. unused heads); nodes are sorted."""
+def prune(graph: onnx.GraphProto) -> None:
+    """Drop the nodes and constants no output depends on (e.g. unused heads, or what feeds a value that became
+    an input); nodes are sorted."""
     needed = {output.name for output in graph.output}
     kept = []
     for node in reversed(graph.node):

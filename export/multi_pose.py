@@ -71,7 +71,8 @@ def level_tables() -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.nd
     Returns the level widths (summing to S) and, per root part: int64 [17, S, 3] the source's column in the
     previous level (the root for level 1), float64 [17, S, 3] the displacement's channels (dy, dx, dy again)
     and [17, S, 3] the target's (offset dy, offset dx, score) channels, and int64 [17, 17, 3] each keypoint's
-    column among [root, level 1, level 2, ...]. Padding repeats a real traversal of the level.
+    column among [root, level 1, level 2, ...]. Padding repeats a level's first traversal (or, where the root
+    has none that deep, reads the previous level's first column); no keypoint's column points at padding.
     """
     steps = [traversal_steps(root) for root in range(NUM_KEYPOINTS)]
     deepest = max(step[3] for root_steps in steps for step in root_steps)
@@ -82,16 +83,18 @@ def level_tables() -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.nd
     refinements = np.zeros((NUM_KEYPOINTS, sum(widths), 3))
     columns = np.zeros((NUM_KEYPOINTS, NUM_KEYPOINTS, 3), np.int64)
     for root in range(NUM_KEYPOINTS):
-        column, start, previous = 1, 0, {root: 0}
+        start, previous = 0, {root: 0}  # keypoint -> its column in the previous level
         for level, width in zip(levels, widths):
-            placed = {}
-            for i, (source, target, channel, _) in enumerate(level[root] + level[root][:1] * (width - len(level[root]))):
-                sources[root, start + i] = previous[source]
+            rows = [(previous[source], channel, target) for source, target, channel, _ in level[root]]
+            padding = rows[:1] or [(0, FWD, 0)]
+            for i, (source, channel, target) in enumerate(rows + padding * (width - len(rows))):
+                sources[root, start + i] = source
                 displacements[root, start + i] = [channel, channel + NUM_EDGES, channel]
                 refinements[root, start + i] = [OFFSETS + target, OFFSETS + NUM_KEYPOINTS + target, SCORES + target]
-                placed.setdefault(target, i)
-                columns[root, target] = column + placed[target]
-            column, start, previous = column + width, start + width, placed
+            previous = {target: i for i, (_, _, target) in enumerate(rows)}
+            for target, i in previous.items():
+                columns[root, target] = 1 + start + i
+            start += width
     return widths, sources, displacements, refinements, columns
 
 
@@ -140,8 +143,8 @@ class _Decoder:
         self._outputs(self._select(), scale_xy)
 
     def _grid(self) -> None:
-        """The flat float64 table (offsets and displacements in grid units), each image's first index in it,
-        near_cell's clamp limits, the flat index of a cell as a matrix product, and the squared radius."""
+        """The table (N x H * W * 115 float64; offsets and displacements in grid units), near_cell's clamp
+        limits, the flat index of a cell as a matrix product, and the squared radius in grid units."""
         from onnx import TensorProto
 
         n = self.nodes
@@ -151,10 +154,7 @@ class _Decoder:
         units = np.full(CHANNELS, 1 / self.stride)
         units[SCORES : SCORES + NUM_KEYPOINTS] = 1.0
         table = n.op("Cast", n.op("Concat", *OUTPUT_NAMES, axis=3), to=TensorProto.DOUBLE)
-        self.table = n.op("Reshape", n.op("Mul", table, n.const(units, np.float64)), n.const([-1]))
-        image_size = n.op("Mul", n.reduce("ReduceProd", height_width, [0], keepdims=1), n.const([CHANNELS]))
-        images = n.op("Range", n.const(0), n.op("Gather", shape, n.const(0)), n.const(1))
-        self.image_base = n.op("Mul", n.op("Unsqueeze", images, n.const([1])), image_size)  # [N, 1]
+        self.table = n.op("Reshape", n.op("Mul", table, n.const(units, np.float64)), n.const([0, -1]))
         last = n.op("Cast", n.op("Sub", height_width, n.const([1])), to=TensorProto.DOUBLE)
         self.limits = n.op("Concat", last, n.const([0.0], np.float64), axis=0)  # (H - 1, W - 1, 0)
         row = n.op("Mul", n.op("Cast", self.width, to=TensorProto.DOUBLE), n.const([float(CHANNELS)], np.float64))
@@ -163,6 +163,12 @@ class _Decoder:
         radius = n.op("Mul", n.op("Cast", NMS_RADIUS_NAME, to=TensorProto.DOUBLE), n.const(1 / self.stride, np.float64))
         self.squared_radius = n.op("Mul", radius, radius)
         self.sum_yx = n.const([[1.0], [1.0], [0.0]], np.float64)  # (a, b, _) -> a + b
+
+    def _at(self, index: str, shape: list[int]) -> str:
+        """The table's values at int64 `index` [N, ...], reshaped to `shape` (0: N, -1: M)."""
+        n = self.nodes
+        flat = n.op("GatherElements", self.table, n.op("Reshape", index, n.const([0, -1])), axis=1)
+        return n.op("Reshape", flat, n.const(shape))
 
     def _candidates(self) -> None:
         """Local maxima not below the threshold, sorted by score: flat heatmap indices [N, M], M >= 1, and
@@ -197,55 +203,54 @@ class _Decoder:
         moduli = n.op("Concat", n.const([np.iinfo(np.int64).max]), self.width, n.const([1]), axis=0)
         cell_yx = n.op("Cast", n.op("Mod", n.op("Div", cell, divisors), moduli), to=TensorProto.DOUBLE)  # (y, x, 0)
         channels = n.op("Add", self.part, n.const([OFFSETS, OFFSETS + NUM_KEYPOINTS, SCORES]))
-        image_base = n.op("Unsqueeze", self.image_base, n.const([2]))
-        index = n.op("Add", n.op("Add", n.op("Mul", cell, n.const(CHANNELS)), channels), image_base)
-        self.root = n.op("Add", cell_yx, n.op("Gather", self.table, index))
+        index = n.op("Add", n.op("Mul", cell, n.const(CHANNELS)), channels)
+        self.root = n.op("Add", cell_yx, self._at(index, [0, -1, 3]))
 
     def _near_cell(self, position: str) -> str:
-        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(js_round(v)) as (y, x, 0).
-        JavaScript's Math.round(v) = floor(v) + (frac(v) >= 0.5) = floor(2v) - floor(v), exactly."""
-        n = self.nodes
-        rounded = n.op("Sub", n.op("Floor", n.op("Mul", position, n.const(2.0, np.float64))), n.op("Floor", position))
-        return n.op("Min", n.op("Max", rounded, n.const(0.0, np.float64)), self.limits)
+        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as (y, x, 0).
 
-    def _lookup(self, cell: str, channels: str) -> str:
-        """The table's values at `cell` (y, x, 0) for three `channels` per position (image base included)."""
+        Clamping first to [0, size - 1] changes nothing (the bounds are whole numbers), and for v >= 0
+        JavaScript's Math.round(v) (halves up) is exactly floor(v + 0.49999999999999994): the sum rounds up to
+        the next whole number when v's fraction is >= 0.5 and never otherwise (floor(v + 0.5) would take
+        0.49999999999999994 itself to 1).
+        """
+        n = self.nodes
+        clamped = n.op("Min", n.op("Max", position, n.const(0.0, np.float64)), self.limits)
+        return n.op("Floor", n.op("Add", clamped, n.const(np.nextafter(0.5, 0.0), np.float64)))
+
+    def _lookup(self, cell: str, channels: str, width: int) -> str:
+        """The table's values at `cell` (y, x, 0) [N, M, width, 3] for three `channels` per position."""
         from onnx import TensorProto
 
         n = self.nodes
         index = n.op("Add", n.op("MatMul", cell, self.cell_weights), channels)
-        return n.op("Gather", self.table, n.op("Cast", index, to=TensorProto.INT64))
+        return self._at(n.op("Cast", index, to=TensorProto.INT64), [0, -1, width, 3])
 
     def _poses(self) -> None:
         """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level from the root."""
-        from onnx import TensorProto
-
         n = self.nodes
         widths, sources, displacements, refinements, columns = level_tables()
-        base = n.op("Cast", n.op("Reshape", self.image_base, n.const([-1, 1, 1, 1])), to=TensorProto.DOUBLE)
 
-        def per_level(table: np.ndarray, dtype: type, add_base: bool) -> list[str]:
+        def per_level(table: np.ndarray, dtype: type) -> list[str]:
             values = n.op("Gather", n.const(table, dtype), self.parts, axis=0)  # [N, M, S, 3]
-            if add_base:
-                values = n.op("Add", values, base)
             return n.ops("Split", values, n.const(widths), outputs=len(widths), axis=2)
 
-        level_sources = per_level(sources, np.int64, False)
-        level_displacements = per_level(displacements, np.float64, True)
-        level_refinements = per_level(refinements, np.float64, True)
+        level_sources = per_level(sources, np.int64)
+        level_displacements = per_level(displacements, np.float64)
+        level_refinements = per_level(refinements, np.float64)
         root = n.op("Unsqueeze", self.root, n.const([2]))  # [N, M, 1, 3]
         placed = [root]
-        for source, displacement, refinement in zip(level_sources, level_displacements, level_refinements):
+        for width, source, displacement, refinement in zip(widths, level_sources, level_displacements, level_refinements):
             start = placed[-1] if len(placed) == 1 else n.op("GatherElements", placed[-1], source, axis=2)
-            point = n.op("Add", start, self._lookup(self._near_cell(start), displacement))
+            point = n.op("Add", start, self._lookup(self._near_cell(start), displacement, width))
             cell = self._near_cell(point)
-            placed.append(n.op("Add", cell, self._lookup(cell, refinement)))
+            placed.append(n.op("Add", cell, self._lookup(cell, refinement, width)))
         every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + S, 3]
         self.poses = n.op("GatherElements", every, n.op("Gather", n.const(columns), self.parts, axis=0), axis=2)
 
     def _select(self) -> str:
-        """The greedy selection as a Loop over pose slots: the chosen candidates [T, N, 1] (M where an image has
-        no pose in that slot), 1 <= T <= max(max_pose_detections, 1)."""
+        """The greedy selection as a Loop over pose slots: the chosen candidates [T, N] (M where an image has no
+        pose in that slot), 1 <= T <= max(max_pose_detections, 1)."""
         from onnx import TensorProto, helper
 
         n = self.nodes
@@ -256,9 +261,8 @@ class _Decoder:
             helper.make_tensor_value_info("blocked", TensorProto.BOOL, None),
         ], [])
         b = Nodes(body, n.opset, "multi_pose/greedy", constants=n.constants)
-        free = b.op("Not", "blocked")  # [N, M]
-        chosen = b.op("ArgMax", b.op("Cast", free, to=TensorProto.INT32), axis=1, keepdims=1)  # [N, 1]: the first free
-        found = b.op("GatherElements", free, chosen, axis=1)
+        chosen = b.op("ArgMin", b.op("Cast", "blocked", to=TensorProto.INT32), axis=1, keepdims=1)  # [N, 1]: first free
+        none_left = b.op("GatherElements", "blocked", chosen, axis=1)
         pose = b.op("GatherND", self.poses, chosen, batch_dims=1)  # [N, 17, 3]
         same_part = b.op("GatherND", pose, self.part, batch_dims=1)  # [N, M, 3]: its keypoint of each root's part
         distance = b.op("Sub", same_part, self.root)
@@ -266,9 +270,10 @@ class _Decoder:
         suppressed = b.op("Squeeze", b.op("LessOrEqual", squared, self.squared_radius), b.const([2]))
         passed = b.op("LessOrEqual", self.order, chosen)
         blocked = b.op("Or", b.op("Or", "blocked", suppressed), passed, output="blocked_out")
-        left = b.op("ReduceMax", b.op("Cast", b.op("Not", blocked), to=TensorProto.INT32), keepdims=0)
-        b.op("Cast", left, output="more_out", to=TensorProto.BOOL)
-        b.op("Where", found, chosen, self.count, output="chosen_out")
+        fewest = b.op("ReduceMin", b.op("Cast", blocked, to=TensorProto.INT32), keepdims=0)
+        b.op("Less", fewest, b.const(1, np.int32), output="more_out")
+        # A 1-D scan output: runtimes that stack scan outputs and runtimes that concatenate them agree on it.
+        b.op("Squeeze", b.op("Where", none_left, self.count, chosen), b.const([1]), output="chosen_out")
         body.output.extend([
             helper.make_tensor_value_info("more_out", TensorProto.BOOL, []),
             helper.make_tensor_value_info("blocked_out", TensorProto.BOOL, None),
@@ -284,7 +289,7 @@ class _Decoder:
 
         n = self.nodes
         keypoints_name, keypoint_scores_name, scores_name, num_poses_name = MULTI_GRAPH_OUTPUTS
-        chosen = n.op("Transpose", chosen_slots, perm=[1, 0, 2])  # [N, T, 1]
+        chosen = n.op("Unsqueeze", n.op("Transpose", chosen_slots, perm=[1, 0]), n.const([2]))  # [N, T, 1]
         padded = n.op("Pad", self.poses, n.const([0, 0, 0, 0, 0, 1, 0, 0]))  # candidate M: a pose of zeros
         keypoints = n.op("GatherND", padded, chosen, batch_dims=1)  # [N, T, 17, 3]
 

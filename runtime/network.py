@@ -41,6 +41,18 @@ class InvalidGraphError(ValueError):
     """A file that onnxruntime cannot load as a graph (truncated, empty, not ONNX)."""
 
 
+class SelfContainedGraphError(ValueError):
+    """A graph with its decoder inside (metadata `posenet.decoder`), which a plain-graph Network cannot run."""
+
+    def __init__(self, path: Path, decoder: str) -> None:
+        use = (
+            "open it with posenet_onnx.load" if decoder == "multi"
+            else "run it with onnxruntime directly (see docs/deployment.md); posenet_onnx.load takes the plain and multi-pose graphs"
+        )
+        super().__init__(f"{path} is a self-contained {decoder}-pose graph with its decoder inside: {use}.")
+        self.decoder = decoder
+
+
 @dataclass(frozen=True)
 class GraphConfig:
     """What a graph says about itself."""
@@ -87,10 +99,19 @@ def read_config(session: ort.InferenceSession, path: Path) -> GraphConfig:
     """The graph's metadata and input/output names, checked against the posenet-onnx contract."""
     metadata = session.get_modelmeta().custom_metadata_map
     if META_DECODER in metadata:
+        raise SelfContainedGraphError(path, metadata[META_DECODER])
+    config = graph_config(metadata, path)
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    if inputs != [INPUT_NAME] or sorted(outputs) != sorted(OUTPUT_NAMES):
         raise ValueError(
-            f"{path} is a self-contained {metadata[META_DECODER]}-pose graph with its decoder inside: run it with "
-            "onnxruntime directly (see docs/deployment.md); posenet_onnx.load takes the plain graphs."
+            f"{path} has inputs {inputs} and outputs {outputs}; expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}"
         )
+    return config
+
+
+def graph_config(metadata: dict[str, str], path: Path) -> GraphConfig:
+    """What a graph's metadata says about it, checked against the posenet-onnx contract."""
     try:
         multiplier, output_stride = validate_model(float(metadata[META_MULTIPLIER]), int(metadata[META_OUTPUT_STRIDE]))
         size = metadata.get(META_INPUT_SIZE)
@@ -105,12 +126,6 @@ def read_config(session: ort.InferenceSession, path: Path) -> GraphConfig:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"{path} is not a posenet-onnx model: its metadata lacks or garbles {exc}") from None
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    if inputs != [INPUT_NAME] or sorted(outputs) != sorted(OUTPUT_NAMES):
-        raise ValueError(
-            f"{path} has inputs {inputs} and outputs {outputs}; expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}"
-        )
     if config.part_names != PART_NAMES:
         raise ValueError(f"{path} describes parts {list(config.part_names)}; expected PoseNet's 17 parts {list(PART_NAMES)}")
     return config

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from itertools import repeat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,11 +28,14 @@ from posenet_onnx.contract import (
 from posenet_onnx.decode import DecodedPoses, decode_network_outputs
 from posenet_onnx.runtime.images import ImageLike, to_rgb_array, to_rgb_batch
 from posenet_onnx.runtime.model_files import can_export, export_command, export_graph, graph_file
-from posenet_onnx.runtime.network import InvalidGraphError, Network, check_config, open_network
+from posenet_onnx.runtime.network import InvalidGraphError, Network, SelfContainedGraphError, check_config, open_network
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.providers import DEFAULT_DEVICE, requested_providers, resolve_providers, session_options
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 from posenet_onnx.runtime.settings import EstimateSettings
+
+if TYPE_CHECKING:
+    from posenet_onnx.runtime.multi_pose_graph import MultiPoseGraph
 
 class PoseNet:
     """A PoseNet model: one multiplier and precision, its graphs (one per output stride) opened on first use;
@@ -261,9 +265,10 @@ def load(
     checkpoint_dir: str | os.PathLike | None = None,
     intra_op_threads: int | None = None,
     allow_spinning: bool = True,
-) -> PoseNet:
+) -> PoseNet | MultiPoseGraph:
     """A PoseNet for `multiplier` (0.50, 0.75, 1.00 or 1.01), like upstream's `posenet.load`, or for one
-    exported graph file (a path: its metadata says multiplier, output stride and precision).
+    exported graph file (a path: its metadata says multiplier, output stride and precision; a multi-pose graph
+    gives a MultiPoseGraph, which estimates multiple poses inside the graph).
 
     `precision` is "fp32" (default), "fp16" or "int8" (int8 graphs need calibration photos to export, so a
     missing one is an error naming the command). `model_dir` (default $POSENET_ONNX_MODEL_DIR, else the
@@ -275,15 +280,24 @@ def load(
     the threads of one inference; `allow_spinning=False` stops onnxruntime's idle threads from spinning
     between calls (better when other work shares the CPU; slower for back-to-back single images).
     """
-    return PoseNet(
-        multiplier,
-        precision=precision,
-        device=device,
-        providers=providers,
-        model_dir=model_dir,
-        checkpoint_dir=checkpoint_dir,
-        intra_op_threads=intra_op_threads,
-        allow_spinning=allow_spinning,
+    try:
+        return PoseNet(
+            multiplier,
+            precision=precision,
+            device=device,
+            providers=providers,
+            model_dir=model_dir,
+            checkpoint_dir=checkpoint_dir,
+            intra_op_threads=intra_op_threads,
+            allow_spinning=allow_spinning,
+        )
+    except SelfContainedGraphError as exc:
+        if exc.decoder != "multi":
+            raise
+    from posenet_onnx.runtime.multi_pose_graph import MultiPoseGraph
+
+    return MultiPoseGraph(
+        multiplier, device=device, providers=providers, intra_op_threads=intra_op_threads, allow_spinning=allow_spinning
     )
 
 

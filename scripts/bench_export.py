@@ -7,9 +7,9 @@ tests/support/reference.py: the explicit-padding function that is converted need
 and in onnxruntime's CPU provider, at 257x257 and 513x513, and their ratio.
 The 0.50 graphs use the real checkpoint; the others synthetic weights in the real shapes (same cost).
 
-With --nodes, instead: the node counts of the real 0.50 stride-16 graphs (network and single-pose, dynamic
-and fixed 257x257 batch 1) as tf2onnx writes them without its optimisers, with them, and as exported (after
-the onnxslim pass).
+With --nodes, instead: the node counts of the real 0.50 stride-16 graphs (network, single-pose and
+multi-pose, dynamic and fixed 257x257 batch 1) as tf2onnx writes them without its optimisers, with them, and
+as exported (after the onnxslim pass); "+ n" counts the nodes of the multi-pose graph's Loop body.
 
     python scripts/bench_export.py [--shared ../shared/posenet] [--repeats 20] [--threads 0] [--sizes 257 513]
     python scripts/bench_export.py --nodes
@@ -26,12 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from posenet_onnx.export import export_model
 from posenet_onnx.export.checkpoint import load_checkpoint
 from posenet_onnx.export.exporter import convert
 from posenet_onnx.export.simplify import simplify
+from posenet_onnx.export.multi_pose import add_multi_pose_decoder
 from posenet_onnx.export.single_pose import add_single_pose_decoder
 from posenet_onnx.export.quiet import import_tensorflow
 from posenet_onnx.contract import INPUT_NAME, VALID_MODELS, checkpoint_name
@@ -74,7 +76,8 @@ def node_counts(shared: Path) -> None:
     optimize_graph = tf2onnx.convert.optimizer.optimize_graph
     print("| graph | tf2onnx, no optimisers | tf2onnx | exported (onnxslim) |")
     print("|---|---:|---:|---:|")
-    for decoder in (None, "single"):
+    decoders = {"single": add_single_pose_decoder, "multi": add_multi_pose_decoder}
+    for decoder in (None, *decoders):
         for size in (None, (257, 257)):
             shape = (1, *size) if size else (None, None, None)
             counts = []
@@ -84,12 +87,18 @@ def node_counts(shared: Path) -> None:
                 )
                 model, _ = convert(checkpoint, 0.50, 16, shape)
                 if decoder:
-                    model = add_single_pose_decoder(model, 16, size, 17)
-                counts.append(len(model.graph.node))
-            counts.append(len(simplify(model).graph.node))
+                    model = decoders[decoder](model, 16, size, 17)
+                counts.append(_count(model))
+            counts.append(_count(simplify(model)))
             tf2onnx.convert.optimizer.optimize_graph = optimize_graph
             name = f"{decoder or 'network'}, {'257x257 batch 1' if size else 'dynamic'}"
-            print(f"| {name} | " + " | ".join(map(str, counts)) + " |", flush=True)
+            print(f"| {name} | " + " | ".join(counts) + " |", flush=True)
+
+
+def _count(model: onnx.ModelProto) -> str:
+    """The graph's node count, "+ n" for the nodes of its subgraphs (a Loop's body)."""
+    inner = sum(len(attribute.g.node) for node in model.graph.node for attribute in node.attribute)
+    return f"{len(model.graph.node)}" + (f" + {inner}" if inner else "")
 
 
 def main() -> int:

@@ -3,13 +3,16 @@
 
 Runtimes: onnxruntime (Python, CPU), OpenVINO (CPU plugin, f32; bf16 once, to show what it costs), onnxruntime
 for JavaScript (onnxruntime-node under Node), onnx's ReferenceEvaluator; graph kinds: the plain graph (float32
-network input -> four outputs, the Python pipeline's resize and decoder around it) and the self-contained
-single-pose graph (uint8 image + scale -> keypoints); precisions fp32 and int8; formats .onnx and .ort.
+network input -> four outputs, the Python pipeline's resize and decoder around it), the self-contained
+single-pose graph (uint8 image + scale -> keypoints) and multi-pose graph (uint8 image + parameters -> every
+pose); precisions fp32 and int8; formats .onnx and .ort.
 
 Parity, on the real photos of tests/support/runtimes.PHOTOS at image scale 0.5: the raw outputs' max abs
 difference from onnxruntime (Python, CPU) running the same graph on the same input, and single-pose keypoint
 shifts in image pixels over the confident keypoints (fp32 score >= 0.5): against the Python pipeline on the
-same graph, and against the fp32 Python pipeline (what the precision costs). Speed, on couple.jpg (640x480;
+same graph, and against the fp32 Python pipeline (what the precision costs). Multi-pose rows (upstream's
+defaults): every keypoint of every pose, against onnxruntime (Python) on the same graph and against
+`estimate_multiple_poses` (fp32, Python path). Speed, on couple.jpg (640x480;
 network input 225x305): median (fastest) ms of one graph call, the Python runtimes interleaved call by call
 in this process; Node runs its calls in its own process right after. Then end to end, the Python API
 (`posenet_onnx.load(0.50, precision=...)`) fp32 vs int8, interleaved.
@@ -35,18 +38,29 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import posenet_onnx  # noqa: E402
-from posenet_onnx.contract import INPUT_NAME, SCALE_FACTOR_NAME, SINGLE_GRAPH_OUTPUTS, model_filename  # noqa: E402
+from posenet_onnx.contract import (  # noqa: E402
+    INPUT_NAME,
+    MULTI_GRAPH_OUTPUTS,
+    SCALE_FACTOR_NAME,
+    SINGLE_GRAPH_OUTPUTS,
+    model_filename,
+)
 from posenet_onnx.export import export_model  # noqa: E402
 from posenet_onnx.runtime.images import load_image  # noqa: E402
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution  # noqa: E402
 from bench_resize import interleaved_ms  # noqa: E402
 from support.runtimes import (  # noqa: E402
     GRAPH_KINDS,
+    MULTI_SETTINGS,
     PHOTOS,
     SINGLE_POSE,
     ForeignNetwork,
     max_abs_differences,
+    multi_feed,
+    multi_pose_differences,
+    onnxruntime_multi,
     onnxruntime_single,
+    openvino_multi,
     openvino_network,
     openvino_single,
     ortjs_missing,
@@ -78,6 +92,13 @@ def export_all(model_dir: Path, checkpoint_dir: Path, calibration_dir: Path) -> 
 def network_input(image: np.ndarray) -> np.ndarray:
     size = valid_resolution(SCALE, image.shape[0], 16), valid_resolution(SCALE, image.shape[1], 16)
     return resize_bilinear(image[np.newaxis], *size)
+
+
+def multi_shifts(outputs: list[np.ndarray], reference: list[np.ndarray]) -> np.ndarray:
+    """Keypoint distances (px) between two multi-pose graph runs on one image, which must find as many poses."""
+    count = int(reference[3][0])
+    assert int(outputs[3][0]) == count, (outputs[3], reference[3])
+    return np.linalg.norm(outputs[0][0, :count] - reference[0][0, :count], axis=-1).ravel()
 
 
 def shifts(positions: list[np.ndarray], reference: list[np.ndarray], confident: list[np.ndarray]) -> np.ndarray:
@@ -128,6 +149,20 @@ def main() -> None:
             ("OpenVINO f32", ".onnx", "int8"): (openvino_single(single_paths["int8"]), single_paths["int8"]),
         }
         python_single = {path: onnxruntime_single(path) for path in single_paths.values()}
+        multi = {
+            ("onnxruntime (Python)", ".onnx"): onnxruntime_multi(graphs["multi_fp32"]),
+            ("onnxruntime (Python)", ".ort"): onnxruntime_multi(graphs["multi_ort"]),
+            ("OpenVINO f32", ".onnx"): openvino_multi(graphs["multi_fp32"]),
+        }
+        multi_feeds = [multi_feed(image[np.newaxis], SCALE, MULTI_SETTINGS[0]) for image in photos]
+        multi_reference = [multi[("onnxruntime (Python)", ".onnx")](feed) for feed in multi_feeds]
+        multi_expected = [fp32.estimate_multiple_poses(image, SCALE) for image in photos]
+
+        def multi_row(runtime: str, fmt: str, outputs: list[list[np.ndarray]], key: tuple) -> tuple:
+            raw = max(max(max_abs_differences(o, r)) for o, r in zip(outputs, multi_reference))
+            same = np.concatenate([multi_shifts(o, r) for o, r in zip(outputs, multi_reference)])
+            versus = np.concatenate([multi_pose_differences(o, 0, e)[0] for o, e in zip(outputs, multi_expected)])
+            return (runtime, "multi-pose", fmt, "fp32", raw, same, versus, key)
 
         rows = []  # runtime, kind, format, precision, raw, same-graph px (median/max), vs-fp32 px (median/max), speed key
         for (runtime, fmt, precision), (network, reference) in plain.items():
@@ -143,6 +178,9 @@ def main() -> None:
             got = [o[0][0] for o in outputs]
             rows.append((runtime, "single-pose", fmt, precision, raw, shifts(got, [r[0][0] for r in reference], confident),
                          shifts(got, fp32_positions, confident), ("single", runtime, fmt, precision)))
+
+        for (runtime, fmt), run in multi.items():
+            rows.append(multi_row(runtime, fmt, [run(feed) for feed in multi_feeds], ("multi", runtime, fmt)))
 
         # Node: the same comparisons, its outputs written back by scripts/ortjs/run.js.
         speed_image = load_image(args.shared / SPEED_PHOTO)
@@ -172,6 +210,10 @@ def main() -> None:
                 rows.append((runtime, "single-pose", fmt, precision, raw,
                              shifts(got, [r[0][0] for r in reference], confident), shifts(got, fp32_positions, confident),
                              ("node", kind)))
+            for kind, fmt in (("multi_fp32", ".onnx"), ("multi_ort", ".ort")):
+                answer = run_node(graphs[kind], multi_feeds)
+                outputs = [[o[n] for n in MULTI_GRAPH_OUTPUTS] for o in answer["outputs"]]
+                rows.append(multi_row(runtime, fmt, outputs, ("node", kind)))
 
         # onnx's reference evaluator: every op in plain Python/NumPy; too slow for photos, so a real crop.
         crop = np.ascontiguousarray(photos[0][100:190, 200:330])[np.newaxis]
@@ -188,12 +230,17 @@ def main() -> None:
             functions[("plain", runtime, fmt, precision)] = lambda n=network: n.run(speed_input)
         for (runtime, fmt, precision), (run, _) in single.items():
             functions[("single", runtime, fmt, precision)] = lambda r=run: r(*speed_feed)
+        speed_multi = multi_feed(speed_image[np.newaxis], SCALE, MULTI_SETTINGS[0])
+        for (runtime, fmt), run in multi.items():
+            functions[("multi", runtime, fmt)] = lambda r=run: r(speed_multi)
         speeds = interleaved_ms(functions, args.repeats)
         if ortjs_missing() is None:
             node_ms[("node", "plain_fp32")] = run_node(graphs["plain_fp32"], [{INPUT_NAME: speed_input}], args.repeats)["ms"][0]
             feed = {INPUT_NAME: speed_image[np.newaxis], SCALE_FACTOR_NAME: np.array(SCALE, np.float32)}
             for kind in ("single_fp32", "single_ort", "single_int8"):
                 node_ms[("node", kind)] = run_node(graphs[kind], [feed], args.repeats)["ms"][0]
+            for kind in ("multi_fp32", "multi_ort"):
+                node_ms[("node", kind)] = run_node(graphs[kind], [speed_multi], args.repeats)["ms"][0]
 
         # End to end through the Python API, fp32 vs int8.
         end_to_end = interleaved_ms(

@@ -122,6 +122,17 @@ def precision_model_dir(checkpoint_dir: Path, shared: Path, tmp_path_factory: py
 
 
 @pytest.fixture(scope="session")
+def annotated_photos(shared: Path) -> list:
+    """The 28 annotated real photos (photos/coco17_all.json) as uint8 RGB arrays."""
+    import json
+
+    from posenet_onnx.runtime.images import load_image
+
+    records = json.loads((shared / "photos" / "coco17_all.json").read_text())["images"]
+    return [load_image(shared / "photos" / record["file_name"]) for record in records]
+
+
+@pytest.fixture(scope="session")
 def photos(shared: Path) -> list:
     """The real photos the deployment tests run every runtime on (support.runtimes.PHOTOS), as RGB arrays."""
     from posenet_onnx.runtime.images import load_image

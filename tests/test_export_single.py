@@ -14,7 +14,6 @@ import onnxruntime as ort
 import pytest
 
 from posenet_onnx.export import export_model
-from posenet_onnx.runtime.images import load_image
 from posenet_onnx.contract import (
     INPUT_NAME,
     META_BATCH,
@@ -51,13 +50,6 @@ def fixed_model(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     )
 
 
-@pytest.fixture(scope="session")
-def photos(shared: Path) -> list[np.ndarray]:
-    """The 28 annotated real photos as uint8 RGB."""
-    records = json.loads((shared / "photos" / "coco17_all.json").read_text())["images"]
-    return [load_image(shared / "photos" / record["file_name"]) for record in records]
-
-
 def session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
@@ -89,12 +81,12 @@ def test_file_name_and_contract(single_models):
 
 @pytest.mark.parametrize("output_stride", [8, 16])
 @pytest.mark.parametrize("scale", [0.5, 1.0])
-def test_matches_estimate_single_pose_on_real_photos(output_stride, scale, single_models, net, photos):
+def test_matches_estimate_single_pose_on_real_photos(output_stride, scale, single_models, net, annotated_photos):
     """Within 0.5 px median and 1 px p99 of estimate_single_pose over every keypoint of the 28 photos
     (`-s` prints the figures docs/export.md quotes)."""
     sess = session(single_models[output_stride])
     errors, score_errors = [], []
-    for image in photos:
+    for image in annotated_photos:
         keypoints, keypoint_scores, scores = run_single(sess, image[None], scale)
         assert keypoints.shape == (1, 17, 2) and keypoint_scores.shape == (1, 17) and scores.shape == (1,)
         expected = net.estimate_single_pose(image, scale, output_stride=output_stride)
@@ -109,28 +101,30 @@ def test_matches_estimate_single_pose_on_real_photos(output_stride, scale, singl
     assert max(score_errors) <= SCORE_ATOL
 
 
-def test_batch_of_two_is_two_single_calls(single_models, photos):
+def test_batch_of_two_is_two_single_calls(single_models, annotated_photos):
     """Same-size images in one batch decode independently (each its own argmax and offsets)."""
     sess = session(single_models[16])
-    a, b = photos[0], photos[0][:, ::-1].copy()  # the photo and its mirror image: different poses
+    photo = annotated_photos[0]
+    a, b = photo, photo[:, ::-1].copy()  # the photo and its mirror image: different poses
     batched = run_single(sess, np.stack([a, b]), 0.5)
     for n, image in enumerate((a, b)):
         for got, alone in zip(batched, run_single(sess, image[None], 0.5)):
             np.testing.assert_allclose(got[n], alone[0], rtol=0, atol=1e-4)
 
 
-def test_reference_evaluator_agrees_on_a_small_real_case(single_models, photos):
+def test_reference_evaluator_agrees_on_a_small_real_case(single_models, annotated_photos):
     """onnx's ReferenceEvaluator, an independent implementation of every op, gives the same pose."""
     from onnx.reference import ReferenceEvaluator
 
-    image = np.ascontiguousarray(photos[1][100:190, 200:330])[None]  # a real 90x130 crop: resized to 81x113
+    crop = annotated_photos[1][100:190, 200:330]
+    image = np.ascontiguousarray(crop)[None]  # a real 90x130 crop: resized to 81x113
     feed = {INPUT_NAME: image, SCALE_FACTOR_NAME: np.array(0.9, dtype=np.float32)}
     reference = ReferenceEvaluator(onnx.load(single_models[16])).run(list(SINGLE_GRAPH_OUTPUTS), feed)
     for got, expected in zip(run_single(session(single_models[16]), image, 0.9), reference):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)
 
 
-def test_fixed_shape_variant_matches_estimate_single_pose_at_scale_one(fixed_model, net, photos):
+def test_fixed_shape_variant_matches_estimate_single_pose_at_scale_one(fixed_model, net, annotated_photos):
     """A fixed 353x257, batch-2 graph: the image is the network input, as estimate_single_pose at scale 1.0
     does for an image of a valid size (its resize is then the identity)."""
     assert fixed_model.name == "mobilenet_v1_050_stride16_single_353x257_batch2.onnx"
@@ -140,7 +134,7 @@ def test_fixed_shape_variant_matches_estimate_single_pose_at_scale_one(fixed_mod
     assert (meta[META_INPUT_SIZE], meta[META_BATCH], meta[META_DECODER]) == ("353x257", "2", "single")
     assert json.loads(meta[META_INPUT])["shape"] == [2, *FIXED_SIZE, 3]
     height, width = FIXED_SIZE
-    large = [photo for photo in photos if photo.shape[0] >= height and photo.shape[1] >= width][:2]
+    large = [photo for photo in annotated_photos if photo.shape[0] >= height and photo.shape[1] >= width][:2]
     images = np.stack([np.ascontiguousarray(photo[:height, :width]) for photo in large])
     keypoints, keypoint_scores, scores = run_single(sess, images, None)
     for n, image in enumerate(images):
@@ -153,7 +147,7 @@ def test_fixed_shape_variant_matches_estimate_single_pose_at_scale_one(fixed_mod
 
 
 
-def test_fp16_single_pose_graph_keeps_its_contract_and_pose(checkpoint_dir, single_models, photos, tmp_path):
+def test_fp16_single_pose_graph_keeps_its_contract_and_pose(checkpoint_dir, single_models, annotated_photos, tmp_path):
     """A precision applies to the network before the decoder is appended: uint8 in, float32 out, and the
     fp16 graph's confident keypoints where the fp32 graph's are."""
     path = export_model(
@@ -164,7 +158,7 @@ def test_fp16_single_pose_graph_keeps_its_contract_and_pose(checkpoint_dir, sing
     assert [i.type for i in fp16.get_inputs()] == ["tensor(uint8)", "tensor(float)"]
     assert [o.type for o in fp16.get_outputs()] == ["tensor(float)"] * 3
     shifts = []
-    for image in photos[:6]:
+    for image in annotated_photos[:6]:
         (keypoints, scores, _), (reference, reference_scores, _) = (
             run_single(s, image[None], 0.5) for s in (fp16, fp32)
         )

@@ -1,6 +1,6 @@
 """onnxruntime for JavaScript (onnxruntime-node under Node, scripts/ortjs/run.js) runs the exported graphs of
-the real 0.50 checkpoint: the self-contained single-pose graph on real photos gives the keypoints the Python
-pipeline gives, so PoseNet runs in its home language without TensorFlow.js; the plain graph's raw outputs
+the real 0.50 checkpoint: the self-contained single-pose and multi-pose graphs on real photos give the poses the
+Python pipeline gives, so PoseNet runs in its home language without TensorFlow.js; the plain graph's raw outputs
 equal onnxruntime's in Python and decode to the same poses. Node is started by the tests."""
 
 from __future__ import annotations
@@ -11,14 +11,25 @@ import numpy as np
 import pytest
 
 import posenet_onnx
-from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, SCALE_FACTOR_NAME, SINGLE_GRAPH_OUTPUTS, model_filename
+from posenet_onnx.contract import (
+    INPUT_NAME,
+    MULTI_GRAPH_OUTPUTS,
+    OUTPUT_NAMES,
+    SCALE_FACTOR_NAME,
+    SINGLE_GRAPH_OUTPUTS,
+    model_filename,
+)
 from posenet_onnx.runtime.network import Network
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 from support.runtimes import (
     MULTI_POSE,
+    MULTI_SETTINGS,
     ForeignNetwork,
     keypoint_shifts,
     max_abs_differences,
+    multi_feed,
+    multi_pose_differences,
+    onnxruntime_multi,
     onnxruntime_single,
     ortjs_missing,
     poses_through,
@@ -61,6 +72,27 @@ def test_single_pose_graph_gives_the_python_keypoints(kind, graph, net, photos):
             np.testing.assert_allclose(keypoint_scores[0], expected.scores, rtol=0, atol=1e-4)
             assert abs(scores[0] - expected.score) <= 1e-4
             assert max(max_abs_differences([keypoints, keypoint_scores, scores], python(image[np.newaxis], scale))) <= RAW_ATOL
+
+
+@pytest.mark.parametrize("kind", ["multi_fp32", "multi_ort"])
+def test_multi_pose_graph_gives_the_python_poses(kind, graph, net, photos):
+    """.onnx and the ORT format alike: int64 and float32 scalars in, every pose out (Loop, TopK, float64 inside)."""
+    path = graph(kind)
+    python = onnxruntime_multi(path)
+    feeds = [
+        multi_feed(image[np.newaxis], scale, settings)
+        for image in photos for scale in (0.5, 1.0) for settings in MULTI_SETTINGS
+    ]
+    answer = run_node(path, feeds)
+    cases = [(image, scale, settings) for image in photos for scale in (0.5, 1.0) for settings in MULTI_SETTINGS]
+    for (image, scale, settings), feed, outputs in zip(cases, feeds, answer["outputs"]):
+        got = [outputs[name] for name in MULTI_GRAPH_OUTPUTS]
+        assert got[3].dtype == np.int64 and got[0].shape == (1, settings[0], 17, 2)
+        expected = net.estimate_multiple_poses(image, scale, False, 16, *settings)
+        assert expected, "real people should be found"
+        distances, score_errors = multi_pose_differences(got, 0, expected)
+        assert distances.max() <= MAX_SHIFT_PX and score_errors.max() <= 1e-4
+        assert max(max_abs_differences(got, python(feed))) <= RAW_ATOL
 
 
 def test_plain_graph_outputs_equal_python_onnxruntime(real_model_dir, photos):

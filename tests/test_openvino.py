@@ -1,7 +1,7 @@
 """OpenVINO (the openvino extra, CPU plugin at f32) runs the exported graphs of the real 0.50 checkpoint like
 onnxruntime does: the plain fp32 graphs at strides 8 and 16, the int8 graph and the self-contained
-single-pose graph, on real photos, through the Python pipeline (resize, decode) with OpenVINO in place of
-onnxruntime. Raw outputs are compared with onnxruntime's on the same input, keypoints in image pixels."""
+single-pose and multi-pose graphs, on real photos, through the Python pipeline (resize, decode) with OpenVINO in
+place of onnxruntime. Raw outputs are compared with onnxruntime's on the same input, keypoints in image pixels."""
 
 from __future__ import annotations
 
@@ -14,11 +14,16 @@ from posenet_onnx.contract import model_filename
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
 from support.runtimes import (
     MULTI_POSE,
+    MULTI_SETTINGS,
     SINGLE_POSE,
     keypoint_shifts,
     max_abs_differences,
+    multi_feed,
+    multi_pose_differences,
+    onnxruntime_multi,
     onnxruntime_single,
     openvino_compiled,
+    openvino_multi,
     openvino_network,
     openvino_single,
     poses_through,
@@ -95,3 +100,20 @@ def test_single_pose_int8_graph_matches_onnxruntime(graph, net, photos):
         shifts.append(np.linalg.norm(got - expected, axis=1)[confident])
     shifts = np.concatenate(shifts)
     assert np.median(shifts) <= INT8_MEDIAN_PX and shifts.max() <= INT8_MAX_PX, shifts
+
+
+def test_multi_pose_graph_gives_estimate_multiple_poses(graph, net, photos):
+    """The self-contained multi-pose graph (uint8 image and parameters in, every pose out; a Loop, TopK and
+    float64 inside) on OpenVINO: the poses the Python path finds, and onnxruntime's outputs of the same graph."""
+    path = graph("multi_fp32")
+    openvino, onnxruntime = openvino_multi(path), onnxruntime_multi(path)
+    for image in photos:
+        for scale in (0.5, 1.0):
+            for settings in MULTI_SETTINGS:
+                feed = multi_feed(image[np.newaxis], scale, settings)
+                outputs = openvino(feed)
+                expected = net.estimate_multiple_poses(image, scale, False, 16, *settings)
+                assert expected, "real people should be found"
+                distances, score_errors = multi_pose_differences(outputs, 0, expected)
+                assert distances.max() <= FP32_MAX_SHIFT_PX and score_errors.max() <= 1e-4
+                assert max(max_abs_differences(outputs, onnxruntime(feed))) <= RAW_ATOL

@@ -4,7 +4,7 @@
 //
 // Usage: node run.js REQUEST.json  ->  JSON on stdout.
 // REQUEST.json: {"model": FILE, "threads": N (optional), "repeats": R (optional, default 0),
-//   "runs": [{"inputs": {NAME: {"file": FILE of raw little-endian values, "type": "uint8" | "float32",
+//   "runs": [{"inputs": {NAME: {"file": FILE of raw little-endian values, "type": "uint8" | "float32" | "int64",
 //                               "dims": [...]}},
 //             "outputDir": DIR}]}
 // Each run's outputs are written to DIR/NAME.bin (raw little-endian); the answer gives per run the outputs'
@@ -15,7 +15,7 @@ const fs = require('fs');
 const path = require('path');
 const ort = require('onnxruntime-node');
 
-const ARRAYS = {uint8: Uint8Array, float32: Float32Array};
+const ARRAYS = {uint8: Uint8Array, float32: Float32Array, int64: BigInt64Array};
 
 function readTensor({file, type, dims}) {
   const Array = ARRAYS[type];
@@ -23,8 +23,9 @@ function readTensor({file, type, dims}) {
     throw new Error(`unsupported input type ${type}; expected ${Object.keys(ARRAYS).join(' or ')}`);
   }
   const bytes = fs.readFileSync(file);
-  const values = new Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / Array.BYTES_PER_ELEMENT);
-  return new ort.Tensor(type, Array.from(values), dims);
+  // A copy starting at offset 0, so that the typed array is aligned whatever Node's buffer pool did.
+  const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  return new ort.Tensor(type, new Array(copy), dims);
 }
 
 function median(values) {

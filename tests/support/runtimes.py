@@ -15,7 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from posenet_onnx.contract import INPUT_NAME, OUTPUT_NAMES, SCALE_FACTOR_NAME, SINGLE_GRAPH_OUTPUTS
+from posenet_onnx.contract import (
+    INPUT_NAME,
+    MAX_POSES_NAME,
+    MULTI_GRAPH_OUTPUTS,
+    NMS_RADIUS_NAME,
+    OUTPUT_NAMES,
+    SCALE_FACTOR_NAME,
+    SCORE_THRESHOLD_NAME,
+    SINGLE_GRAPH_OUTPUTS,
+)
 from posenet_onnx.runtime.network import GraphConfig, Network
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import estimate_same_size
@@ -36,6 +45,9 @@ MULTI_POSE = EstimateSettings(multi_pose=True)
 OPENVINO_F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
 SingleGraph = Callable[[np.ndarray, float], list[np.ndarray]]  # (uint8 N x H x W x 3, scale) -> the 3 outputs
+MultiGraph = Callable[[dict[str, np.ndarray]], list[np.ndarray]]  # multi_feed(...) -> MULTI_GRAPH_OUTPUTS
+# (max_pose_detections, score_threshold, nms_radius): upstream's defaults and a permissive set
+MULTI_SETTINGS = ((5, 0.5, 20.0), (10, 0.1, 20.0))
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,90 @@ def onnxruntime_single(path: Path, options=None) -> SingleGraph:
         return session.run(list(SINGLE_GRAPH_OUTPUTS), feed)
 
     return run
+
+
+def multi_feed(images: np.ndarray, scale: float | None, settings: tuple[int, float, float]) -> dict[str, np.ndarray]:
+    """The multi-pose graph's inputs: uint8 images, the scale factor (None: a fixed-shape graph) and
+    (max_pose_detections, score_threshold, nms_radius)."""
+    max_poses, threshold, radius = settings
+    feed = {
+        INPUT_NAME: images,
+        MAX_POSES_NAME: np.array(max_poses, np.int64),
+        SCORE_THRESHOLD_NAME: np.array(threshold, np.float32),
+        NMS_RADIUS_NAME: np.array(radius, np.float32),
+    }
+    if scale is not None:
+        feed[SCALE_FACTOR_NAME] = np.array(scale, np.float32)
+    return feed
+
+
+def onnxruntime_multi(graph: Path | bytes, providers: Sequence[str] = ("CPUExecutionProvider",)) -> MultiGraph:
+    """The self-contained multi-pose graph (a .onnx or .ort file, or a serialised model) on onnxruntime."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), providers=list(providers))
+    return lambda feed: session.run(list(MULTI_GRAPH_OUTPUTS), feed)
+
+
+def openvino_multi(path: Path) -> MultiGraph:
+    """The self-contained multi-pose graph on OpenVINO's CPU plugin (f32)."""
+    compiled = openvino_compiled(path)
+    request = compiled.create_infer_request()
+    outputs = [compiled.output(name) for name in MULTI_GRAPH_OUTPUTS]
+
+    def run(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        results = request.infer(feed)
+        return [np.array(results[output]) for output in outputs]
+
+    return run
+
+
+def multi_pose_differences(outputs: Sequence[np.ndarray], n: int, expected: Sequence[Pose]) -> tuple[np.ndarray, np.ndarray]:
+    """Image n of a multi-pose graph's outputs against the Python path's poses (the counts must agree): the
+    keypoint distances (px) and each pose's score difference. Rows past the count must be zero."""
+    keypoints, keypoint_scores, scores, num_poses = outputs
+    count = int(num_poses[n])
+    assert count == len(expected), (count, len(expected))
+    assert not keypoints[n, count:].any() and not keypoint_scores[n, count:].any() and not scores[n, count:].any()
+    if not count:
+        return np.zeros(0), np.zeros(0)
+    positions = np.stack([pose.positions for pose in expected])
+    distances = np.linalg.norm(keypoints[n, :count] - positions, axis=-1).ravel()
+    return distances, np.abs(scores[n, :count] - [pose.score for pose in expected])
+
+
+def network_part(path: Path) -> bytes:
+    """A multi-pose graph cut after the network: its image inputs to the four network outputs."""
+    import onnx
+
+    model = onnx.load(path)
+    extracted = onnx.utils.Extractor(model).extract_model([INPUT_NAME, SCALE_FACTOR_NAME], list(OUTPUT_NAMES))
+    del extracted.opset_import[:]
+    extracted.opset_import.extend(model.opset_import)
+    extracted.ir_version = model.ir_version
+    return extracted.SerializeToString()
+
+
+def decoder_part(path: Path) -> bytes:
+    """A multi-pose graph's decoder alone: the four network outputs become inputs (beside the graph's own, which
+    give the scaling to image pixels), so it can be fed the Python path's network outputs."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from posenet_onnx.contract import OUTPUT_CHANNELS
+    from posenet_onnx.export.decoder_graph import prune
+
+    model = onnx.load(path)
+    graph = model.graph
+    decoder = [node for node in graph.node if not set(node.output) & set(OUTPUT_NAMES)]
+    del graph.node[:]
+    graph.node.extend(decoder)
+    graph.input.extend(
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", "grid_height", "grid_width", OUTPUT_CHANNELS[name]])
+        for name in OUTPUT_NAMES
+    )
+    prune(graph)  # the backbone, which nothing reads now
+    return model.SerializeToString()
 
 
 def ortjs_missing() -> str | None:
@@ -167,6 +263,8 @@ GRAPH_KINDS: dict[str, dict] = {
     "single_int8": {"decoder": "single", "precision": "int8"},
     "plain_ort": {"file_format": "ort"},
     "single_ort": {"decoder": "single", "file_format": "ort"},
+    "multi_fp32": {"decoder": "multi"},
+    "multi_ort": {"decoder": "multi", "file_format": "ort"},
 }
 _EXPORTED: dict[str, Path] = {}
 

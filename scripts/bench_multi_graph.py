@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""The self-contained multi-pose graph (`export --decoder multi`) against the Python path, on onnxruntime's CPU
+provider, in one process, calls interleaved: the speed figures of docs/deployment.md and docs/export.md.
+
+For each photo and parameter set: end-to-end ms per frame of
+- python: `PoseNet.estimate_multiple_poses` on the plain graph (Numba resize, onnxruntime network, Numba decoder,
+  Pose objects), from an RGB array;
+- graph: one session call of the multi-pose graph on the uint8 photo (resize, network, decoder inside);
+- input + network: the multi-pose graph cut after the network's four outputs (its own resize and network), so
+  graph minus this is the decoder's own time inside the graph;
+- decoder alone: the graph's decoder nodes on their own (the network's outputs fed in);
+and the number of root candidates (local maxima above the threshold), which the in-graph decoder decodes all
+of. Every session runs with idle spinning off (several thread pools share the CPU), onnxruntime's default
+threads. Speed-up = python median / graph median (above 1: the graph is faster). `--provider cuda` or
+`tensorrt` runs every session on that GPU provider instead (nodes it lacks fall back to CUDA and the CPU).
+
+    python scripts/bench_multi_graph.py [--shared ../shared/posenet] [--model-dir DIR] [--repeats 300]
+                                        [--threads N] [--provider cpu|cuda|tensorrt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "tests"))
+
+import posenet_onnx  # noqa: E402
+from posenet_onnx.contract import (  # noqa: E402
+    INPUT_NAME,
+    MAX_POSES_NAME,
+    MULTI_GRAPH_OUTPUTS,
+    NMS_RADIUS_NAME,
+    OUTPUT_NAMES,
+    SCALE_FACTOR_NAME,
+    SCORE_THRESHOLD_NAME,
+    model_filename,
+)
+from posenet_onnx.decode.candidates import build_part_queue  # noqa: E402
+from posenet_onnx.export import export_model  # noqa: E402
+from posenet_onnx.runtime.images import load_image  # noqa: E402
+from bench_resize import interleaved_ms  # noqa: E402
+from support.runtimes import decoder_part, network_part  # noqa: E402
+
+# (photo relative to the shared folder, image scale factor, max_pose_detections, score_threshold)
+CASES = (
+    ("images/couple.jpg", 0.5, 5, 0.5),  # upstream's defaults: the speed target
+    ("images/couple.jpg", 0.5, 20, 0.1),
+    ("images/couple.jpg", 1.0, 5, 0.5),
+    ("images/couple.jpg", 1.0, 20, 0.1),
+    ("photos/mmpose_coco/000000040083.jpg", 0.5, 20, 0.1),
+    ("images/pose.jpg", 1.0, 20, 0.1),
+)
+NMS_RADIUS = 20.0
+PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def graphs(model_dir: Path, checkpoint_dir: Path) -> tuple[Path, Path]:
+    """The plain and the multi-pose 0.50 stride-16 fp32 graphs in `model_dir` (exported when missing)."""
+    paths = []
+    for decoder in (None, "multi"):
+        path = model_dir / model_filename(0.50, 16, decoder=decoder)
+        if not path.is_file():
+            export_model(0.50, 16, model_dir, checkpoint_dir=checkpoint_dir, progress=False, decoder=decoder)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def quiet_options(threads: int | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
+    parser.add_argument("--model-dir", type=Path, default=None, help="graphs kept here (default: a temporary folder)")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime's intra-op threads (default: its choice)")
+    parser.add_argument("--provider", choices=PROVIDERS, default="cpu")
+    args = parser.parse_args()
+    providers = PROVIDERS[args.provider]
+
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = args.model_dir or Path(scratch)
+        plain, multi = graphs(model_dir, args.shared / "checkpoints")
+        net = posenet_onnx.load(plain, providers=providers, allow_spinning=False, intra_op_threads=args.threads)
+        graph, network, decoder = (
+            ort.InferenceSession(model, quiet_options(args.threads), providers=providers)
+            for model in (str(multi), network_part(multi), decoder_part(multi))
+        )
+        print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; onnxruntime "
+              f"{ort.__version__} on {graph.get_providers()[0]} ({args.provider}); load average before: "
+              f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        print("| photo | scale | poses, threshold | candidates | python ms | graph ms | input + network ms "
+              "| decoder ms (graph - input + network) | decoder alone ms | speed-up (medians) |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, scale, max_poses, threshold in CASES:
+            image = load_image(args.shared / name)
+            images = {INPUT_NAME: image[np.newaxis], SCALE_FACTOR_NAME: np.array(scale, np.float32)}
+            feed = {
+                **images,
+                MAX_POSES_NAME: np.array(max_poses, np.int64),
+                SCORE_THRESHOLD_NAME: np.array(threshold, np.float32),
+                NMS_RADIUS_NAME: np.array(NMS_RADIUS, np.float32),
+            }
+            outputs = dict(zip(OUTPUT_NAMES, network.run(list(OUTPUT_NAMES), images)))
+            heatmaps = outputs[OUTPUT_NAMES[0]][0]
+            candidates = build_part_queue(
+                heatmaps, threshold, np.empty(heatmaps.size, np.float32), np.empty(heatmaps.size, np.int64)
+            )
+            decoder_feed = {**feed, **outputs}
+            expected = net.estimate_multiple_poses(image, scale, max_pose_detections=max_poses, score_threshold=threshold)
+            assert graph.run([MULTI_GRAPH_OUTPUTS[3]], feed)[0][0] == len(expected), "the graph finds other poses"
+            ms = interleaved_ms(
+                {
+                    "python": lambda: net.estimate_multiple_poses(
+                        image, scale, max_pose_detections=max_poses, score_threshold=threshold, nms_radius=NMS_RADIUS
+                    ),
+                    "graph": lambda: graph.run(None, feed),
+                    "network": lambda: network.run(None, images),
+                    "decoder": lambda: decoder.run(None, decoder_feed),
+                },
+                args.repeats,
+            )
+            (python, python_min), (whole, whole_min), (part, part_min) = ms["python"], ms["graph"], ms["network"]
+            alone, alone_min = ms["decoder"]
+            print(f"| {Path(name).name} {image.shape[1]}x{image.shape[0]} | {scale} | {max_poses}, {threshold} "
+                  f"| {candidates} | {python:.2f} ({python_min:.2f}) | {whole:.2f} ({whole_min:.2f}) "
+                  f"| {part:.2f} ({part_min:.2f}) | {whole - part:.2f} ({whole_min - part_min:.2f}) "
+                  f"| {alone:.2f} ({alone_min:.2f}) | {python / whole:.2f} |", flush=True)
+        print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
