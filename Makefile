@@ -8,7 +8,7 @@ OUT ?= out
 # An offline checkpoint mirror, used when present (this repository's ../shared data); else the download.
 CHECKPOINT_DIR ?= $(wildcard ../shared/posenet/checkpoints)
 
-.PHONY: setup jsref ortjs run test clean
+.PHONY: setup jsref ortjs webjs chromium run web test clean
 
 setup: $(VENV)/.installed
 
@@ -37,7 +37,31 @@ scripts/ortjs/node_modules/.installed: scripts/ortjs/package.json
 	cd scripts/ortjs && npm install --no-audit --no-fund --ignore-scripts
 	touch $@
 
-test: setup jsref ortjs
+# The browser side: onnxruntime-web (copied into built sites) and puppeteer-core (drives Chromium in the browser
+# tests and the benchmark), exactly as package-lock.json pins them.
+webjs: scripts/web/node_modules/.installed
+
+scripts/web/node_modules/.installed: scripts/web/package.json scripts/web/package-lock.json
+	cd scripts/web && npm ci --no-audit --no-fund
+	touch $@
+
+# Debian's Chromium for the browser tests: installed when missing (as root, as CI runs); else a note.
+CHROMIUM ?= /usr/bin/chromium
+chromium: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "note: no $(CHROMIUM): install Chromium (sudo apt-get install chromium) for the browser tests"; \
+	fi
+
+# PoseNet in the browser: build the site (the camera demo and posenet.js) into $(OUT)/site and serve it.
+web: setup webjs
+	$(BIN)/posenet-onnx web -o $(OUT)/site --multiplier $(MULTIPLIER) --output-stride 8 16 \
+		--onnxruntime-web scripts/web/node_modules/onnxruntime-web $(if $(CHECKPOINT_DIR),--checkpoint-dir $(CHECKPOINT_DIR)) --serve
+
+test: setup jsref ortjs webjs chromium
 	$(BIN)/python -m pytest
 
 clean:

@@ -28,6 +28,12 @@ def _node() -> str | None:
     return None
 
 
+def _browser() -> str | None:
+    from support.browser import browser_missing
+
+    return browser_missing()
+
+
 def _gpu() -> str | None:
     try:
         import onnxruntime as ort
@@ -41,6 +47,7 @@ def _gpu() -> str | None:
 # marker -> why its tests cannot run here (None: they can). CI must have every one but the GPU.
 REQUIREMENTS: dict[str, Callable[[], str | None]] = {
     "needs_node": _node,
+    "needs_browser": _browser,
     "needs_tensorflow": _module("tensorflow"),
     "needs_ray": _module("ray"),
     "needs_openvino": _module("openvino"),

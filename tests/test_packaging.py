@@ -24,6 +24,8 @@ def test_wheel_installs_only_posenet_onnx_and_imports(tmp_path: Path) -> None:
     for package in (*SUBPACKAGES, "posenet_onnx.commands"):
         assert package.replace(".", "/") + "/__init__.py" in names
     assert not [n for n in names if "reference" in n or "synthetic" in n]  # test-only helpers stay in tests/
+    for page in ("index.html", "demo.js", "posenet.js", "style.css"):  # the web site's files are package data
+        assert f"posenet_onnx/runtime/web/static/{page}" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "posenet-onnx = posenet_onnx.cli:main" in entry_points
 

@@ -294,6 +294,39 @@ def _fast_decode_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _web(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "web",
+        help="build a static web site that runs PoseNet in the browser, or serve one locally",
+        description="Build a self-contained static web site (-o SITE): posenet.js, posenet 1.0.3's JavaScript API on "
+        "onnxruntime-web, the camera demo (index.html), the single- and multi-pose graphs of each multiplier and "
+        "output stride, and onnxruntime-web's files. --serve serves a site on 127.0.0.1 with the headers that give "
+        "onnxruntime-web its threads.",
+    )
+    parser.add_argument("site", nargs="?", type=_path, metavar="SITE", help="with --serve: the site folder to serve")
+    parser.add_argument("-o", "--output", type=_path, metavar="SITE", help="build the site into this folder (new, empty, or a site built before)")
+    parser.add_argument(
+        "--multiplier", type=float, nargs="+", default=[1.01], choices=MULTIPLIERS, metavar="M",
+        help="the models' widths: 0.5, 0.75, 1.0, 1.01 (default 1.01); several make the page's choice",
+    )
+    parser.add_argument(
+        "--output-stride", type=int, nargs="+", default=[16], choices=OUTPUT_STRIDES, metavar="S",
+        help="output strides 8, 16, 32 (default 16); 0.50 and 0.75 stop at 16",
+    )
+    parser.add_argument(
+        "--onnxruntime-web", type=_path, metavar="DIR",
+        help="the onnxruntime-web npm package's folder (or its dist/) to copy from (default: fetch the pinned release with npm once)",
+    )
+    parser.add_argument("--model-dir", type=_path, metavar="DIR", help="folder of exported graphs (default $POSENET_ONNX_MODEL_DIR or the cache)")
+    parser.add_argument(
+        "--checkpoint-dir", type=_path, metavar="DIR",
+        help="offline folder of mobilenet_v1_XXX/ checkpoints, for graphs that must be exported (default $POSENET_ONNX_CHECKPOINT_DIR, else download)",
+    )
+    serve = parser.add_argument_group("serving")
+    serve.add_argument("--serve", action="store_true", help="serve the site on 127.0.0.1 until Ctrl-C")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     """The options that choose the model and how it estimates, shared by the commands that estimate; their
     choices and defaults are the library's."""
@@ -356,7 +389,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE, help=f"default {DEFAULT_DEVICE}: CUDA if usable, else CPU")
 
 
-COMMANDS = {"export": _export, "estimate": _estimate, "video": _video, "evaluate": _evaluate}
+COMMANDS = {"export": _export, "estimate": _estimate, "video": _video, "evaluate": _evaluate, "web": _web}
 
 
 def build_parser() -> argparse.ArgumentParser:
