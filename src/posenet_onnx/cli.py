@@ -295,6 +295,8 @@ def _fast_decode_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _web(commands: argparse._SubParsersAction) -> None:
+    from posenet_onnx.contract import DEFAULT_MULTIPLIER, DEFAULT_OUTPUT_STRIDE, MULTIPLIERS, OUTPUT_STRIDES
+
     parser = commands.add_parser(
         "web",
         help="build a static web site that runs PoseNet in the browser, or serve one locally",
@@ -306,12 +308,12 @@ def _web(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("site", nargs="?", type=_path, metavar="SITE", help="with --serve: the site folder to serve")
     parser.add_argument("-o", "--output", type=_path, metavar="SITE", help="build the site into this folder (new, empty, or a site built before)")
     parser.add_argument(
-        "--multiplier", type=float, nargs="+", default=[1.01], choices=MULTIPLIERS, metavar="M",
-        help="the models' widths: 0.5, 0.75, 1.0, 1.01 (default 1.01); several make the page's choice",
+        "--multiplier", type=float, nargs="+", default=[DEFAULT_MULTIPLIER], choices=MULTIPLIERS, metavar="M",
+        help=f"the models' widths: {', '.join(map(str, MULTIPLIERS))} (default {DEFAULT_MULTIPLIER}); several make the page's choice",
     )
     parser.add_argument(
-        "--output-stride", type=int, nargs="+", default=[16], choices=OUTPUT_STRIDES, metavar="S",
-        help="output strides 8, 16, 32 (default 16); 0.50 and 0.75 stop at 16",
+        "--output-stride", type=int, nargs="+", default=[DEFAULT_OUTPUT_STRIDE], choices=OUTPUT_STRIDES, metavar="S",
+        help=f"output strides {', '.join(map(str, OUTPUT_STRIDES))} (default {DEFAULT_OUTPUT_STRIDE}); 0.50 and 0.75 stop at 16",
     )
     parser.add_argument(
         "--onnxruntime-web", type=_path, metavar="DIR",
