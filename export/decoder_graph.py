@@ -122,12 +122,12 @@ def _resize_input(nodes: Nodes, output_stride: int) -> str:
     resized_xy = nodes.op("Add", nodes.op("Sub", even, remainder), nodes.const(1.0, np.float64))
     resized_hw = nodes.op("Gather", nodes.op("Cast", resized_xy, to=TensorProto.INT64), nodes.const([1, 0]))
     batch = nodes.op("Slice", shape, nodes.const([0]), nodes.const([1]))
-    sizes = nodes.op("Concat", batch, resized_hw, nodes.const([3]), axis=0)
-    pixels = nodes.op("Cast", INPUT_NAME, to=TensorProto.FLOAT)
-    nodes.op(
-        "Resize", pixels, "", "", sizes, output=NETWORK_INPUT, mode="linear",
-        coordinate_transformation_mode="asymmetric",
-    )
+    sizes = nodes.op("Concat", batch, nodes.const([3]), resized_hw, axis=0)
+    # Resized as N x 3 x H x W, where onnxruntime's bilinear kernel is about twice as fast as on N x H x W x 3;
+    # the transpose back cancels with the backbone's own NHWC -> NCHW transpose.
+    pixels = nodes.op("Cast", nodes.op("Transpose", INPUT_NAME, perm=[0, 3, 1, 2]), to=TensorProto.FLOAT)
+    resized = nodes.op("Resize", pixels, "", "", sizes, mode="linear", coordinate_transformation_mode="asymmetric")
+    nodes.op("Transpose", resized, output=NETWORK_INPUT, perm=[0, 2, 3, 1])
     return nodes.op("Div", size_xy, resized_xy)
 
 

@@ -65,37 +65,44 @@ def traversal_steps(root: int) -> list[tuple[int, int, int, int]]:
     return steps
 
 
-def level_tables() -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The traversals of each root part grouped by depth ("levels"), each level padded to its widest root.
+def path_tables() -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Upstream's traversals of each root part laid out along the paths from the root to the pose chain's leaves.
 
-    Returns the level widths (summing to S) and, per root part: int64 [17, S, 3] the source's column in the
-    previous level (the root for level 1), float64 [17, S, 3] the displacement's channels (dy, dx, dy again)
-    and [17, S, 3] the target's (offset dy, offset dx, score) channels, and int64 [17, 17, 3] each keypoint's
-    column among [root, level 1, level 2, ...]. Padding repeats a level's first traversal (or, where the root
-    has none that deep, reads the previous level's first column); no keypoint's column points at padding.
+    Slot i of level d holds the keypoint at depth d on path i, so it starts from slot i of level d - 1 (the root
+    for level 1): a keypoint on several paths is computed once per path, identically. Returns the number of
+    levels D (the deepest keypoint) and of paths W (the most any root part has), and per root part float64
+    [17, D * W, 3] the displacement's channels (dy, dx, dy again) and the target's (offset dy, offset dx,
+    score) channels, level by level, and int64 [17, 17, 3] each keypoint's column among [root, level 1 ...
+    level D]. A slot past the end of its path, or of a root part with fewer paths, repeats finite lookups that
+    no keypoint's column points at.
     """
-    steps = [traversal_steps(root) for root in range(NUM_KEYPOINTS)]
-    deepest = max(step[3] for root_steps in steps for step in root_steps)
-    levels = [[[s for s in root_steps if s[3] == d] for root_steps in steps] for d in range(1, deepest + 1)]
-    widths = [max(len(root_level) for root_level in level) for level in levels]
-    sources = np.zeros((NUM_KEYPOINTS, sum(widths), 3), np.int64)
-    displacements = np.zeros((NUM_KEYPOINTS, sum(widths), 3))
-    refinements = np.zeros((NUM_KEYPOINTS, sum(widths), 3))
-    columns = np.zeros((NUM_KEYPOINTS, NUM_KEYPOINTS, 3), np.int64)
+    paths = []
     for root in range(NUM_KEYPOINTS):
-        start, previous = 0, {root: 0}  # keypoint -> its column in the previous level
-        for level, width in zip(levels, widths):
-            rows = [(previous[source], channel, target) for source, target, channel, _ in level[root]]
-            padding = rows[:1] or [(0, FWD, 0)]
-            for i, (source, channel, target) in enumerate(rows + padding * (width - len(rows))):
-                sources[root, start + i] = source
-                displacements[root, start + i] = [channel, channel + NUM_EDGES, channel]
-                refinements[root, start + i] = [OFFSETS + target, OFFSETS + NUM_KEYPOINTS + target, SCORES + target]
-            previous = {target: i for i, (_, _, target) in enumerate(rows)}
-            for target, i in previous.items():
-                columns[root, target] = 1 + start + i
-            start += width
-    return widths, sources, displacements, refinements, columns
+        steps = {target: (source, channel) for source, target, channel, _ in traversal_steps(root)}
+        sources = {source for source, _ in steps.values()}
+        root_paths = []
+        for leaf in (k for k in steps if k not in sources):
+            path = [leaf]
+            while steps[path[0]][0] != root:
+                path.insert(0, steps[path[0]][0])
+            root_paths.append([(target, steps[target][1]) for target in path])
+        paths.append(sorted(root_paths))
+    depth = max(len(path) for root_paths in paths for path in root_paths)
+    width = max(len(root_paths) for root_paths in paths)
+    displacements = np.zeros((NUM_KEYPOINTS, depth * width, 3))
+    refinements = np.zeros((NUM_KEYPOINTS, depth * width, 3))
+    columns = np.zeros((NUM_KEYPOINTS, NUM_KEYPOINTS, 3), np.int64)
+    for root, root_paths in enumerate(paths):
+        for slot in range(width):
+            path = root_paths[slot % len(root_paths)]
+            for level in range(depth):
+                target, channel = path[min(level, len(path) - 1)]
+                column = level * width + slot
+                displacements[root, column] = [channel, channel + NUM_EDGES, channel]
+                refinements[root, column] = [OFFSETS + target, OFFSETS + NUM_KEYPOINTS + target, SCORES + target]
+                if level < len(path) and not columns[root, target, 0]:
+                    columns[root, target] = 1 + column
+    return depth, width, displacements, refinements, columns
 
 
 def add_multi_pose_decoder(
@@ -227,25 +234,21 @@ class _Decoder:
         return self._at(n.op("Cast", index, to=TensorProto.INT64), [0, -1, width, 3])
 
     def _poses(self) -> None:
-        """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level from the root."""
+        """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level along the paths from
+        its root (path_tables)."""
         n = self.nodes
-        widths, sources, displacements, refinements, columns = level_tables()
+        depth, width, displacements, refinements, columns = path_tables()
 
-        def per_level(table: np.ndarray, dtype: type) -> list[str]:
-            values = n.op("Gather", n.const(table, dtype), self.parts, axis=0)  # [N, M, S, 3]
-            return n.ops("Split", values, n.const(widths), outputs=len(widths), axis=2)
+        def per_level(table: np.ndarray) -> list[str]:
+            values = n.op("Gather", n.const(table, np.float64), self.parts, axis=0)  # [N, M, D * W, 3]
+            return n.ops("Split", values, n.const([width] * depth), outputs=depth, axis=2)
 
-        level_sources = per_level(sources, np.int64)
-        level_displacements = per_level(displacements, np.float64)
-        level_refinements = per_level(refinements, np.float64)
-        root = n.op("Unsqueeze", self.root, n.const([2]))  # [N, M, 1, 3]
-        placed = [root]
-        for width, source, displacement, refinement in zip(widths, level_sources, level_displacements, level_refinements):
-            start = placed[-1] if len(placed) == 1 else n.op("GatherElements", placed[-1], source, axis=2)
-            point = n.op("Add", start, self._lookup(self._near_cell(start), displacement, width))
+        placed = [n.op("Unsqueeze", self.root, n.const([2]))]  # [N, M, 1, 3], then [N, M, W, 3] per level
+        for displacement, refinement in zip(per_level(displacements), per_level(refinements)):
+            point = n.op("Add", placed[-1], self._lookup(self._near_cell(placed[-1]), displacement, width))
             cell = self._near_cell(point)
             placed.append(n.op("Add", cell, self._lookup(cell, refinement, width)))
-        every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + S, 3]
+        every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + D * W, 3]
         self.poses = n.op("GatherElements", every, n.op("Gather", n.const(columns), self.parts, axis=0), axis=2)
 
     def _select(self) -> str:

@@ -102,14 +102,15 @@ def test_traversal_tables_follow_the_pose_chain():
     """Upstream grows a pose backwards along edges 15..0, then forwards along 0..15: each keypoint comes from its
     neighbour on the chain's path to the root, through that edge's displacement (fwd when the neighbour is the
     parent), at its distance from the root (checked against a breadth-first search of the chain)."""
-    from posenet_onnx.export.multi_pose import BWD, FWD, level_tables, traversal_steps
+    from posenet_onnx.export.multi_pose import BWD, CHANNELS, FWD, path_tables, traversal_steps
 
     neighbours: dict[int, list[tuple[int, int, int]]] = {k: [] for k in range(NUM_KEYPOINTS)}
     for edge, (parent, child) in enumerate(POSE_CHAIN_IDS.tolist()):
         neighbours[parent].append((child, edge, FWD))
         neighbours[child].append((parent, edge, BWD))
-    widths, sources, displacements, refinements, columns = level_tables()
-    starts = np.cumsum([0, *widths])  # each level's first column among the S traversals
+    depth, width, displacements, refinements, columns = path_tables()
+    assert depth == 8  # the chain's longest path: ankle to ankle
+    assert 0 <= displacements.min() and displacements.max() < CHANNELS and refinements.max() < CHANNELS
     for root in range(NUM_KEYPOINTS):
         found = {root: (None, None, 0)}  # keypoint -> (source, dy channel, depth)
         queue = deque([root])
@@ -124,16 +125,18 @@ def test_traversal_tables_follow_the_pose_chain():
         assert {target: (source, channel, depth) for source, target, channel, depth in steps} == {
             k: v for k, v in found.items() if k != root
         }
-        # Each keypoint's column holds its traversal, at its depth, from the column of its source.
+        # Each keypoint's column holds its traversal, at its depth, in a slot whose previous level holds its
+        # source (the root before level 1).
         assert columns[root, root, 0] == 0
         for k in set(range(NUM_KEYPOINTS)) - {root}:
-            source, channel, depth = found[k]
-            slot = columns[root, k, 0] - 1
-            assert starts[depth - 1] <= slot < starts[depth]
-            assert refinements[root, slot, 2] == k and displacements[root, slot, 0] == channel
-            source_column = sources[root, slot, 0] + (starts[depth - 2] + 1 if depth > 1 else 0)
-            assert columns[root, source, 0] == source_column
-    assert len(widths) == 8  # the chain's longest path: ankle to ankle
+            source, channel, distance = found[k]
+            level, slot = divmod(columns[root, k, 0] - 1, width)
+            assert level + 1 == distance
+            assert refinements[root, level * width + slot, 2] == k and displacements[root, level * width + slot, 0] == channel
+            if level:
+                assert refinements[root, (level - 1) * width + slot, 2] == source
+            else:
+                assert source == root
 
 
 def test_near_cell_nodes_round_as_javascript():
