@@ -27,6 +27,7 @@ from posenet_onnx.contract import (
 )
 from posenet_onnx.decode.decode_pose import REFINEMENT_V1
 from posenet_onnx.keypoints import NUM_KEYPOINTS
+from posenet_onnx.runtime.images import Size
 from posenet_onnx.runtime.network import GraphConfig, Network, graph_config
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet
@@ -80,6 +81,8 @@ class MultiPoseGraph:
             stride = validate_output_stride_for(self.multiplier, settings.output_stride)
             if stride != self.output_stride:
                 raise ValueError(f"{self.model_file} runs at output stride {self.output_stride} only; got {stride}.")
+        if settings.flip_test:
+            raise ValueError(f"{self.model_file} runs the network once per image; the flip test needs the plain graph.")
         if settings.decoder_parameters[3] != REFINEMENT_V1:
             raise ValueError(f"{self.model_file} decodes with posenet 1.0.3's refinement only; use refinement='v1'.")
         return self.output_stride
@@ -98,9 +101,14 @@ class MultiPoseGraph:
             "plain graph (posenet_onnx.load(multiplier)) or run a single-pose graph (export --decoder single)."
         )
 
-    def _estimate(self, images: list[np.ndarray], settings: EstimateSettings) -> list[list[Pose]]:
-        """Poses per image: one graph call per group of same-size images."""
+    def _estimate(
+        self, images: list[np.ndarray], settings: EstimateSettings, sizes: Sequence[Size | None] | None = None
+    ) -> list[list[Pose]]:
+        """Poses per image: one graph call per group of same-size images. The graph sizes its network input from
+        the image it is given, so images read at a reduced size (`sizes`) cannot be mapped back and are refused."""
         self.check(settings)
+        if sizes is not None and any(size is not None for size in sizes):
+            raise ValueError(f"{self.model_file} resizes whole images itself; fast decoding is not available with it.")
         parameters = graph_parameters(settings)
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):
