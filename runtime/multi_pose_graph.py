@@ -27,7 +27,7 @@ from posenet_onnx.contract import (
 )
 from posenet_onnx.decode.decode_pose import REFINEMENT_V1
 from posenet_onnx.keypoints import NUM_KEYPOINTS
-from posenet_onnx.runtime.images import Size
+from posenet_onnx.runtime.images import Size, decode_image
 from posenet_onnx.runtime.network import GraphConfig, Network, graph_config
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import PoseNet
@@ -95,6 +95,12 @@ class MultiPoseGraph:
     estimate_single_pose_batch = PoseNet.estimate_single_pose_batch
     estimate_multiple_poses_batch = PoseNet.estimate_multiple_poses_batch
 
+    def read_image(self, path: str | os.PathLike, settings: EstimateSettings) -> tuple[np.ndarray, Size]:
+        """An image file's whole pixels and size: the graph resizes whole images itself."""
+        if settings.fast_decode:
+            raise ValueError(f"{self.model_file} resizes whole images itself; fast decoding is not available with it.")
+        return decode_image(path, None)
+
     def _single_pose_error(self) -> ValueError:
         return ValueError(
             f"{self.model_file} is a multi-pose graph: it estimates multiple poses only; for single poses load the "
@@ -107,7 +113,7 @@ class MultiPoseGraph:
         """Poses per image: one graph call per group of same-size images. The graph sizes its network input from
         the image it is given, so images read at a reduced size (`sizes`) cannot be mapped back and are refused."""
         self.check(settings)
-        if sizes is not None and any(size is not None for size in sizes):
+        if sizes is not None and any(size is not None and tuple(size) != image.shape[:2] for image, size in zip(images, sizes)):
             raise ValueError(f"{self.model_file} resizes whole images itself; fast decoding is not available with it.")
         parameters = graph_parameters(settings)
         groups: dict[tuple[int, int], list[int]] = {}

@@ -420,7 +420,6 @@ def test_the_threshold_goes_in_as_upstreams_double_comparison():
             assert (score >= given) == (float(score) >= threshold), (threshold, score)
 
 
-@pytest.mark.skip(reason="open: the command line fails on the multi-pose graph after the fast-decode merge; under investigation")
 def test_the_command_line_estimates_with_it(multi_models, net, shared, tmp_path):
     """`posenet-onnx estimate --multi --model ..._multi.onnx` writes the poses the plain graph's path finds."""
     image = shared / "images" / "couple.jpg"
