@@ -10,8 +10,8 @@ For each photo and parameter set: end-to-end ms per frame of
   graph minus this is the decoder's own time inside the graph;
 - decoder alone: the graph's decoder nodes on their own (the network's outputs fed in);
 and the number of root candidates (local maxima above the threshold), which the in-graph decoder decodes all
-of. Every session runs with idle spinning off (several thread pools share the CPU), onnxruntime's default
-threads. Speed-up = python median / graph median (above 1: the graph is faster). `--provider cuda` or
+of. Every session runs with onnxruntime's default threads and idle spinning off (several thread pools share
+the CPU; `--spinning` turns it on, onnxruntime's default). Speed-up = python median / graph median (above 1: the graph is faster). `--provider cuda` or
 `tensorrt` runs every session on that GPU provider instead (nodes it lacks fall back to CUDA and the CPU).
 
     python scripts/bench_multi_graph.py [--shared ../shared/posenet] [--model-dir DIR] [--repeats 300]
@@ -79,9 +79,9 @@ def graphs(model_dir: Path, checkpoint_dir: Path) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def quiet_options(threads: int | None) -> ort.SessionOptions:
+def session_options(threads: int | None, spinning: bool) -> ort.SessionOptions:
     options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     if threads:
         options.intra_op_num_threads = threads
     return options
@@ -94,19 +94,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime's intra-op threads (default: its choice)")
     parser.add_argument("--provider", choices=PROVIDERS, default="cpu")
+    parser.add_argument("--spinning", action="store_true", help="let idle pool threads spin (onnxruntime's default)")
     args = parser.parse_args()
     providers = PROVIDERS[args.provider]
 
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model_dir or Path(scratch)
         plain, multi = graphs(model_dir, args.shared / "checkpoints")
-        net = posenet_onnx.load(plain, providers=providers, allow_spinning=False, intra_op_threads=args.threads)
+        net = posenet_onnx.load(plain, providers=providers, allow_spinning=args.spinning, intra_op_threads=args.threads)
         graph, network, decoder = (
-            ort.InferenceSession(model, quiet_options(args.threads), providers=providers)
+            ort.InferenceSession(model, session_options(args.threads, args.spinning), providers=providers)
             for model in (str(multi), network_part(multi), decoder_part(multi))
         )
         print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; onnxruntime "
-              f"{ort.__version__} on {graph.get_providers()[0]} ({args.provider}); load average before: "
+              f"{ort.__version__} on {graph.get_providers()[0]} ({args.provider}), threads {args.threads or 'default'}, "
+              f"spinning {'on' if args.spinning else 'off'}; load average before: "
               f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         print("| photo | scale | poses, threshold | candidates | python ms | graph ms | input + network ms "
               "| decoder ms (graph - input + network) | decoder alone ms | speed-up (medians) |")
