@@ -253,38 +253,51 @@ class _Decoder:
 
     def _select(self) -> str:
         """The greedy selection as a Loop over pose slots: the chosen candidates [T, N] (M where an image has no
-        pose in that slot), 1 <= T <= max(max_pose_detections, 1)."""
+        pose in that slot), 1 <= T <= max(max_pose_detections, 1).
+
+        Candidates get a sentinel column M: never blocked (its root is NaN, so no distance is within the radius;
+        a chosen candidate blocks itself, as its root is its own keypoint), so an image without a free candidate
+        chooses M, whose pose (the zero row appended to the poses) is no pose.
+        """
         from onnx import TensorProto, helper
 
         n = self.nodes
         self.max_poses = n.op("Max", MAX_POSES_NAME, n.const(1))  # P, a scalar
+        self.poses = n.op("Pad", self.poses, n.const([0, 0, 0, 0, 0, 1, 0, 0]))  # [N, M + 1, 17, 3]
+        part = n.op("Pad", self.part, n.const([0, 0, 0, 0, 1, 0]))
+        root = n.op("Pad", self.root, n.const([0, 0, 0, 0, 1, 0]), n.const(np.nan, np.float64))
+        order = n.op("Unsqueeze", n.op("Range", n.const(0), n.op("Add", self.count, n.const(1)), n.const(1)), n.const([0]))
+        unreal = n.op("Cast", n.op("Not", self.real), to=TensorProto.INT32)
+        blocked = n.op("Pad", unreal, n.const([0, 0, 0, 1]))  # [N, M + 1], 1 = blocked
         body = helper.make_graph([], "multi_pose_greedy", [
             helper.make_tensor_value_info("slot", TensorProto.INT64, []),
             helper.make_tensor_value_info("more", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("blocked", TensorProto.BOOL, None),
+            helper.make_tensor_value_info("blocked", TensorProto.INT32, None),
+            helper.make_tensor_value_info("chosen", TensorProto.INT64, None),
         ], [])
         b = Nodes(body, n.opset, "multi_pose/greedy", constants=n.constants)
-        chosen = b.op("ArgMin", b.op("Cast", "blocked", to=TensorProto.INT32), axis=1, keepdims=1)  # [N, 1]: first free
-        none_left = b.op("GatherElements", "blocked", chosen, axis=1)
-        pose = b.op("GatherND", self.poses, chosen, batch_dims=1)  # [N, 17, 3]
-        same_part = b.op("GatherND", pose, self.part, batch_dims=1)  # [N, M, 3]: its keypoint of each root's part
-        distance = b.op("Sub", same_part, self.root)
-        squared = b.op("MatMul", b.op("Mul", distance, distance), self.sum_yx)  # [N, M, 1]: dy * dy + dx * dx
+        pose = b.op("GatherND", self.poses, "chosen", batch_dims=1)  # [N, 17, 3]
+        same_part = b.op("GatherND", pose, part, batch_dims=1)  # [N, M + 1, 3]: its keypoint of each root's part
+        distance = b.op("Sub", same_part, root)
+        squared = b.op("MatMul", b.op("Mul", distance, distance), self.sum_yx)  # [N, M + 1, 1]: dy * dy + dx * dx
         suppressed = b.op("Squeeze", b.op("LessOrEqual", squared, self.squared_radius), b.const([2]))
-        passed = b.op("LessOrEqual", self.order, chosen)
-        blocked = b.op("Or", b.op("Or", "blocked", suppressed), passed, output="blocked_out")
-        fewest = b.op("ReduceMin", b.op("Cast", blocked, to=TensorProto.INT32), keepdims=0)
-        b.op("Less", fewest, b.const(1, np.int32), output="more_out")
+        passed = b.op("Less", order, "chosen")
+        newly = b.op("Cast", b.op("Or", suppressed, passed), to=TensorProto.INT32)
+        now_blocked = b.op("Max", "blocked", newly, output="blocked_out")
+        following = b.op("ArgMin", now_blocked, axis=1, keepdims=1, output="chosen_out")  # [N, 1]: the first free
+        b.op("Less", b.reduce("ReduceMin", following, [0, 1], keepdims=0), self.count, output="more_out")
         # A 1-D scan output: runtimes that stack scan outputs and runtimes that concatenate them agree on it.
-        b.op("Squeeze", b.op("Where", none_left, self.count, chosen), b.const([1]), output="chosen_out")
+        b.op("Squeeze", "chosen", b.const([1]), output="chosen_slot")
         body.output.extend([
             helper.make_tensor_value_info("more_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("blocked_out", TensorProto.BOOL, None),
+            helper.make_tensor_value_info("blocked_out", TensorProto.INT32, None),
             helper.make_tensor_value_info("chosen_out", TensorProto.INT64, None),
+            helper.make_tensor_value_info("chosen_slot", TensorProto.INT64, None),
         ])
+        first = n.op("ArgMin", blocked, axis=1, keepdims=1)
         slots = n.op("Min", self.max_poses, self.count)
-        _, chosen_slots = n.ops("Loop", slots, n.const(True, np.bool_), n.op("Not", self.real), outputs=2, body=body)
-        return chosen_slots
+        outputs = n.ops("Loop", slots, n.const(True, np.bool_), blocked, first, outputs=3, body=body)
+        return outputs[2]
 
     def _outputs(self, chosen_slots: str, scale_xy: str | None) -> None:
         """The chosen poses with their instance scores, in image pixels, padded with zero rows to P."""
@@ -293,8 +306,7 @@ class _Decoder:
         n = self.nodes
         keypoints_name, keypoint_scores_name, scores_name, num_poses_name = MULTI_GRAPH_OUTPUTS
         chosen = n.op("Unsqueeze", n.op("Transpose", chosen_slots, perm=[1, 0]), n.const([2]))  # [N, T, 1]
-        padded = n.op("Pad", self.poses, n.const([0, 0, 0, 0, 0, 1, 0, 0]))  # candidate M: a pose of zeros
-        keypoints = n.op("GatherND", padded, chosen, batch_dims=1)  # [N, T, 17, 3]
+        keypoints = n.op("GatherND", self.poses, chosen, batch_dims=1)  # [N, T, 17, 3]
 
         # A keypoint is claimed when the same keypoint of an earlier pose lies within the radius (<=).
         distance = n.op("Sub", n.op("Unsqueeze", keypoints, n.const([2])), n.op("Unsqueeze", keypoints, n.const([1])))
@@ -307,15 +319,19 @@ class _Decoder:
         total = n.op("ReduceSum", kept, n.const([2, 3]), keepdims=0)
         scores = n.op("Div", total, n.const(float(NUM_KEYPOINTS), np.float64))
 
-        pixels = n.op("Mul", keypoints, n.const([self.stride, self.stride, 1], np.float64))
-        positions = n.op("Gather", pixels, n.const([1, 0]), axis=3)  # (x, y)
-        if scale_xy is not None:  # network pixels -> image pixels in float64, as the runtime scales them
-            positions = n.op("Mul", positions, scale_xy)
-        keypoint_scores = n.op("Squeeze", keypoint_scores, n.const([3]))
-        shape = n.op("Shape", chosen)
-        missing = n.op("Sub", n.op("Unsqueeze", self.max_poses, n.const([0])), n.op("Slice", shape, n.const([1]), n.const([2])))
-        for value, rank, name in ((positions, 4, keypoints_name), (keypoint_scores, 3, keypoint_scores_name), (scores, 2, scores_name)):
-            pads = n.op("Concat", n.const([0] * (rank + 1)), missing, n.const([0] * (rank - 2)), axis=0)
-            n.op("Pad", n.op("Cast", value, to=TensorProto.FLOAT), pads, output=name)
+        # (x, y, score) in image pixels: grid units * stride, then * (image size / network input size) in float64.
+        if scale_xy is None:
+            factors = n.const([self.stride, self.stride, 1.0], np.float64)
+        else:
+            stride = n.const(float(self.stride), np.float64)
+            factors = n.op("Concat", n.op("Mul", scale_xy, stride), n.const([1.0], np.float64), axis=0)
+        placed = n.op("Mul", n.op("Gather", keypoints, n.const([1, 0, 2]), axis=3), factors)
+        missing = n.op("Sub", n.op("Unsqueeze", self.max_poses, n.const([0])), n.op("Slice", n.op("Shape", chosen), n.const([1]), n.const([2])))
+        rows = n.op("Concat", n.const([0, 0, 0, 0, 0]), missing, n.const([0, 0]), axis=0)  # pads of [N, T, 17, 3]
+        padded = n.op("Pad", n.op("Cast", placed, to=TensorProto.FLOAT), rows)
+        _, part_scores = n.ops("Split", padded, n.const([2, 1]), outputs=[keypoints_name, n.name("Split")], axis=3)
+        n.op("Squeeze", part_scores, n.const([3]), output=keypoint_scores_name)
+        score_rows = n.op("Concat", n.const([0, 0, 0]), missing, axis=0)
+        n.op("Pad", n.op("Cast", scores, to=TensorProto.FLOAT), score_rows, output=scores_name)
         found = n.op("Cast", n.op("Less", chosen, self.count), to=TensorProto.INT64)
         n.op("ReduceSum", found, n.const([1, 2]), output=num_poses_name, keepdims=0)

@@ -242,6 +242,9 @@ def test_a_batch_decodes_each_image_on_its_own(multi_models, annotated_photos):
         assert alone[3][0] == counts[n]
         for got, expected in zip(batched[:3], alone[:3]):
             np.testing.assert_allclose(got[n], expected[0], rtol=0, atol=1e-4)
+    # An infinite radius: the first pose of an image suppresses every other root; an image that is done early
+    # (the blank one, then each after its first pose) chooses no pose while the others go on.
+    assert run(multi_feed(images, 0.5, (10, 0.15, np.inf)))[3].tolist() == [1, 1, 0]
 
 
 def test_no_tensor_is_empty_at_run_time(multi_models, annotated_photos):
