@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import posenet_onnx
 from posenet_onnx.runtime.draw import draw_poses_on
 from posenet_onnx.runtime.settings import EstimateSettings
