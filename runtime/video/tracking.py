@@ -3,12 +3,14 @@
 Poses a viewer sees (pose score at least `min_pose_score`, the original demo's minPoseConfidence) are
 matched to the tracks of the previous frames by an OKS-like keypoint similarity (COCO's object keypoint
 similarity, scaled by the track's size) with an optimal assignment in which a pose or a track may also
-stay unmatched; a pose no track takes starts one. Fainter poses, such as the multi-pose decoder's
-near-zero-score duplicates of real people, get no ID (None) and start no track, as does a second pose
-much like one already labelled (the person found twice). A track compares the keypoints it saw in its
-last few frames, predicts them forward at constant velocity, and while unseen follows the change of
-velocity all people share (a moving camera's); it is kept for `max_age` frames, so a person missed for
-a moment keeps their ID. IDs count up from 1 and are never reused. The tracker only labels: the poses
+stay unmatched: wide tolerances decide which pairs may match, and COCO's own tolerance helps rank them; a
+pose no track takes starts one. Fainter poses, such as the multi-pose decoder's near-zero-score
+duplicates of real people, get no ID (None) and start no track, as does a second pose much like one
+already labelled (the person found twice): of two such copies, the one with the larger sum of keypoint
+scores is the person and gets the ID. A track compares the keypoints it saw in its last few frames,
+predicts them forward at constant velocity, and while unseen follows the change of velocity all people
+share (a moving camera's); it is kept for `max_age` frames, so a person missed for a moment keeps their
+ID. IDs count up from 1 and are never reused. The tracker only labels: the poses
 are never dropped, added, reordered or moved. One tracker follows one stream of frames.
 """
 
@@ -38,6 +40,12 @@ COCO_SIGMAS = np.array(
 # disagree, and more again than two poses of one person in the same frame differ.
 KEYPOINT_TOLERANCES = 6 * COCO_SIGMAS
 DUPLICATE_TOLERANCES = 4 * COCO_SIGMAS
+# OKS's own tolerance, unwidened: it ranks the pairs the wide tolerances allow, telling apart two candidates
+# within reach of each other (two tracks of a barely seen person, a person and a blend of two overlapping people).
+RANKING_TOLERANCES = 2 * COCO_SIGMAS
+# Of two copies of one person, the track takes the stronger (the larger sum of keypoint scores, the better fit
+# to the person most of the time) unless the weaker one's ranking similarity to it is higher by more than this.
+COPY_MARGIN = 0.1
 KEYPOINT_MEMORY = 10  # frames a track compares a keypoint it has not seen again
 UNCERTAINTY_GROWTH = 0.1  # per frame unseen, the widening of a keypoint's tolerance
 NEVER = -(2**62)  # the frame of a keypoint never seen
@@ -205,7 +213,8 @@ class PoseTracker:
         tracks = self._tracks
         velocities = [t.velocity + (self._drift - t.drift) for t in tracks]
         predicted = [t.positions + v for t, v in zip(tracks, velocities)]
-        matches = self._match(predicted, positions, confident, seen)  # {pose index: track index}
+        strength = scores.sum(axis=1)  # of two copies of a person, the stronger one is the person
+        matches = self._match(predicted, positions, confident, seen, strength)  # {pose index: track index}
         changes = []  # the velocity changes of the people seen in the last frame and this one
         for i, t in matches.items():
             track, before = tracks[t], tracks[t].velocity
@@ -221,35 +230,64 @@ class PoseTracker:
             if track.last_frame < self._frame:  # unseen: moved on to where it is expected
                 track.positions = expected
         labelled = list(matches)
-        ids: list[int | None] = [None] * len(poses)
-        for i in seen:
-            track = tracks[matches[i]] if i in matches else None
-            if track is None and not self._duplicate(i, labelled, positions, confident):
-                track = self._start(positions[i], scores[i])
+        for i in sorted(seen, key=lambda i: -strength[i]):  # of two copies of a person, the stronger starts a track
+            if i not in matches and not self._duplicate(i, labelled, positions, confident):
                 labelled.append(i)
-            ids[i] = None if track is None else track.id
+        ids: list[int | None] = [None] * len(poses)
+        for i in sorted(labelled):  # new IDs in the poses' order
+            ids[i] = (tracks[matches[i]] if i in matches else self._start(positions[i], scores[i])).id
         self._tracks = [t for t in self._tracks if self._frame - t.last_frame <= self.max_age]
         return ids
 
     def _match(
-        self, predicted: list[np.ndarray], positions: np.ndarray, confident: np.ndarray, candidates: list[int]
+        self,
+        predicted: list[np.ndarray],
+        positions: np.ndarray,
+        confident: np.ndarray,
+        candidates: list[int],
+        strength: np.ndarray,
     ) -> dict[int, int]:
         """{pose index: track index}: the optimal assignment of the tracks (their `predicted` keypoints) to the
-        `candidates` poses, keeping the pairs at least `min_similarity` alike."""
+        `candidates` poses, keeping the pairs at least `min_similarity` alike; then a track whose pose has a
+        stronger copy left over (`strength`: each pose's sum of keypoint scores) moves to it, unless the
+        copy fits its prediction worse by more than COPY_MARGIN."""
         if not predicted or not candidates:
             return {}
         remembered = np.stack([t.remembered() for t in self._tracks])
         tolerances = np.stack([KEYPOINT_TOLERANCES * t.spread(self._frame) for t in self._tracks])
-        similarity = keypoint_similarity(np.stack(predicted), remembered, positions[candidates], confident[candidates], tolerances)
-        return {candidates[p]: t for t, p in self._assign(similarity)}
+        expected = np.stack(predicted)
+        similarity = keypoint_similarity(expected, remembered, positions[candidates], confident[candidates], tolerances)
+        sharp = keypoint_similarity(expected, remembered, positions[candidates], confident[candidates], RANKING_TOLERANCES)
+        ranking = (similarity + sharp) / 2
+        matches = {candidates[p]: t for t, p in self._assign(similarity, ranking)}
+        column = {pose: p for p, pose in enumerate(candidates)}
+        for j in sorted(candidates, key=lambda j: -strength[j]):
+            if j in matches:
+                continue
+            fit = ranking[:, column[j]]
+            weaker = [
+                i
+                for i, t in matches.items()
+                if strength[i] < strength[j]
+                and similarity[t, column[j]] >= self.min_similarity
+                and fit[t] >= ranking[t, column[i]] - COPY_MARGIN
+                and self._duplicate(j, [i], positions, confident)
+            ]
+            if weaker:
+                matches[j] = matches.pop(max(weaker, key=lambda i: fit[matches[i]]))
+        return matches
 
-    def _assign(self, similarity: np.ndarray) -> list[tuple[int, int]]:
+    def _assign(self, similarity: np.ndarray, ranking: np.ndarray | None = None) -> list[tuple[int, int]]:
         """The (row, column) pairs of `similarity` [T, P] that an optimal assignment matches, where each
-        row and column may also stay unmatched: a pair costs 1 - similarity and an unmatched row or
-        column half of 1 - `min_similarity`, so a pair is only made at least `min_similarity` alike, and a
-        close pair is never split up to make two loose ones. Rows and columns that share no possible pair
-        are assigned apart (most people are far from all but their own track)."""
+        row and column may also stay unmatched: an unmatched row or column costs half of 1 -
+        `min_similarity` and a pair 1 - `ranking` (default: the similarity), less than its two ends alone,
+        so a pair is only made at least `min_similarity` alike, and a close pair is never split up to make
+        two loose ones.
+        Rows and columns that share no possible pair are assigned apart (most people are far from all but
+        their own track)."""
         admissible = similarity >= self.min_similarity
+        # An allowed pair costs less than leaving both its ends alone, as it does alone in its component.
+        ranking = similarity if ranking is None else np.maximum(ranking, self.min_similarity + 1e-6)
         pairs = []
         for rows, columns in _components(admissible):
             if len(rows) == 1 and len(columns) == 1:
@@ -260,7 +298,7 @@ class PoseTracker:
             alone = (1.0 - self.min_similarity) / 2
             never = 2.0 + 2 * alone  # costs more than any pair and both its ends left alone
             cost = np.full((n + m, m + n), never)
-            cost[:n, :m] = np.where(admissible[inner], 1.0 - similarity[inner], never)
+            cost[:n, :m] = np.where(admissible[inner], 1.0 - ranking[inner], never)
             cost[np.arange(n), m + np.arange(n)] = alone  # row r unmatched
             cost[n + np.arange(m), np.arange(m)] = alone  # column c unmatched
             cost[n:, m:] = 0.0
