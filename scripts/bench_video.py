@@ -14,7 +14,7 @@ costs (person IDs and smoothing: bench_tracking.py).
 2. Encoder presets: the drawn frames encoded with each of x264's fast presets at the default crf: CPU time
    per frame and the file's size.
 
-    python scripts/bench_video.py [--shared ../shared/posenet] [--rounds 5] [--model-dir DIR]
+    python scripts/bench_video.py [--shared ../shared/posenet] [--clip CLIP] [--rounds 5] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -162,6 +162,7 @@ def drawing_threads() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
+    parser.add_argument("--clip", type=Path, help="the video to run (default: the shared pose_squats.mp4)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model-dir", type=Path, help="folder with the exported 0.50 graph (default: export one)")
     args = parser.parse_args()
@@ -174,7 +175,7 @@ def main() -> None:
             model_dir = scratch / "models"
             model_dir.mkdir()
             export_model(0.50, 16, model_dir, checkpoint_dir=args.shared / "checkpoints")
-        throughput(model_dir, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
+        throughput(model_dir, args.clip or args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from imageio.core.util import Array
 from posenet_onnx.cli import main
 from posenet_onnx.commands.model import load_from_args
 from posenet_onnx.commands.terminal import interrupts_as_requests
-from posenet_onnx.runtime.video.pipeline import _frames, annotate_video, even_sized, import_imageio, parse_source
+from posenet_onnx.runtime.video.pipeline import _camera_frames, annotate_video, even_sized, import_imageio, parse_source
 from support.cli import model_args
 from support.video import read_jsonl, read_video
 
@@ -264,7 +264,7 @@ def test_a_camera_s_repeated_latest_frame_is_skipped(squats: Path) -> None:
     images = read_video(squats)[:3]
     served = [(0, True), (0, False), (1, True), (1, False), (1, False), (2, True)]
     reader = [Array(images[i], {"new": new}) for i, new in served]
-    frames = list(_frames(reader, 30.0, is_camera=True))
+    frames = list(_camera_frames(reader, 30.0))
     assert [f.index for f in frames] == [0, 1, 2]
     assert all(np.array_equal(f.image, image) for f, image in zip(frames, images))
     assert frames[0].timestamp < frames[1].timestamp < frames[2].timestamp

@@ -78,8 +78,8 @@ def test_the_timeline_holds_frames_over_gaps_and_leaves_out_crowded_ones() -> No
 
 
 def test_timestamps_always_increase_even_where_a_damaged_file_repeats_them() -> None:
-    from posenet_onnx.runtime.video.pipeline import _frames
+    from posenet_onnx.runtime.video.pipeline import _file_frames
 
     reader = [np.zeros((2, 2, 3), np.uint8)] * 5
-    frames = list(_frames(reader, 10.0, False, iter([0.0, 0.5, 0.5, 0.2])))  # repeated, backwards, then ended
+    frames = list(_file_frames(zip([0.0, 0.5, 0.5, 0.2, None], reader), 10.0))  # repeated, backwards, then unknown
     assert [f.timestamp for f in frames] == pytest.approx([0.0, 0.5, 0.6, 0.7, 0.8])

@@ -16,14 +16,11 @@ import itertools
 import logging
 import os
 import queue
-import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,12 +29,12 @@ import numpy as np
 from posenet_onnx.outputs import Output, OutputPlan, interrupts_deferred, json_text, keep_whole_lines
 from posenet_onnx.runtime.video.smoothing import PoseSmoother
 from posenet_onnx.runtime.video.tracking import PoseTracker
+from posenet_onnx.runtime.video.video_files import VideoFileReader, VideoFileWriter, frame_times
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
 QUEUE_SIZE = 8  # frames buffered between two stages
 _END = object()  # end-of-stream marker passed through the queues
 _POLL_S = 0.05  # how often a blocked reader checks whether it should stop
-DECODE_THREADS = 1  # ffmpeg's decoding threads for a video file
 
 
 class Frame(NamedTuple):
@@ -130,43 +127,33 @@ def open_video(
     averaging); `VideoInfo.frame_size` keeps their full size. Cameras ignore it.
     """
     imageio = import_imageio()
-    is_camera = isinstance(source, int)
-    uri = f"<video{source}>" if is_camera else source
-    # A file's frames as they are stored: none repeated or dropped to make a constant rate (see frame_times).
-    # Its decoder runs in one thread: the pipeline's stages already share the cores, and one thread decodes
-    # with the least CPU time a frame (docs/performance.md).
-    options: dict[str, Any] = {} if is_camera else {
-        "input_params": ["-threads", str(DECODE_THREADS)], "output_params": passthrough_args()
-    }
-    reader = _reader(imageio, uri, source, options)
-    try:
-        meta = reader.get_meta_data()
-        width, height = meta.get("size") or (0, 0)
-        if scaled is not None and not is_camera and width and height:
-            target_height, target_width = scaled(height, width)
-            if (target_height, target_width) != (height, width):
-                reader.close()
-                options.update(
-                    size=(target_width, target_height), output_params=[*passthrough_args(), "-sws_flags", "fast_bilinear"]
-                )
-                reader = _reader(imageio, uri, source, options)
-        fps = float(meta.get("fps") or 0) or 30.0
-        duration = meta.get("duration")
-        frame_count = None if is_camera or not duration else max(1, round(duration * fps))
-        with contextlib.ExitStack() as stack:
-            times = None if is_camera else stack.enter_context(frame_times(source))
-            info = VideoInfo(fps, frame_count, (height, width) if height else None)
-            yield info, _frames(reader, fps, is_camera, times)
-    finally:
-        reader.close()
+    if isinstance(source, int):
+        with contextlib.closing(_camera(imageio, source)) as camera:
+            fps = float(camera.get_meta_data().get("fps") or 0) or 30.0
+            yield VideoInfo(fps, None), _camera_frames(camera, fps)
+        return
+    # A file's frames as they are stored: none repeated or dropped to make a constant rate, each with its time.
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(VideoFileReader(source))
+        height, width = reader.header.size
+        if scaled is not None and scaled(height, width) != (height, width):
+            reader.close()
+            reader = stack.enter_context(VideoFileReader(source, scaled(height, width)))
+        fps = reader.header.fps or 30.0
+        duration = reader.header.duration
+        frame_count = max(1, round(duration * fps)) if duration else None
+        timed = reader.frames()
+        if not reader.times_in_band:
+            times = stack.enter_context(frame_times(source))
+            timed = ((next(times, None), image) for _, image in timed)
+        yield VideoInfo(fps, frame_count, (height, width)), _file_frames(timed, fps)
 
 
-def _reader(imageio: Any, uri: str, source: str | int, options: dict[str, Any]) -> Any:
+def _camera(imageio: Any, index: int) -> Any:
     try:
-        return imageio.get_reader(uri, format="FFMPEG", **options)
+        return imageio.get_reader(f"<video{index}>", format="FFMPEG")
     except (OSError, RuntimeError, IndexError) as exc:  # imageio's IndexError: no such camera
-        what = f"camera {source}" if isinstance(source, int) else f"{source!r} as a video"
-        raise RuntimeError(f"Cannot read {what}: {str(exc).strip().splitlines()[0]}") from None
+        raise RuntimeError(f"Cannot read camera {index}: {str(exc).strip().splitlines()[0]}") from None
 
 
 # x264's speed presets, fastest first: each one slower spends more CPU for a smaller file at the same quality.
@@ -196,17 +183,10 @@ class Encoding:
         return ["-preset", self.preset, "-crf", str(self.crf)]
 
 
-def open_video_writer(path: str | os.PathLike, fps: float, encoding: Encoding = Encoding()) -> Any:
-    """An imageio writer of H.264 video (yuv420p: give it frames of even sizes, see `even_sized`) for RGB frames."""
-    return import_imageio().get_writer(
-        path,
-        format="FFMPEG",
-        fps=fps,
-        codec="libx264",
-        macro_block_size=2,
-        output_params=encoding.output_params(),
-        ffmpeg_log_level="error",
-    )
+def open_video_writer(path: str | os.PathLike, fps: float, encoding: Encoding = Encoding()) -> VideoFileWriter:
+    """A writer of H.264 video (yuv420p: give it frames of even sizes, see `even_sized`) from RGB frames."""
+    import_imageio()
+    return VideoFileWriter(path, fps, encoding.output_params())
 
 
 def network_threads(drawing: bool, cores: int | None = None) -> int | None:
@@ -234,85 +214,28 @@ class _RotatedSizeNote(logging.Filter):
         return "is different from the source frame size" not in record.getMessage()
 
 
-def _frames(reader: Any, fps: float, is_camera: bool, times: Iterator[float] | None = None) -> Iterator[Frame]:
-    """Frames with timestamps: for files their own (`times`, one per frame, see `_next_time`; without them,
-    index / fps), for cameras the time since the first frame.
-
-    A camera reader always returns its latest frame, flagged `new` in its meta data only once: repeats
-    are skipped, so a pipeline faster than the camera waits for it instead of estimating copies.
-    """
+def _camera_frames(camera: Any, fps: float) -> Iterator[Frame]:
+    """A camera's frames, timed from the first. Its reader always returns the latest frame, flagged `new` in
+    its meta data only once: repeats are skipped, so a pipeline faster than the camera waits for it instead
+    of estimating copies."""
     start = time.monotonic()
     index = 0
-    timestamp = -1.0 / fps
-    for image in reader:
-        if is_camera and not image.meta.get("new", True):
+    for image in camera:
+        if not image.meta.get("new", True):
             time.sleep(_POLL_S / 10)
             continue
-        if is_camera:
-            timestamp = time.monotonic() - start
-        else:
-            timestamp = index / fps if times is None else _next_time(times, timestamp, fps)
-        yield Frame(index, timestamp, np.asarray(image))
+        yield Frame(index, time.monotonic() - start, np.asarray(image))
         index += 1
 
 
-def _next_time(times: Iterator[float], previous: float, fps: float) -> float:
-    """The next frame's listed time; one frame interval after `previous` past the listing's end, or where the
-    listed time does not increase (a damaged file): timestamps always increase, as smoothing needs."""
-    listed = next(times, None)
-    return listed if listed is not None and listed > previous else previous + 1.0 / fps
-
-
-def passthrough_args() -> list[str]:
-    """ffmpeg's output option that passes every decoded frame once, with its own timestamp (by default a
-    variable-frame-rate file is made constant-rate: frames repeated or dropped). `-fps_mode` since ffmpeg 5.1."""
-    return ["-fps_mode", "passthrough"] if _ffmpeg_version() >= (5, 1) else ["-vsync", "passthrough"]
-
-
-def _ffmpeg_version() -> tuple[int, int]:
-    """imageio-ffmpeg's ffmpeg as (major, minor); a build without a release number is taken as recent."""
-    import imageio_ffmpeg
-
-    match = re.match(r"n?(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())
-    return (int(match[1]), int(match[2])) if match else (99, 0)
-
-
-@contextlib.contextmanager
-def frame_times(path: str) -> Iterator[Iterator[float]]:
-    """The presentation time in seconds of each frame of a video file, in order, as its frames are read
-    with `passthrough_args`: a second ffmpeg lists them (framecrc of the frames, in the file's own time
-    base) while the frames are decoded, so a variable frame rate keeps each frame's real time."""
-    import imageio_ffmpeg
-
-    time_base = ["-enc_time_base", "demux" if _ffmpeg_version() >= (7, 0) else "-1"]
-    command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path,
-        "-an", "-sn", "-dn", *passthrough_args(), *time_base, "-c:v", "wrapped_avframe", "-f", "framecrc", "-",
-    ]  # no -map: ffmpeg picks the video stream the frames come from, as it does for the reader
-    # In a process group of its own, like imageio's ffmpeg: a Ctrl-C, SIGTERM or SIGHUP sent to the command's
-    # group stops the command, which then ends this listing itself once the frames in progress are written.
-    group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **group)
-    try:
-        yield _framecrc_times(process.stdout)
-    finally:
-        process.kill()
-        process.stdout.close()
-        process.wait()
-
-
-def _framecrc_times(lines: Iterable[bytes]) -> Iterator[float]:
-    """Seconds per frame from ffmpeg's framecrc listing: `#tb 0: NUM/DEN`, then `stream, dts, pts, ...` lines."""
-    time_base = None
-    for line in lines:
-        text = line.decode(errors="replace").strip()
-        if text.startswith("#tb 0:"):
-            numerator, _, denominator = text.split(":", 1)[1].strip().partition("/")
-            time_base = Fraction(int(numerator), int(denominator))
-        elif text and not text.startswith("#") and time_base is not None:
-            fields = text.split(",")
-            if len(fields) >= 3 and fields[0].strip() == "0":
-                yield float(int(fields[2]) * time_base)
+def _file_frames(timed: Iterable[tuple[float | None, np.ndarray]], fps: float) -> Iterator[Frame]:
+    """A file's frames from (listed time, pixels) pairs: at the listed time; one frame interval after the
+    previous frame where none is listed or where it does not increase (a damaged file): timestamps always
+    increase, as smoothing needs."""
+    timestamp = -1.0 / fps
+    for index, (listed, image) in enumerate(timed):
+        timestamp = listed if listed is not None and listed > timestamp else timestamp + 1.0 / fps
+        yield Frame(index, timestamp, image)
 
 
 class VideoTimeline:
