@@ -128,6 +128,12 @@ def parse_header(lines: Iterable[str]) -> Header | None:
     return Header(fps, (int(size[2]), int(size[1])), seconds)
 
 
+def reports_times() -> bool:
+    """Whether this ffmpeg reports each frame's time as it passes the frame on (`-stats_mux_pre`, ffmpeg 6.1,
+    on systems that can hand it a pipe); else `frame_times` lists them in a second process."""
+    return os.name == "posix" and ffmpeg_version() >= (6, 1)
+
+
 class VideoFileReader:
     """A video file's frames as RGB arrays [H, W, 3], each with its presentation time in seconds.
 
@@ -139,8 +145,7 @@ class VideoFileReader:
     def __init__(self, path: str, size: tuple[int, int] | None = None):
         self.path = path
         scale = [] if size is None else ["-s", f"{size[1]}x{size[0]}", "-sws_flags", "fast_bilinear"]
-        in_band = os.name == "posix" and ffmpeg_version() >= (6, 1)
-        times_read, times_written = os.pipe() if in_band else (None, None)
+        times_read, times_written = os.pipe() if reports_times() else (None, None)
         times = [] if times_written is None else [
             *time_base_args(), "-stats_mux_pre", f"pipe:{times_written}", "-stats_mux_pre_fmt", "{pts} {tb}"
         ]
@@ -170,8 +175,7 @@ class VideoFileReader:
 
     @property
     def times_in_band(self) -> bool:
-        """Whether `frames` gives each frame's time: this ffmpeg reports it as it passes the frame on
-        (`-stats_mux_pre`, ffmpeg 6.1, on systems that can hand it a pipe); else `frame_times` lists them."""
+        """Whether `frames` gives each frame's time (see `reports_times`)."""
         return self._times is not None
 
     def frames(self) -> Iterator[tuple[float | None, np.ndarray]]:
