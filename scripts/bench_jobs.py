@@ -29,7 +29,7 @@ from pathlib import Path
 from PIL import Image
 
 import posenet_onnx
-from posenet_onnx.runtime.batch.jobs import default_workers, estimate_paths
+from posenet_onnx.runtime.batch.jobs import estimate_paths
 from posenet_onnx.runtime.batch.sources import expand_sources
 from posenet_onnx.runtime.images import decode_image
 from posenet_onnx.runtime.settings import EstimateSettings
@@ -78,7 +78,7 @@ def main() -> int:
         paths = make_folder(Path(folder), photos, args.copies)
 
         def job(settings: EstimateSettings) -> Callable[[], int]:
-            return lambda: sum(1 for _ in estimate_paths(job_net, settings, paths, workers=default_workers()))
+            return lambda: sum(1 for _ in estimate_paths(job_net, settings, paths, workers=os.cpu_count() or 1))
 
         def reading(settings: EstimateSettings) -> Callable[[], int]:
             return lambda: sum(1 for path in paths if job_net.read_image(path, settings) is not None)

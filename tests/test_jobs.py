@@ -289,7 +289,7 @@ def test_threads_sets_how_many_threads_read_and_estimate_the_images(monkeypatch,
     monkeypatch.setattr(posenet, "decode_image", slow_read)
     loaded = []
     monkeypatch.setattr(jobs, "check_runs", lambda net, settings: loaded.append(net._options.intra_op_num_threads))
-    threads = jobs.default_workers() + 1
+    threads = (os.cpu_count() or 1) + 1
     out = tmp_path / "poses.jsonl"
     assert _run(real_model_dir, *photos[:12], "--threads", str(threads), "--jsonl", str(out)) == 0
     assert len(_lines(out)) == 12

@@ -68,6 +68,23 @@ def test_a_frames_poses_equal_the_single_image_estimate(squats: Path, squats_out
     assert expected[0]["score"] > 0.5
 
 
+def test_frames_estimated_side_by_side_give_the_records_of_one_at_a_time(squats: Path, net, tmp_path: Path) -> None:
+    """Three workers estimate frames out of step; tracking, smoothing and the records still follow the frames in
+    order: the same JSON lines as one worker."""
+    from posenet_onnx.runtime.video.smoothing import PoseSmoother
+    from posenet_onnx.runtime.video.tracking import PoseTracker
+
+    def run(workers: int) -> list[dict]:
+        out = tmp_path / f"{workers}.jsonl"
+        annotate_video(squats, lambda image: net.estimate_multiple_poses(image, 0.5), jsonl=out, workers=workers,
+                       tracker=PoseTracker(), smoother=PoseSmoother())
+        return read_jsonl(out)
+
+    one, three = run(1), run(3)
+    assert len(one) == SQUATS_FRAMES and three == one
+    assert {pose["id"] for record in one for pose in record["poses"]} - {None} == {1}
+
+
 def test_the_skeleton_is_drawn_on_its_own_frame(squats: Path, squats_outputs: Path) -> None:
     index = 40
     source = read_video(squats)[index].astype(int)

@@ -38,11 +38,6 @@ def default_read_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def default_workers() -> int:
-    """Worker threads on the CPU: one per core, at most MAX_READ_THREADS."""
-    return max(1, min(MAX_READ_THREADS, os.cpu_count() or 1))
-
-
 def check_runs(net: PoseNet, settings: EstimateSettings) -> None:
     """Run the network once on a blank image, so that a stride the model lacks, a missing graph or an unusable
     device fails now (ValueError, RuntimeError, FileNotFoundError), not later as every image's error."""

@@ -18,7 +18,10 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,14 +192,6 @@ def open_video_writer(path: str | os.PathLike, fps: float, encoding: Encoding = 
     return VideoFileWriter(path, fps, encoding.output_params())
 
 
-def network_threads(drawing: bool, cores: int | None = None) -> int | None:
-    """onnxruntime's threads for a video job: with a drawn output, every core but one, which reading, drawing
-    and encoding take (at 0.50 and 720p they cost about as much CPU time a frame as the network); without one,
-    None (onnxruntime's choice: every core; reading alone costs a fraction of the network)."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores - 1) if drawing else None
-
-
 def even_sized(image: np.ndarray) -> np.ndarray:
     """The image with a black last row and/or column added where its height or width is odd (yuv420p video
     needs even sizes); every pixel keeps its place, where imageio would rescale the whole frame."""
@@ -277,9 +272,14 @@ def run_pipeline(
     *,
     queue_size: int = QUEUE_SIZE,
     interrupted: threading.Event | None = None,
+    workers: int = 1,
 ) -> int:
-    """Run `estimate` on each frame in the calling thread while a reader thread pulls `frames` and a writer
-    thread calls `consume(frame, estimate(frame))` in order; return the number of frames consumed.
+    """Run `estimate` on each frame in `workers` threads while a reader thread pulls `frames` and a writer
+    thread calls `consume(frame, estimate(frame))` in frame order; return the number of frames consumed.
+
+    With one worker, `estimate` runs in the calling thread. With more (for networks of one thread each on
+    the CPU: whole frames per core), frames are estimated side by side, at most `workers` in flight, and
+    the calling thread hands their results on in order.
 
     On KeyboardInterrupt (or an error) in the calling thread, reading stops, the frames already estimated
     are consumed, and the exception propagates; errors in the other threads are raised here. `interrupted`
@@ -291,8 +291,15 @@ def run_pipeline(
     stop = threading.Event()
     reader = threading.Thread(target=_read_stage, args=(frames, inbox, stop), name="posenet-video-reader")
     writer = _WriteStage(consume, outbox)
+    in_flight: deque[tuple[Frame, Future]] = deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="posenet-video-estimate") if workers > 1 else None
     reader.start()
     writer.start()
+
+    def hand_on(frame: Frame, result: Any) -> None:
+        writer.check()
+        outbox.put((frame, result))
+
     try:
         while True:
             item = _get_unless_interrupted(inbox, interrupted)
@@ -300,17 +307,48 @@ def run_pipeline(
                 break
             if isinstance(item, BaseException):
                 raise item
-            result = estimate(item)
-            writer.check()
-            outbox.put((item, result))
+            if pool is None:
+                hand_on(item, estimate(item))
+                continue
+            in_flight.append((item, pool.submit(estimate, item)))
+            if len(in_flight) >= workers:
+                hand_on(*_oldest_done(in_flight, interrupted))
+        while in_flight:
+            hand_on(*_oldest_done(in_flight, interrupted))
     finally:
         with interrupts_deferred():  # drain: the frames already estimated are written, whatever comes
             stop.set()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                _hand_on_done(in_flight, outbox)
             outbox.put(_END)
             writer.join()
             reader.join()
     writer.check()
     return writer.count
+
+
+def _oldest_done(in_flight: deque[tuple[Frame, Future]], interrupted: threading.Event | None) -> tuple[Frame, Any]:
+    """The oldest frame in flight and its result, once estimated; KeyboardInterrupt once `interrupted` is set
+    (checked while waiting too), the frame then still in flight, so that no frame is skipped."""
+    frame, future = in_flight[0]
+    while True:
+        if interrupted is not None and interrupted.is_set():
+            raise KeyboardInterrupt
+        try:
+            result = future.result(timeout=_POLL_S)
+        except FutureTimeout:
+            continue
+        in_flight.popleft()
+        return frame, result
+
+
+def _hand_on_done(in_flight: deque[tuple[Frame, Future]], outbox: queue.Queue) -> None:
+    """After a stop: the frames estimated in order up to the first that was not (cancelled or failed)."""
+    for frame, future in in_flight:
+        if future.cancelled() or future.exception() is not None:
+            return
+        outbox.put((frame, future.result()))
 
 
 def _read_stage(frames: Iterator[Frame], inbox: queue.Queue, stop: threading.Event) -> None:
@@ -394,6 +432,7 @@ def annotate_video(
     progress: Callable[[int, int | None], None] | None = None,
     encoding: Encoding = Encoding(),
     scaled: Callable[[int, int], tuple[int, int]] | None = None,
+    workers: int = 1,
 ) -> int:
     """Estimate the poses in every frame of a video file or camera; return the number of frames done.
 
@@ -410,7 +449,9 @@ def annotate_video(
     with no `output`, gives the size a file's frames are to be read at (the network's input: ffmpeg scales
     them, which costs less than reading them whole); `estimate` is then called as `estimate(image, size)`
     with the frames' full (height, width), in whose pixels it must give the poses (`PoseNet.estimate`'s
-    `sizes`).
+    `sizes`). `workers` > 1 estimates that many frames side by side (`run_pipeline`; `estimate` must then be
+    safe to call from several threads, as `PoseNet`'s methods are); tracking, smoothing and writing follow
+    the frames in order.
 
     Setting `stop` (e.g. from a Ctrl-C handler) stops after the frame in progress, as does a KeyboardInterrupt,
     and keeps what was done: both files are finalised (further Ctrl-Cs change nothing), renamed into place,
@@ -423,10 +464,8 @@ def annotate_video(
 
     full_size: tuple[int, int] | None = None
 
-    def estimate_frame(frame: Frame) -> tuple[list, list[int] | None]:
-        poses = estimate(frame.image) if full_size is None else estimate(frame.image, full_size)
-        ids = None if tracker is None else tracker(poses)
-        return (poses if smoother is None else smoother(poses, frame.timestamp, ids)), ids
+    def estimate_frame(frame: Frame) -> list:
+        return estimate(frame.image) if full_size is None else estimate(frame.image, full_size)
 
     finalised = False
     with ExitStack() as stack:
@@ -444,9 +483,11 @@ def annotate_video(
 
         timeline = VideoTimeline(info.fps)
 
-        def consume(frame: Frame, result: tuple[list, list[int] | None]) -> None:
+        def consume(frame: Frame, poses: list) -> None:
             nonlocal done
-            poses, ids = result
+            # Tracking and smoothing follow the frames in order, here, whichever worker estimated them.
+            ids = None if tracker is None else tracker(poses)
+            poses = poses if smoother is None else smoother(poses, frame.timestamp, ids)
             if video_writer is not None:
                 # The frame is this pipeline's own: drawn on in place when it may be (a mirrored one), else on a
                 # copy (the timeline may hold it to repeat it over a gap).
@@ -462,7 +503,7 @@ def annotate_video(
                 progress(done, info.frame_count)
 
         try:
-            return run_pipeline(frames, estimate_frame, consume, interrupted=stop)
+            return run_pipeline(frames, estimate_frame, consume, interrupted=stop, workers=workers)
         finally:
             with interrupts_deferred():  # finalise the container: a Ctrl-C now would leave it unplayable
                 if video_writer is not None:

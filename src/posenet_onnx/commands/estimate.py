@@ -212,17 +212,11 @@ def _write_records(
 def _local_records(
     args: argparse.Namespace, settings: EstimateSettings, paths: Sequence[str], drawings: dict[str, Output] | None
 ) -> Iterator[dict[str, Any]]:
-    from posenet_onnx.commands.model import load_from_args
-    from posenet_onnx.runtime.batch.jobs import check_runs, default_workers, estimate_paths
+    from posenet_onnx.commands.model import load_for_workers
+    from posenet_onnx.runtime.batch.jobs import check_runs, estimate_paths
 
-    from posenet_onnx.runtime.providers import CPU, resolve_providers
-
-    # On the CPU, whole images per core: `--threads` workers, each reading and estimating on a network of one
-    # thread. On a GPU, read threads feed same-size batches. The threads share the cores: no idle spinning.
-    on_cpu = resolve_providers(args.device) == [CPU]
-    net = load_from_args(args, allow_spinning=False, intra_op_threads=1 if on_cpu else None)
+    net, workers = load_for_workers(args, args.threads)
     check_runs(net, settings)
-    workers = (args.threads or default_workers()) if on_cpu else 1
     results = estimate_paths(net, settings, paths, threads=args.threads, batch_size=args.batch_size, workers=workers)
     return _drawn(results, drawings, flip=args.flip) if drawings is not None else (result.record for result in results)
 
