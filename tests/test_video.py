@@ -238,6 +238,15 @@ def test_unreadable_sources_exit_2_with_one_clear_line(source, message, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.mp4"]
 
 
+def test_a_file_without_a_video_stream_exits_2_naming_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "sound.mp4")  # a real file ffmpeg reads: audio only
+    assert main(["video", "sound.mp4", "--jsonl", "x.jsonl"]) == 2
+    error = capsys.readouterr().err
+    assert "Cannot read 'sound.mp4' as a video: it has no video stream" in error and error.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sound.mp4"]
+
+
 def test_the_output_never_replaces_the_input(squats: Path, tmp_path: Path, capsys) -> None:
     clip = tmp_path / "clip.mp4"
     shutil.copyfile(squats, clip)

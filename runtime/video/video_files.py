@@ -169,7 +169,10 @@ class VideoFileReader:
         if header is None:
             self._log.join(timeout=5)
             self.close()
-            raise RuntimeError(f"Cannot read {path!r} as a video: {self._log.problem()}")
+            read_input = any(line.startswith("Input #0") for line in self._log.lines)
+            has_video = any(re.match(r"\s*Stream #0:\d+.*: Video:", line) for line in self._log.lines)
+            problem = "it has no video stream" if read_input and not has_video else self._log.problem()
+            raise RuntimeError(f"Cannot read {path!r} as a video: {problem}")
         self.header = header
         _widen(self._process.stdout, header.size[0] * header.size[1] * 3)
 
