@@ -131,17 +131,29 @@ def _taps(nodes: Nodes, size: str, resized: str) -> tuple[str, str, str]:
 
     source lies in [0, in - 1], so the int64 cast is the floor and never past the last index; where the weight
     is 0 the high index (runtime/resize.py's ceiling, the same index) is never read: low + (x - low) * 0 is low.
+
+    A runtime that computes float64 in float32 (OpenVINO) would get weights off by up to ~1e-4 from the large
+    float32 source; there (detected at run time: in + 2^-30 == in) the taps come from exact integers instead,
+    low = in * i // out and weight = (in * i % out) / out, so the resize stays within float32 rounding of tfjs's.
     """
     from onnx import TensorProto
 
     n = nodes
-    count = n.op("Squeeze", n.op("Cast", resized, to=TensorProto.INT64), n.const([0]))
-    steps = n.op("Cast", n.op("Range", n.const(0), count, n.const(1)), to=TensorProto.DOUBLE)
-    source = n.op("Mul", n.op("Div", size, resized), steps)
+    count = n.op("Cast", resized, to=TensorProto.INT64)  # [1]
+    steps = n.op("Range", n.const(0), n.op("Squeeze", count, n.const([0])), n.const(1))
+    source = n.op("Mul", n.op("Div", size, resized), n.op("Cast", steps, to=TensorProto.DOUBLE))
     low = n.op("Cast", source, to=TensorProto.INT64)
-    last = n.op("Sub", n.op("Cast", size, to=TensorProto.INT64), n.const([1]))
-    high = n.op("Min", n.op("Add", low, n.const([1])), last)
-    return low, high, n.op("Sub", source, n.op("Cast", low, to=TensorProto.DOUBLE))
+    weight = n.op("Sub", source, n.op("Cast", low, to=TensorProto.DOUBLE))
+
+    whole = n.op("Cast", size, to=TensorProto.INT64)
+    scaled = n.op("Mul", steps, whole)
+    rational_low = n.op("Div", scaled, count)
+    remainder = n.op("Sub", scaled, n.op("Mul", rational_low, count))
+    rational_weight = n.op("Div", n.op("Cast", remainder, to=TensorProto.DOUBLE), resized)
+    doubles = n.op("Greater", n.op("Sub", n.op("Add", size, n.const(2.0**-30, np.float64)), size), n.const(0.0, np.float64))
+    low = n.op("Where", doubles, low, rational_low)
+    high = n.op("Min", n.op("Add", low, n.const([1])), n.op("Sub", whole, n.const([1])))
+    return low, high, n.op("Where", doubles, weight, rational_weight)
 
 
 def _resize_bilinear(nodes: Nodes, size_xy: str, resized_xy: str) -> None:
