@@ -14,7 +14,7 @@ costs (person IDs and smoothing: bench_tracking.py).
 2. Encoder presets: the drawn frames encoded with each of x264's fast presets at the default crf: CPU time
    per frame and the file's size.
 
-    python scripts/bench_video.py [--shared ../shared/posenet] [--rounds 5] [--model-dir DIR]
+    python scripts/bench_video.py [--shared ../shared/posenet] [--clip CLIP] [--rounds 5] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from posenet_onnx.runtime.video.pipeline import (
     ENCODER_PRESETS,
     Encoding,
     annotate_video,
-    network_threads,
     open_video,
     open_video_writer,
 )
@@ -59,7 +58,9 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
     load = lambda threads: posenet_onnx.load(  # noqa: E731
         0.50, device="cpu", model_dir=model_dir, allow_spinning=False, intra_op_threads=threads
     )
-    every_core, drawing_net = load(network_threads(drawing=False)), load(network_threads(drawing=True))
+    # The baseline: onnxruntime's own threads (every core). The `video` command on the CPU: one worker per
+    # core, each on a network of one thread.
+    every_core, job_net, workers = load(None), load(1), cores
     with open_video(str(clip)) as (info, frames):
         images = [frame.image for frame in frames]
     found = [every_core.estimate_multiple_poses(image, SCALE) for image in images]
@@ -79,7 +80,7 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
     def video(net: posenet_onnx.PoseNet, **options: Any) -> Callable[[], int]:
         """The `video` command's run: its estimate, with the full frame size when the frames are read scaled."""
         estimate = lambda image, size=None: net.estimate([image], settings, size and [size])[0]  # noqa: E731
-        return lambda: annotate_video(clip, estimate, **options)
+        return lambda: annotate_video(clip, estimate, workers=workers, **options)
 
     def read(scaled: Callable[[int, int], tuple[int, int]] | None = None) -> Callable[[], int]:
         def run() -> int:
@@ -106,15 +107,15 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
 
     runs = {
         "estimate-only": estimate_only(every_core),
-        "video -o": video(drawing_net, output=scratch / "drawn.mp4"),
-        "video --jsonl": video(every_core, jsonl=scratch / "poses.jsonl"),
-        "video --jsonl --fast-decode": video(every_core, jsonl=scratch / "fast.jsonl", scaled=network_size),
+        "video -o": video(job_net, output=scratch / "drawn.mp4"),
+        "video --jsonl": video(job_net, jsonl=scratch / "poses.jsonl"),
+        "video --jsonl --fast-decode": video(job_net, jsonl=scratch / "fast.jsonl", scaled=network_size),
     }
     stages = {
         "read (decode, RGB frames)": read(),
         "read (decode, scaled to the network input: --fast-decode)": read(network_size),
-        f"estimate, {drawing_threads()} (the network of `video -o`)": estimate_only(drawing_net),
-        "estimate, every core (the network of `video --jsonl`)": estimate_only(every_core),
+        "estimate, 1 thread (the `video` command's network)": estimate_only(job_net),
+        "estimate, every core (the baseline's network)": estimate_only(every_core),
         "draw (copy the frame, draw on it)": draw,
         f"encode (x264 {Encoding().preset}, crf {Encoding().crf})": encode(Encoding()),
     }
@@ -126,16 +127,16 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
     end_load = costs.load()
 
     cost = [t.cost for t in stage_timings.values()]
-    read_ms, scaled_ms, drawing_estimate, estimate, draw_ms, encode_ms = cost
+    read_ms, scaled_ms, job_estimate, estimate, draw_ms, encode_ms = cost
     rows = [
         ("estimate-only, frames in memory (baseline)", timings["estimate-only"].cost, timings["estimate-only"].rate,
          costs.ceiling([estimate], cores), None),
         ("`video CLIP -o OUT.mp4`", timings["video -o"].cost, timings["video -o"].rate,
-         costs.ceiling([read_ms, drawing_estimate, draw_ms, encode_ms], cores), costs.ratio(timings, "video -o", "estimate-only")),
+         costs.ceiling([read_ms, job_estimate, draw_ms, encode_ms], cores), costs.ratio(timings, "video -o", "estimate-only")),
         ("`video CLIP --jsonl OUT`", timings["video --jsonl"].cost, timings["video --jsonl"].rate,
-         costs.ceiling([read_ms, estimate], cores), costs.ratio(timings, "video --jsonl", "estimate-only")),
+         costs.ceiling([read_ms, job_estimate], cores), costs.ratio(timings, "video --jsonl", "estimate-only")),
         ("`video CLIP --jsonl OUT --fast-decode`", timings["video --jsonl --fast-decode"].cost,
-         timings["video --jsonl --fast-decode"].rate, costs.ceiling([scaled_ms, estimate], cores),
+         timings["video --jsonl --fast-decode"].rate, costs.ceiling([scaled_ms, job_estimate], cores),
          costs.ratio(timings, "video --jsonl --fast-decode", "estimate-only")),
     ]
     height, width = images[0].shape[:2]
@@ -153,15 +154,10 @@ def throughput(model_dir: Path, clip: Path, scratch: Path, rounds: int) -> None:
         print(f"| {p} | {presets[p].cost:.2f} | {sizes[p] / 1e6:.2f} MB | {sizes[p] / sizes['medium']:.2f} |")
 
 
-def drawing_threads() -> str:
-    """How many threads the network of `video -o` runs on, in words."""
-    threads = network_threads(drawing=True)
-    return f"{threads} thread{'s' if threads != 1 else ''}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "posenet")
+    parser.add_argument("--clip", type=Path, help="the video to run (default: the shared pose_squats.mp4)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model-dir", type=Path, help="folder with the exported 0.50 graph (default: export one)")
     args = parser.parse_args()
@@ -174,7 +170,7 @@ def main() -> None:
             model_dir = scratch / "models"
             model_dir.mkdir()
             export_model(0.50, 16, model_dir, checkpoint_dir=args.shared / "checkpoints")
-        throughput(model_dir, args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
+        throughput(model_dir, args.clip or args.shared / "images" / "pose_squats.mp4", scratch, args.rounds)
 
 
 if __name__ == "__main__":

@@ -272,8 +272,9 @@ def test_bad_job_options_exit_2_with_one_line(capsys, real_model_dir, photos, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.jpg"]
 
 
-def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_dir, photos, tmp_path) -> None:
-    """--threads N reads the images in N background threads: one more than the default would start here."""
+def test_threads_sets_how_many_threads_read_and_estimate_the_images(monkeypatch, real_model_dir, photos, tmp_path) -> None:
+    """On the CPU, --threads N reads and estimates the images in N worker threads (one more than the cores
+    here), each on a network of one thread."""
     from posenet_onnx.runtime import posenet
     from posenet_onnx.runtime.batch import jobs
 
@@ -286,11 +287,14 @@ def test_threads_sets_how_many_threads_read_the_images(monkeypatch, real_model_d
         return read(path, needs)
 
     monkeypatch.setattr(posenet, "decode_image", slow_read)
-    threads = jobs.default_read_threads() + 1
+    loaded = []
+    monkeypatch.setattr(jobs, "check_runs", lambda net, settings: loaded.append(net._options.intra_op_num_threads))
+    threads = (os.cpu_count() or 1) + 1
     out = tmp_path / "poses.jsonl"
     assert _run(real_model_dir, *photos[:12], "--threads", str(threads), "--jsonl", str(out)) == 0
     assert len(_lines(out)) == 12
-    assert len(readers) == threads and all(name.startswith("posenet-read") for name in readers)
+    assert len(readers) == threads and all(name.startswith("posenet-job") for name in readers)
+    assert loaded == [1]
 
 
 def test_the_extras_are_imported_only_when_asked_for() -> None:

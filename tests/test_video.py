@@ -19,7 +19,7 @@ from imageio.core.util import Array
 from posenet_onnx.cli import main
 from posenet_onnx.commands.model import load_from_args
 from posenet_onnx.commands.terminal import interrupts_as_requests
-from posenet_onnx.runtime.video.pipeline import _frames, annotate_video, even_sized, import_imageio, parse_source
+from posenet_onnx.runtime.video.pipeline import _camera_frames, annotate_video, even_sized, import_imageio, parse_source
 from support.cli import model_args
 from support.video import read_jsonl, read_video
 
@@ -66,6 +66,23 @@ def test_a_frames_poses_equal_the_single_image_estimate(squats: Path, squats_out
     record = read_jsonl(squats_outputs / "squats.jsonl")[index]
     assert record["poses"] == json.loads(json.dumps(expected))
     assert expected[0]["score"] > 0.5
+
+
+def test_frames_estimated_side_by_side_give_the_records_of_one_at_a_time(squats: Path, net, tmp_path: Path) -> None:
+    """Three workers estimate frames out of step; tracking, smoothing and the records still follow the frames in
+    order: the same JSON lines as one worker."""
+    from posenet_onnx.runtime.video.smoothing import PoseSmoother
+    from posenet_onnx.runtime.video.tracking import PoseTracker
+
+    def run(workers: int) -> list[dict]:
+        out = tmp_path / f"{workers}.jsonl"
+        annotate_video(squats, lambda image: net.estimate_multiple_poses(image, 0.5), jsonl=out, workers=workers,
+                       tracker=PoseTracker(), smoother=PoseSmoother())
+        return read_jsonl(out)
+
+    one, three = run(1), run(3)
+    assert len(one) == SQUATS_FRAMES and three == one
+    assert {pose["id"] for record in one for pose in record["poses"]} - {None} == {1}
 
 
 def test_the_skeleton_is_drawn_on_its_own_frame(squats: Path, squats_outputs: Path) -> None:
@@ -221,6 +238,15 @@ def test_unreadable_sources_exit_2_with_one_clear_line(source, message, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.mp4"]
 
 
+def test_a_file_without_a_video_stream_exits_2_naming_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "sound.mp4")  # a real file ffmpeg reads: audio only
+    assert main(["video", "sound.mp4", "--jsonl", "x.jsonl"]) == 2
+    error = capsys.readouterr().err
+    assert "Cannot read 'sound.mp4' as a video: it has no video stream" in error and error.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sound.mp4"]
+
+
 def test_the_output_never_replaces_the_input(squats: Path, tmp_path: Path, capsys) -> None:
     clip = tmp_path / "clip.mp4"
     shutil.copyfile(squats, clip)
@@ -264,7 +290,7 @@ def test_a_camera_s_repeated_latest_frame_is_skipped(squats: Path) -> None:
     images = read_video(squats)[:3]
     served = [(0, True), (0, False), (1, True), (1, False), (1, False), (2, True)]
     reader = [Array(images[i], {"new": new}) for i, new in served]
-    frames = list(_frames(reader, 30.0, is_camera=True))
+    frames = list(_camera_frames(reader, 30.0))
     assert [f.index for f in frames] == [0, 1, 2]
     assert all(np.array_equal(f.image, image) for f, image in zip(frames, images))
     assert frames[0].timestamp < frames[1].timestamp < frames[2].timestamp

@@ -64,23 +64,26 @@ def test_bad_encoder_options_exit_2_with_one_line(shared, real_model_dir, tmp_pa
 
 
 @pytest.mark.parametrize("drawn", [True, False])
-def test_a_drawn_video_leaves_one_core_to_reading_drawing_and_encoding(
+def test_on_the_cpu_each_core_estimates_whole_frames_on_a_network_of_one_thread(
     shared, net, real_model_dir, tmp_path, monkeypatch, drawn
 ) -> None:
-    """With a drawn output the network runs on every core but one, and every frame's poses are still those of
-    the default network (onnxruntime's choice of threads)."""
+    """On the CPU the command runs one estimating worker per core, each on a network of one thread, and every
+    frame's poses are still those of the default network (onnxruntime's choice of threads), in order."""
     import json
     import os
 
     import posenet_onnx.commands.model as model
+    import posenet_onnx.commands.video as video
     from posenet_onnx.commands.model import load_from_args
 
-    nets = []
+    nets, workers = [], []
     monkeypatch.setattr(model, "load_from_args", lambda args, **extra: nets.append(load_from_args(args, **extra)) or nets[-1])
+    run = video.annotate_video
+    monkeypatch.setattr(video, "annotate_video", lambda *a, **k: workers.append(k["workers"]) or run(*a, **k))
     outputs = ["--jsonl", str(tmp_path / "out.jsonl"), *(["-o", str(tmp_path / "out.mp4")] if drawn else [])]
     assert main(["video", str(shared / "images" / "pose_squats.mp4"), *outputs, *model_args(real_model_dir)]) == 0
-    threads = nets[0].network(16).session.get_session_options().intra_op_num_threads
-    assert threads == (max(1, os.cpu_count() - 1) if drawn else 0)  # 0: onnxruntime's choice, every core
+    assert nets[0].network(16).session.get_session_options().intra_op_num_threads == 1
+    assert workers == [os.cpu_count()]
     frames = read_video(shared / "images" / "pose_squats.mp4")
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(records) == len(frames) == SQUATS_FRAMES

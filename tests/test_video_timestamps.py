@@ -58,6 +58,20 @@ def test_a_variable_frame_rate_clip_gives_one_record_per_frame_at_its_time(vfr_c
     assert abs(length - (times[-1] + 1 / fps)) <= 1 / fps, (length, times[-1], fps)
 
 
+@pytest.mark.parametrize("in_band", [True, False], ids=["reported-by-the-decode", "listed-by-a-second-ffmpeg"])
+def test_each_frame_of_a_variable_rate_clip_is_read_at_its_shown_time(vfr_clip, in_band, monkeypatch) -> None:
+    """Both ways to the times (ffmpeg 6.1+ reports them as it decodes; an older one's listing) give showinfo's."""
+    from posenet_onnx.runtime.video import video_files
+    from posenet_onnx.runtime.video.pipeline import open_video
+
+    if not in_band:
+        monkeypatch.setattr(video_files, "reports_times", lambda: False)
+    with open_video(str(vfr_clip)) as (info, frames):
+        read = [(frame.timestamp, frame.image.shape) for frame in frames]
+    assert [t for t, _ in read] == pytest.approx(shown_times(vfr_clip), abs=1e-6)
+    assert {shape for _, shape in read} == {(1280, 720, 3)} and info.frame_size == (1280, 720)
+
+
 def test_a_constant_rate_clip_keeps_its_frames_and_times(shared, real_model_dir, tmp_path) -> None:
     jsonl, video = tmp_path / "squats.jsonl", tmp_path / "squats-poses.mp4"
     argv = ["video", str(shared / "images" / "pose_squats.mp4"), "--jsonl", str(jsonl), "-o", str(video), "--single"]
@@ -78,8 +92,8 @@ def test_the_timeline_holds_frames_over_gaps_and_leaves_out_crowded_ones() -> No
 
 
 def test_timestamps_always_increase_even_where_a_damaged_file_repeats_them() -> None:
-    from posenet_onnx.runtime.video.pipeline import _frames
+    from posenet_onnx.runtime.video.pipeline import _file_frames
 
     reader = [np.zeros((2, 2, 3), np.uint8)] * 5
-    frames = list(_frames(reader, 10.0, False, iter([0.0, 0.5, 0.5, 0.2])))  # repeated, backwards, then ended
+    frames = list(_file_frames(zip([0.0, 0.5, 0.5, 0.2, None], reader), 10.0))  # repeated, backwards, then unknown
     assert [f.timestamp for f in frames] == pytest.approx([0.0, 0.5, 0.6, 0.7, 0.8])

@@ -1,9 +1,12 @@
-"""The streaming folder job: images read in background threads, estimated in windows, results in input order.
+"""The streaming folder job: images read and estimated in background threads, results in input order.
 
-Reading (Pillow releases the GIL) runs ahead of estimation in a bounded window, so that memory stays flat
-over a million images while the network never waits for a file. Each window's images go to
-`PoseNet.estimate`, which makes one session call per distinct image size. An image that cannot be read or
-estimated becomes an error record and the job goes on.
+Two arrangements. On the CPU, `workers` threads each read one image and estimate it alone, on a network of
+one thread each (`load(..., intra_op_threads=1)`): every core does whole images, so none waits for another
+inside a network call and reading fills no gap (Pillow, onnxruntime and the decoder release the GIL).
+Otherwise (a GPU), reading runs ahead in background threads and the images go to the network in windows,
+where `PoseNet.estimate` makes one session call per distinct image size. Either way at most a bounded
+number of images is in flight, so that memory stays flat over a million images. An image that cannot be
+read or estimated becomes an error record and the job goes on.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -26,6 +29,8 @@ DEFAULT_BATCH_SIZE = 8  # images per window: same-size images in it share one se
 
 # Each read thread keeps two images in flight: more threads than cores only hold more images in memory.
 MAX_READ_THREADS = 64
+
+T = TypeVar("T")
 
 
 def default_read_threads() -> int:
@@ -78,11 +83,16 @@ def read(path: str, read_from: str | None = None, decode: Decoder = decode_image
 
 def read_ahead(paths: Iterable[str], threads: int, ahead: int, decode: Decoder = decode_image) -> Iterator[ReadImage]:
     """The paths' images read by `threads` threads, at most `ahead` in flight, yielded in input order."""
-    pending: deque[Future[ReadImage]] = deque()
-    executor = ThreadPoolExecutor(threads, thread_name_prefix="posenet-read")
+    return _in_order(lambda path: read(path, None, decode), paths, threads, ahead, "posenet-read")
+
+
+def _in_order(work: Callable[[str], T], paths: Iterable[str], threads: int, ahead: int, name: str) -> Iterator[T]:
+    """`work(path)` for each path in `threads` threads, at most `ahead` in flight, results in input order."""
+    pending: deque[Future[T]] = deque()
+    executor = ThreadPoolExecutor(threads, thread_name_prefix=name)
     try:
         for path in paths:
-            pending.append(executor.submit(read, path, None, decode))
+            pending.append(executor.submit(work, path))
             if len(pending) >= ahead:
                 yield pending.popleft().result()
         while pending:
@@ -113,8 +123,14 @@ def estimate_paths(
     *,
     threads: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = 1,
 ) -> Iterator[Result]:
-    """Every path's result, in input order, streamed: reading runs ahead in `threads` background threads."""
+    """Every path's result, in input order, streamed. `workers` > 1: that many threads each read and estimate
+    one image at a time (for a CPU network of one thread). Else reading runs ahead in `threads` background
+    threads and the images are estimated in windows of `batch_size`."""
+    if workers > 1:
+        yield from _in_workers(net, settings, paths, workers)
+        return
     threads = threads or default_read_threads()
     window: list[ReadImage] = []
     for item in read_ahead(paths, threads, ahead=batch_size + 2 * threads, decode=decoder_for(net, settings)):
@@ -124,6 +140,17 @@ def estimate_paths(
             window = []
     if window:
         yield from estimate_window(net, settings, window)
+
+
+def _in_workers(net: PoseNet, settings: EstimateSettings, paths: Iterable[str], workers: int) -> Iterator[Result]:
+    """Each path read and estimated by one of `workers` threads, two images per thread in flight, in order."""
+    decode = decoder_for(net, settings)
+
+    def one(path: str) -> Result:
+        item = read(path, None, decode)
+        return _result(item, None if item.image is None else _estimate_one(net, settings, item))
+
+    return _in_order(one, paths, workers, 2 * workers, "posenet-job")
 
 
 def _estimate_one(net: PoseNet, settings: EstimateSettings, item: ReadImage) -> list[Pose] | str:

@@ -16,14 +16,14 @@ import itertools
 import logging
 import os
 import queue
-import re
-import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,12 +32,12 @@ import numpy as np
 from posenet_onnx.outputs import Output, OutputPlan, interrupts_deferred, json_text, keep_whole_lines
 from posenet_onnx.runtime.video.smoothing import PoseSmoother
 from posenet_onnx.runtime.video.tracking import PoseTracker
+from posenet_onnx.runtime.video.video_files import VideoFileReader, VideoFileWriter, frame_times
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov")
 QUEUE_SIZE = 8  # frames buffered between two stages
 _END = object()  # end-of-stream marker passed through the queues
 _POLL_S = 0.05  # how often a blocked reader checks whether it should stop
-DECODE_THREADS = 1  # ffmpeg's decoding threads for a video file
 
 
 class Frame(NamedTuple):
@@ -130,43 +130,33 @@ def open_video(
     averaging); `VideoInfo.frame_size` keeps their full size. Cameras ignore it.
     """
     imageio = import_imageio()
-    is_camera = isinstance(source, int)
-    uri = f"<video{source}>" if is_camera else source
-    # A file's frames as they are stored: none repeated or dropped to make a constant rate (see frame_times).
-    # Its decoder runs in one thread: the pipeline's stages already share the cores, and one thread decodes
-    # with the least CPU time a frame (docs/performance.md).
-    options: dict[str, Any] = {} if is_camera else {
-        "input_params": ["-threads", str(DECODE_THREADS)], "output_params": passthrough_args()
-    }
-    reader = _reader(imageio, uri, source, options)
-    try:
-        meta = reader.get_meta_data()
-        width, height = meta.get("size") or (0, 0)
-        if scaled is not None and not is_camera and width and height:
-            target_height, target_width = scaled(height, width)
-            if (target_height, target_width) != (height, width):
-                reader.close()
-                options.update(
-                    size=(target_width, target_height), output_params=[*passthrough_args(), "-sws_flags", "fast_bilinear"]
-                )
-                reader = _reader(imageio, uri, source, options)
-        fps = float(meta.get("fps") or 0) or 30.0
-        duration = meta.get("duration")
-        frame_count = None if is_camera or not duration else max(1, round(duration * fps))
-        with contextlib.ExitStack() as stack:
-            times = None if is_camera else stack.enter_context(frame_times(source))
-            info = VideoInfo(fps, frame_count, (height, width) if height else None)
-            yield info, _frames(reader, fps, is_camera, times)
-    finally:
-        reader.close()
+    if isinstance(source, int):
+        with contextlib.closing(_camera(imageio, source)) as camera:
+            fps = float(camera.get_meta_data().get("fps") or 0) or 30.0
+            yield VideoInfo(fps, None), _camera_frames(camera, fps)
+        return
+    # A file's frames as they are stored: none repeated or dropped to make a constant rate, each with its time.
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(VideoFileReader(source))
+        height, width = reader.header.size
+        if scaled is not None and scaled(height, width) != (height, width):
+            reader.close()
+            reader = stack.enter_context(VideoFileReader(source, scaled(height, width)))
+        fps = reader.header.fps or 30.0
+        duration = reader.header.duration
+        frame_count = max(1, round(duration * fps)) if duration else None
+        timed = reader.frames()
+        if not reader.times_in_band:
+            times = stack.enter_context(frame_times(source))
+            timed = ((next(times, None), image) for _, image in timed)
+        yield VideoInfo(fps, frame_count, (height, width)), _file_frames(timed, fps)
 
 
-def _reader(imageio: Any, uri: str, source: str | int, options: dict[str, Any]) -> Any:
+def _camera(imageio: Any, index: int) -> Any:
     try:
-        return imageio.get_reader(uri, format="FFMPEG", **options)
+        return imageio.get_reader(f"<video{index}>", format="FFMPEG")
     except (OSError, RuntimeError, IndexError) as exc:  # imageio's IndexError: no such camera
-        what = f"camera {source}" if isinstance(source, int) else f"{source!r} as a video"
-        raise RuntimeError(f"Cannot read {what}: {str(exc).strip().splitlines()[0]}") from None
+        raise RuntimeError(f"Cannot read camera {index}: {str(exc).strip().splitlines()[0]}") from None
 
 
 # x264's speed presets, fastest first: each one slower spends more CPU for a smaller file at the same quality.
@@ -196,25 +186,10 @@ class Encoding:
         return ["-preset", self.preset, "-crf", str(self.crf)]
 
 
-def open_video_writer(path: str | os.PathLike, fps: float, encoding: Encoding = Encoding()) -> Any:
-    """An imageio writer of H.264 video (yuv420p: give it frames of even sizes, see `even_sized`) for RGB frames."""
-    return import_imageio().get_writer(
-        path,
-        format="FFMPEG",
-        fps=fps,
-        codec="libx264",
-        macro_block_size=2,
-        output_params=encoding.output_params(),
-        ffmpeg_log_level="error",
-    )
-
-
-def network_threads(drawing: bool, cores: int | None = None) -> int | None:
-    """onnxruntime's threads for a video job: with a drawn output, every core but one, which reading, drawing
-    and encoding take (at 0.50 and 720p they cost about as much CPU time a frame as the network); without one,
-    None (onnxruntime's choice: every core; reading alone costs a fraction of the network)."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores - 1) if drawing else None
+def open_video_writer(path: str | os.PathLike, fps: float, encoding: Encoding = Encoding()) -> VideoFileWriter:
+    """A writer of H.264 video (yuv420p: give it frames of even sizes, see `even_sized`) from RGB frames."""
+    import_imageio()
+    return VideoFileWriter(path, fps, encoding.output_params())
 
 
 def even_sized(image: np.ndarray) -> np.ndarray:
@@ -234,85 +209,28 @@ class _RotatedSizeNote(logging.Filter):
         return "is different from the source frame size" not in record.getMessage()
 
 
-def _frames(reader: Any, fps: float, is_camera: bool, times: Iterator[float] | None = None) -> Iterator[Frame]:
-    """Frames with timestamps: for files their own (`times`, one per frame, see `_next_time`; without them,
-    index / fps), for cameras the time since the first frame.
-
-    A camera reader always returns its latest frame, flagged `new` in its meta data only once: repeats
-    are skipped, so a pipeline faster than the camera waits for it instead of estimating copies.
-    """
+def _camera_frames(camera: Any, fps: float) -> Iterator[Frame]:
+    """A camera's frames, timed from the first. Its reader always returns the latest frame, flagged `new` in
+    its meta data only once: repeats are skipped, so a pipeline faster than the camera waits for it instead
+    of estimating copies."""
     start = time.monotonic()
     index = 0
-    timestamp = -1.0 / fps
-    for image in reader:
-        if is_camera and not image.meta.get("new", True):
+    for image in camera:
+        if not image.meta.get("new", True):
             time.sleep(_POLL_S / 10)
             continue
-        if is_camera:
-            timestamp = time.monotonic() - start
-        else:
-            timestamp = index / fps if times is None else _next_time(times, timestamp, fps)
-        yield Frame(index, timestamp, np.asarray(image))
+        yield Frame(index, time.monotonic() - start, np.asarray(image))
         index += 1
 
 
-def _next_time(times: Iterator[float], previous: float, fps: float) -> float:
-    """The next frame's listed time; one frame interval after `previous` past the listing's end, or where the
-    listed time does not increase (a damaged file): timestamps always increase, as smoothing needs."""
-    listed = next(times, None)
-    return listed if listed is not None and listed > previous else previous + 1.0 / fps
-
-
-def passthrough_args() -> list[str]:
-    """ffmpeg's output option that passes every decoded frame once, with its own timestamp (by default a
-    variable-frame-rate file is made constant-rate: frames repeated or dropped). `-fps_mode` since ffmpeg 5.1."""
-    return ["-fps_mode", "passthrough"] if _ffmpeg_version() >= (5, 1) else ["-vsync", "passthrough"]
-
-
-def _ffmpeg_version() -> tuple[int, int]:
-    """imageio-ffmpeg's ffmpeg as (major, minor); a build without a release number is taken as recent."""
-    import imageio_ffmpeg
-
-    match = re.match(r"n?(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())
-    return (int(match[1]), int(match[2])) if match else (99, 0)
-
-
-@contextlib.contextmanager
-def frame_times(path: str) -> Iterator[Iterator[float]]:
-    """The presentation time in seconds of each frame of a video file, in order, as its frames are read
-    with `passthrough_args`: a second ffmpeg lists them (framecrc of the frames, in the file's own time
-    base) while the frames are decoded, so a variable frame rate keeps each frame's real time."""
-    import imageio_ffmpeg
-
-    time_base = ["-enc_time_base", "demux" if _ffmpeg_version() >= (7, 0) else "-1"]
-    command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path,
-        "-an", "-sn", "-dn", *passthrough_args(), *time_base, "-c:v", "wrapped_avframe", "-f", "framecrc", "-",
-    ]  # no -map: ffmpeg picks the video stream the frames come from, as it does for the reader
-    # In a process group of its own, like imageio's ffmpeg: a Ctrl-C, SIGTERM or SIGHUP sent to the command's
-    # group stops the command, which then ends this listing itself once the frames in progress are written.
-    group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **group)
-    try:
-        yield _framecrc_times(process.stdout)
-    finally:
-        process.kill()
-        process.stdout.close()
-        process.wait()
-
-
-def _framecrc_times(lines: Iterable[bytes]) -> Iterator[float]:
-    """Seconds per frame from ffmpeg's framecrc listing: `#tb 0: NUM/DEN`, then `stream, dts, pts, ...` lines."""
-    time_base = None
-    for line in lines:
-        text = line.decode(errors="replace").strip()
-        if text.startswith("#tb 0:"):
-            numerator, _, denominator = text.split(":", 1)[1].strip().partition("/")
-            time_base = Fraction(int(numerator), int(denominator))
-        elif text and not text.startswith("#") and time_base is not None:
-            fields = text.split(",")
-            if len(fields) >= 3 and fields[0].strip() == "0":
-                yield float(int(fields[2]) * time_base)
+def _file_frames(timed: Iterable[tuple[float | None, np.ndarray]], fps: float) -> Iterator[Frame]:
+    """A file's frames from (listed time, pixels) pairs: at the listed time; one frame interval after the
+    previous frame where none is listed or where it does not increase (a damaged file): timestamps always
+    increase, as smoothing needs."""
+    timestamp = -1.0 / fps
+    for index, (listed, image) in enumerate(timed):
+        timestamp = listed if listed is not None and listed > timestamp else timestamp + 1.0 / fps
+        yield Frame(index, timestamp, image)
 
 
 class VideoTimeline:
@@ -354,9 +272,14 @@ def run_pipeline(
     *,
     queue_size: int = QUEUE_SIZE,
     interrupted: threading.Event | None = None,
+    workers: int = 1,
 ) -> int:
-    """Run `estimate` on each frame in the calling thread while a reader thread pulls `frames` and a writer
-    thread calls `consume(frame, estimate(frame))` in order; return the number of frames consumed.
+    """Run `estimate` on each frame in `workers` threads while a reader thread pulls `frames` and a writer
+    thread calls `consume(frame, estimate(frame))` in frame order; return the number of frames consumed.
+
+    With one worker, `estimate` runs in the calling thread. With more (for networks of one thread each on
+    the CPU: whole frames per core), frames are estimated side by side, at most `workers` in flight, and
+    the calling thread hands their results on in order.
 
     On KeyboardInterrupt (or an error) in the calling thread, reading stops, the frames already estimated
     are consumed, and the exception propagates; errors in the other threads are raised here. `interrupted`
@@ -368,8 +291,15 @@ def run_pipeline(
     stop = threading.Event()
     reader = threading.Thread(target=_read_stage, args=(frames, inbox, stop), name="posenet-video-reader")
     writer = _WriteStage(consume, outbox)
+    in_flight: deque[tuple[Frame, Future]] = deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="posenet-video-estimate") if workers > 1 else None
     reader.start()
     writer.start()
+
+    def hand_on(frame: Frame, result: Any) -> None:
+        writer.check()
+        outbox.put((frame, result))
+
     try:
         while True:
             item = _get_unless_interrupted(inbox, interrupted)
@@ -377,17 +307,48 @@ def run_pipeline(
                 break
             if isinstance(item, BaseException):
                 raise item
-            result = estimate(item)
-            writer.check()
-            outbox.put((item, result))
+            if pool is None:
+                hand_on(item, estimate(item))
+                continue
+            in_flight.append((item, pool.submit(estimate, item)))
+            if len(in_flight) >= workers:
+                hand_on(*_oldest_done(in_flight, interrupted))
+        while in_flight:
+            hand_on(*_oldest_done(in_flight, interrupted))
     finally:
         with interrupts_deferred():  # drain: the frames already estimated are written, whatever comes
             stop.set()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                _hand_on_done(in_flight, outbox)
             outbox.put(_END)
             writer.join()
             reader.join()
     writer.check()
     return writer.count
+
+
+def _oldest_done(in_flight: deque[tuple[Frame, Future]], interrupted: threading.Event | None) -> tuple[Frame, Any]:
+    """The oldest frame in flight and its result, once estimated; KeyboardInterrupt once `interrupted` is set
+    (checked while waiting too), the frame then still in flight, so that no frame is skipped."""
+    frame, future = in_flight[0]
+    while True:
+        if interrupted is not None and interrupted.is_set():
+            raise KeyboardInterrupt
+        try:
+            result = future.result(timeout=_POLL_S)
+        except FutureTimeout:
+            continue
+        in_flight.popleft()
+        return frame, result
+
+
+def _hand_on_done(in_flight: deque[tuple[Frame, Future]], outbox: queue.Queue) -> None:
+    """After a stop: the frames estimated in order up to the first that was not (cancelled or failed)."""
+    for frame, future in in_flight:
+        if future.cancelled() or future.exception() is not None:
+            return
+        outbox.put((frame, future.result()))
 
 
 def _read_stage(frames: Iterator[Frame], inbox: queue.Queue, stop: threading.Event) -> None:
@@ -471,6 +432,7 @@ def annotate_video(
     progress: Callable[[int, int | None], None] | None = None,
     encoding: Encoding = Encoding(),
     scaled: Callable[[int, int], tuple[int, int]] | None = None,
+    workers: int = 1,
 ) -> int:
     """Estimate the poses in every frame of a video file or camera; return the number of frames done.
 
@@ -487,7 +449,9 @@ def annotate_video(
     with no `output`, gives the size a file's frames are to be read at (the network's input: ffmpeg scales
     them, which costs less than reading them whole); `estimate` is then called as `estimate(image, size)`
     with the frames' full (height, width), in whose pixels it must give the poses (`PoseNet.estimate`'s
-    `sizes`).
+    `sizes`). `workers` > 1 estimates that many frames side by side (`run_pipeline`; `estimate` must then be
+    safe to call from several threads, as `PoseNet`'s methods are); tracking, smoothing and writing follow
+    the frames in order.
 
     Setting `stop` (e.g. from a Ctrl-C handler) stops after the frame in progress, as does a KeyboardInterrupt,
     and keeps what was done: both files are finalised (further Ctrl-Cs change nothing), renamed into place,
@@ -500,10 +464,8 @@ def annotate_video(
 
     full_size: tuple[int, int] | None = None
 
-    def estimate_frame(frame: Frame) -> tuple[list, list[int] | None]:
-        poses = estimate(frame.image) if full_size is None else estimate(frame.image, full_size)
-        ids = None if tracker is None else tracker(poses)
-        return (poses if smoother is None else smoother(poses, frame.timestamp, ids)), ids
+    def estimate_frame(frame: Frame) -> list:
+        return estimate(frame.image) if full_size is None else estimate(frame.image, full_size)
 
     finalised = False
     with ExitStack() as stack:
@@ -521,9 +483,11 @@ def annotate_video(
 
         timeline = VideoTimeline(info.fps)
 
-        def consume(frame: Frame, result: tuple[list, list[int] | None]) -> None:
+        def consume(frame: Frame, poses: list) -> None:
             nonlocal done
-            poses, ids = result
+            # Tracking and smoothing follow the frames in order, here, whichever worker estimated them.
+            ids = None if tracker is None else tracker(poses)
+            poses = poses if smoother is None else smoother(poses, frame.timestamp, ids)
             if video_writer is not None:
                 # The frame is this pipeline's own: drawn on in place when it may be (a mirrored one), else on a
                 # copy (the timeline may hold it to repeat it over a gap).
@@ -539,7 +503,7 @@ def annotate_video(
                 progress(done, info.frame_count)
 
         try:
-            return run_pipeline(frames, estimate_frame, consume, interrupted=stop)
+            return run_pipeline(frames, estimate_frame, consume, interrupted=stop, workers=workers)
         finally:
             with interrupts_deferred():  # finalise the container: a Ctrl-C now would leave it unplayable
                 if video_writer is not None:

@@ -153,11 +153,12 @@ def _estimate(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray (Ray Data; the ray extra)")
     engine.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
-        help=f"images per network batch (default {DEFAULT_BATCH_SIZE})",
+        help=f"local on a GPU: images per network batch (default {DEFAULT_BATCH_SIZE})",
     )
     engine.add_argument(
         "--threads", type=int, metavar="N",
-        help=f"local: image reading threads, 1 to {MAX_READ_THREADS} (default: the cores, at most 4)",
+        help=f"local, 1 to {MAX_READ_THREADS}: on the CPU, threads that each read and estimate images, on a network "
+        "of one thread (default: the cores); on a GPU, image reading threads (default: the cores, at most 4)",
     )
     engine.add_argument("--ray-address", metavar="ADDR", help="ray: the cluster to join (default $RAY_ADDRESS, else a local Ray)")
     engine.add_argument("--actors", type=int, default=DEFAULT_ACTORS, metavar="N", help=f"ray: PoseNet actors (default {DEFAULT_ACTORS})")

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be 1 or more; got {value}")
     if args.threads is not None and args.threads > MAX_READ_THREADS:
-        raise ValueError(f"--threads must be 1 to {MAX_READ_THREADS} (image reading threads); got {args.threads}")
+        raise ValueError(f"--threads must be 1 to {MAX_READ_THREADS}; got {args.threads}")
     settings = settings_from_args(args, multi_pose=args.multi, fast_decode=args.fast_decode)
     unreadable: list[OSError] = []
     paths = _expand(args, unreadable)
@@ -212,13 +212,12 @@ def _write_records(
 def _local_records(
     args: argparse.Namespace, settings: EstimateSettings, paths: Sequence[str], drawings: dict[str, Output] | None
 ) -> Iterator[dict[str, Any]]:
-    from posenet_onnx.commands.model import load_from_args
+    from posenet_onnx.commands.model import load_for_workers
     from posenet_onnx.runtime.batch.jobs import check_runs, estimate_paths
 
-    # The read threads share the cores with onnxruntime: its idle spinning would slow them down.
-    net = load_from_args(args, allow_spinning=False)
+    net, workers = load_for_workers(args, args.threads)
     check_runs(net, settings)
-    results = estimate_paths(net, settings, paths, threads=args.threads, batch_size=args.batch_size)
+    results = estimate_paths(net, settings, paths, threads=args.threads, batch_size=args.batch_size, workers=workers)
     return _drawn(results, drawings, flip=args.flip) if drawings is not None else (result.record for result in results)
 
 

@@ -46,12 +46,17 @@ def stop_received() -> bool:
 
 def _resend_swallowed(hook: Callable[[object], None]) -> Callable[[object], None]:
     """An unraisable hook: an `Interrupted` raised inside a finalizer (`__del__`, which Python only reports) is
-    sent again from another thread, so it lands in ordinary code; anything else goes to `hook`."""
+    sent again from another thread, so it lands in ordinary code. Once the command is stopping, other
+    finalizer errors are dropped: they come from objects whose construction the stop cut short (a module
+    interrupted while it imports), up to the interpreter's exit, and say nothing to the user. Anything else
+    goes to `hook`."""
 
     def handle(unraisable: object) -> None:
         exc = getattr(unraisable, "exc_value", None)
         if isinstance(exc, Interrupted):
             threading.Thread(target=os.kill, args=(os.getpid(), exc.signum), daemon=True).start()
+            return
+        if stop_received():
             return
         hook(unraisable)
 
@@ -74,7 +79,8 @@ def signals_as_interrupts() -> Iterator[None]:
         with _stop_signals_handled(_stop):
             yield
     finally:
-        sys.unraisablehook = hook
+        if not stop_received():  # a stopped command keeps it to the exit (see `_resend_swallowed`)
+            sys.unraisablehook = hook
 
 
 @contextlib.contextmanager

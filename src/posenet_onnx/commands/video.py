@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from posenet_onnx.commands.terminal import interrupts_as_requests
-from posenet_onnx.runtime.video.pipeline import Encoding, annotate_video, check_video_outputs, network_threads
+from posenet_onnx.runtime.video.pipeline import Encoding, annotate_video, check_video_outputs
 from posenet_onnx.runtime.video.smoothing import PoseSmoother
 from posenet_onnx.runtime.video.tracking import PoseTracker
 
@@ -17,7 +17,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     and keeps what was done. A one-line summary on stderr."""
     from tqdm import tqdm
 
-    from posenet_onnx.commands.model import load_from_args, settings_from_args
+    from posenet_onnx.commands.model import load_for_workers, settings_from_args
 
     job = check_video_outputs(args.input, args.output, args.jsonl, [args.model] if args.model else [])
     encoding = Encoding(args.encoder_preset, args.crf)
@@ -27,9 +27,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     settings = settings_from_args(args, multi_pose=not args.single, flip_horizontal=False)
     smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth else None
     tracker = PoseTracker(max_age=args.track_max_age, min_pose_score=args.track_min_score) if args.track else None
-    # The reader and writer threads share the cores with onnxruntime: its idle spinning would slow them down,
-    # and a drawn video's reading, drawing and encoding take a core of their own.
-    net = load_from_args(args, allow_spinning=False, intra_op_threads=network_threads(drawing=args.output is not None))
+    net, workers = load_for_workers(args)
     net.check(settings)  # a stride the model lacks fails before the video is opened
     def estimate(image: Any, size: tuple[int, int] | None = None) -> list:
         return net.estimate([image], settings, None if size is None else [size])[0]
@@ -47,7 +45,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
             with interrupts_as_requests() as stop:  # Ctrl-C stops between frames
                 count = annotate_video(
                     job, estimate, mirror=args.flip, smoother=smoother, tracker=tracker, stop=stop, progress=progress,
-                    encoding=encoding, scaled=scaled,
+                    encoding=encoding, scaled=scaled, workers=workers,
                 )
         finally:
             kept.extend(job.plan.kept)
