@@ -124,7 +124,7 @@ def _resize_input(nodes: Nodes, output_stride: int) -> str:
     return nodes.op("Div", size_xy, resized_xy)
 
 
-def _taps(nodes: Nodes, size: str, resized: str) -> tuple[str, str, str]:
+def _taps(nodes: Nodes, size: str, resized: str, doubles: str) -> tuple[str, str, str]:
     """runtime/resize.py's taps along one side from its float64 [1] sizes, in the same double arithmetic: per
     output row (or column) the low and high source index (int64) and the weight of the high one (float64),
     source = (in / out) * i, low = floor(source), high = min(low + 1, in - 1), weight = source - low.
@@ -133,8 +133,8 @@ def _taps(nodes: Nodes, size: str, resized: str) -> tuple[str, str, str]:
     is 0 the high index (runtime/resize.py's ceiling, the same index) is never read: low + (x - low) * 0 is low.
 
     A runtime that computes float64 in float32 (OpenVINO) would get weights off by up to ~1e-4 from the large
-    float32 source; there (detected at run time: in + 2^-30 == in) the taps come from exact integers instead,
-    low = in * i // out and weight = (in * i % out) / out, so the resize stays within float32 rounding of tfjs's.
+    float32 source; there (`doubles` false) the taps come from exact integers instead, low = in * i // out and
+    weight = (in * i % out) / out, so the resize stays within float32 rounding of tfjs's.
     """
     from onnx import TensorProto
 
@@ -150,7 +150,6 @@ def _taps(nodes: Nodes, size: str, resized: str) -> tuple[str, str, str]:
     rational_low = n.op("Div", scaled, count)
     remainder = n.op("Sub", scaled, n.op("Mul", rational_low, count))
     rational_weight = n.op("Div", n.op("Cast", remainder, to=TensorProto.DOUBLE), resized)
-    doubles = n.op("Greater", n.op("Sub", n.op("Add", size, n.const(2.0**-30, np.float64)), size), n.const(0.0, np.float64))
     low = n.op("Where", doubles, low, rational_low)
     high = n.op("Min", n.op("Add", low, n.const([1])), n.op("Sub", whole, n.const([1])))
     return low, high, n.op("Where", doubles, weight, rational_weight)
@@ -172,8 +171,13 @@ def _resize_bilinear(nodes: Nodes, size_xy: str, resized_xy: str) -> None:
     n = nodes
     size_x, size_y = n.ops("Split", size_xy, n.const([1, 1]), outputs=2, axis=0)
     resized_x, resized_y = n.ops("Split", resized_xy, n.const([1, 1]), outputs=2, axis=0)
-    top, bottom, row_weight = _taps(n, size_y, resized_y)
-    left, right, column_weight = _taps(n, size_x, resized_x)
+    # Whether float64 is float64 here: scale + 2^-30 differs from the scale (in [0.2, 1]) in float64 only. Read
+    # from an input's value, which no graph simplifier can fold (onnxslim folds arithmetic on shapes).
+    scale = n.op("Cast", SCALE_FACTOR_NAME, to=TensorProto.DOUBLE)
+    margin = n.op("Sub", n.op("Add", scale, n.const(2.0**-30, np.float64)), scale)
+    doubles = n.op("Greater", margin, n.const(0.0, np.float64))
+    top, bottom, row_weight = _taps(n, size_y, resized_y, doubles)
+    left, right, column_weight = _taps(n, size_x, resized_x, doubles)
     row_weight = n.op("Unsqueeze", row_weight, n.const([1]))
     width = n.op("Slice", n.op("Shape", INPUT_NAME), n.const([2]), n.const([3]))
     rows = n.op("Reshape", INPUT_NAME, n.const([0, 0, -1]))  # N x H x (W * 3)
