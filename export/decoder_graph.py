@@ -120,7 +120,7 @@ def _resize_input(nodes: Nodes, output_stride: int) -> str:
     even = nodes.op("Sub", nodes.op("Mul", size_xy, scale), nodes.const(1.0, np.float64))
     remainder = nodes.op("Mod", even, nodes.const(float(output_stride), np.float64), fmod=1)
     resized_xy = nodes.op("Add", nodes.op("Sub", even, remainder), nodes.const(1.0, np.float64))
-    _resize_bilinear(nodes, size_xy, resized_xy)
+    _resize_bilinear(nodes, size_xy, resized_xy, scale)
     return nodes.op("Div", size_xy, resized_xy)
 
 
@@ -155,10 +155,11 @@ def _taps(nodes: Nodes, size: str, resized: str, doubles: str) -> tuple[str, str
     return low, high, n.op("Where", doubles, weight, rational_weight)
 
 
-def _resize_bilinear(nodes: Nodes, size_xy: str, resized_xy: str) -> None:
+def _resize_bilinear(nodes: Nodes, size_xy: str, resized_xy: str, scale: str) -> None:
     """`image` (uint8 N x H x W x 3) resized to `resized_xy` into NETWORK_INPUT, bit-identical to
     runtime/resize.py (tfjs 1.1.2's resizeBilinear): the four corner pixels of every output pixel are gathered
     as uint8, then tfjs's lerps run in float64 in its order (along the columns, then the rows), stored float32.
+    `scale` is the image scale factor in float64.
 
     onnxruntime gathers whole rows fast and single values slowly, so the columns are gathered as rows of the
     transposed image: N x H x (W * 3) -> N x (W * 3) x H = N x W x 3 x H, Gather the left and right columns,
@@ -173,7 +174,6 @@ def _resize_bilinear(nodes: Nodes, size_xy: str, resized_xy: str) -> None:
     resized_x, resized_y = n.ops("Split", resized_xy, n.const([1, 1]), outputs=2, axis=0)
     # Whether float64 is float64 here: scale + 2^-30 differs from the scale (in [0.2, 1]) in float64 only. Read
     # from an input's value, which no graph simplifier can fold (onnxslim folds arithmetic on shapes).
-    scale = n.op("Cast", SCALE_FACTOR_NAME, to=TensorProto.DOUBLE)
     margin = n.op("Sub", n.op("Add", scale, n.const(2.0**-30, np.float64)), scale)
     doubles = n.op("Greater", margin, n.const(0.0, np.float64))
     top, bottom, row_weight = _taps(n, size_y, resized_y, doubles)
