@@ -3,9 +3,9 @@ replaces the backbone's float32 one, and the finishing passes (topological order
 
 Shared by the self-contained graphs (single_pose.py, multi_pose.py). The input path is what the runtime does
 before the network: upstream's valid resolution per side in float64 (`e = size * scale - 1`,
-`e - fmod(e, stride) + 1`), then tfjs 1.1.2's bilinear resize as ONNX Resize linear "asymmetric" (source =
-out * in / out, no half-pixel centres, edges clamped). A fixed-shape graph takes its image at the network's
-size, so it has no resize and no scale factor.
+`e - fmod(e, stride) + 1`), then tfjs 1.1.2's bilinear resize, bit-identical to runtime/resize.py (source =
+out * in / out, no half-pixel centres, edges clamped, float64 lerps) in Gather, Transpose and elementwise
+nodes. A fixed-shape graph takes its image at the network's size, so it has no resize and no scale factor.
 """
 
 from __future__ import annotations
@@ -120,15 +120,86 @@ def _resize_input(nodes: Nodes, output_stride: int) -> str:
     even = nodes.op("Sub", nodes.op("Mul", size_xy, scale), nodes.const(1.0, np.float64))
     remainder = nodes.op("Mod", even, nodes.const(float(output_stride), np.float64), fmod=1)
     resized_xy = nodes.op("Add", nodes.op("Sub", even, remainder), nodes.const(1.0, np.float64))
-    resized_hw = nodes.op("Gather", nodes.op("Cast", resized_xy, to=TensorProto.INT64), nodes.const([1, 0]))
-    batch = nodes.op("Slice", shape, nodes.const([0]), nodes.const([1]))
-    sizes = nodes.op("Concat", batch, nodes.const([3]), resized_hw, axis=0)
-    # Resized as N x 3 x H x W, where onnxruntime's bilinear kernel is about twice as fast as on N x H x W x 3;
-    # the transpose back cancels with the backbone's own NHWC -> NCHW transpose.
-    pixels = nodes.op("Cast", nodes.op("Transpose", INPUT_NAME, perm=[0, 3, 1, 2]), to=TensorProto.FLOAT)
-    resized = nodes.op("Resize", pixels, "", "", sizes, mode="linear", coordinate_transformation_mode="asymmetric")
-    nodes.op("Transpose", resized, output=NETWORK_INPUT, perm=[0, 2, 3, 1])
+    _resize_bilinear(nodes, size_xy, resized_xy, scale)
     return nodes.op("Div", size_xy, resized_xy)
+
+
+def _taps(nodes: Nodes, size: str, resized: str, doubles: str) -> tuple[str, str, str]:
+    """runtime/resize.py's taps along one side from its float64 [1] sizes, in the same double arithmetic: per
+    output row (or column) the low and high source index (int64) and the weight of the high one (float64),
+    source = (in / out) * i, low = floor(source), high = min(low + 1, in - 1), weight = source - low.
+
+    source lies in [0, in - 1], so the int64 cast is the floor and never past the last index; where the weight
+    is 0 the high index (runtime/resize.py's ceiling, the same index) is never read: low + (x - low) * 0 is low.
+
+    A runtime that computes float64 in float32 (OpenVINO) would get weights off by up to ~1e-4 from the large
+    float32 source; there (`doubles` false) the taps come from exact integers instead, low = in * i // out and
+    weight = (in * i % out) / out, so the resize stays within float32 rounding of tfjs's.
+    """
+    from onnx import TensorProto
+
+    n = nodes
+    count = n.op("Cast", resized, to=TensorProto.INT64)  # [1]
+    steps = n.op("Range", n.const(0), n.op("Squeeze", count, n.const([0])), n.const(1))
+    source = n.op("Mul", n.op("Div", size, resized), n.op("Cast", steps, to=TensorProto.DOUBLE))
+    low = n.op("Cast", source, to=TensorProto.INT64)
+    weight = n.op("Sub", source, n.op("Cast", low, to=TensorProto.DOUBLE))
+
+    whole = n.op("Cast", size, to=TensorProto.INT64)
+    scaled = n.op("Mul", steps, whole)
+    rational_low = n.op("Div", scaled, count)
+    remainder = n.op("Sub", scaled, n.op("Mul", rational_low, count))
+    rational_weight = n.op("Div", n.op("Cast", remainder, to=TensorProto.DOUBLE), resized)
+    low = n.op("Where", doubles, low, rational_low)
+    high = n.op("Min", n.op("Add", low, n.const([1])), n.op("Sub", whole, n.const([1])))
+    return low, high, n.op("Where", doubles, weight, rational_weight)
+
+
+def _resize_bilinear(nodes: Nodes, size_xy: str, resized_xy: str, scale: str) -> None:
+    """`image` (uint8 N x H x W x 3) resized to `resized_xy` into NETWORK_INPUT, bit-identical to
+    runtime/resize.py (tfjs 1.1.2's resizeBilinear): the four corner pixels of every output pixel are gathered
+    as uint8, then tfjs's lerps run in float64 in its order (along the columns, then the rows), stored float32.
+    `scale` is the image scale factor in float64.
+
+    onnxruntime gathers whole rows fast and single values slowly, so the columns are gathered as rows of the
+    transposed image: N x H x (W * 3) -> N x (W * 3) x H = N x W x 3 x H, Gather the left and right columns,
+    back to one N x 1 x H x w plane per channel, then Gather the top and bottom rows. Each channel's float64
+    lerps run on their own (a third of the values: they stay in the CPU's caches); the planes' concatenation,
+    transposed to N x h x w x 3, cancels with the backbone's own transpose to NCHW.
+    """
+    from onnx import TensorProto
+
+    n = nodes
+    size_x, size_y = n.ops("Split", size_xy, n.const([1, 1]), outputs=2, axis=0)
+    resized_x, resized_y = n.ops("Split", resized_xy, n.const([1, 1]), outputs=2, axis=0)
+    # Whether float64 is float64 here: scale + 2^-30 differs from the scale (in [0.2, 1]) in float64 only. Read
+    # from an input's value, which no graph simplifier can fold (onnxslim folds arithmetic on shapes).
+    margin = n.op("Sub", n.op("Add", scale, n.const(2.0**-30, np.float64)), scale)
+    doubles = n.op("Greater", margin, n.const(0.0, np.float64))
+    top, bottom, row_weight = _taps(n, size_y, resized_y, doubles)
+    left, right, column_weight = _taps(n, size_x, resized_x, doubles)
+    row_weight = n.op("Unsqueeze", row_weight, n.const([1]))
+    width = n.op("Slice", n.op("Shape", INPUT_NAME), n.const([2]), n.const([3]))
+    rows = n.op("Reshape", INPUT_NAME, n.const([0, 0, -1]))  # N x H x (W * 3)
+    columns = n.op("Transpose", rows, perm=[0, 2, 1])  # N x (W * 3) x H
+    columns = n.op("Reshape", columns, n.op("Concat", n.const([0]), width, n.const([3, -1]), axis=0))  # N x W x 3 x H
+
+    def channel_planes(index: str) -> list[str]:  # per channel N x 1 x H x w
+        planes = n.op("Transpose", n.op("Gather", columns, index, axis=1), perm=[0, 2, 3, 1])
+        return n.ops("Split", planes, n.const([1, 1, 1]), outputs=3, axis=1)
+
+    def corners(plane: str, index: str) -> str:  # N x 1 x h x w, float64
+        return n.op("Cast", n.op("Gather", plane, index, axis=2), to=TensorProto.DOUBLE)
+
+    def lerp(low: str, high: str, weight: str) -> str:  # tfjs: low + (high - low) * weight
+        return n.op("Add", low, n.op("Mul", n.op("Sub", high, low), weight))
+
+    resized = []
+    for left_plane, right_plane in zip(channel_planes(left), channel_planes(right)):
+        upper = lerp(corners(left_plane, top), corners(right_plane, top), column_weight)
+        lower = lerp(corners(left_plane, bottom), corners(right_plane, bottom), column_weight)
+        resized.append(n.op("Cast", lerp(upper, lower, row_weight), to=TensorProto.FLOAT))
+    n.op("Transpose", n.op("Concat", *resized, axis=1), output=NETWORK_INPUT, perm=[0, 2, 3, 1])
 
 
 def finish(model: onnx.ModelProto, outputs: Iterable[onnx.ValueInfoProto]) -> onnx.ModelProto:

@@ -22,7 +22,8 @@ MULTI_GRAPH_OUTPUTS out), vectorised over the batch:
 
 The network outputs are read through one flat table: channels heatmap scores (17), offsets (34), displacements
 fwd (32) and bwd (32) of every cell of every image, so each lookup is one Gather of flat indices
-`image * H * W * 115 + (y * W + x) * 115 + channel`.
+`image * H * W * 115 + (y * W + x) * 115 + channel` (the image's term folded into the channel indices), whose
+result has the indices' shape.
 """
 
 from __future__ import annotations
@@ -150,8 +151,9 @@ class _Decoder:
         self._outputs(self._select(), scale_xy)
 
     def _grid(self) -> None:
-        """The table (N x H * W * 115 float64; offsets and displacements in grid units), near_cell's clamp
-        limits, the flat index of a cell as a matrix product, and the squared radius in grid units."""
+        """The flat table (N * H * W * 115 float64; offsets and displacements in grid units), each image's first
+        index in it ([N, 1, 1], int64 and float64), near_cell's clamp limits, the flat index of a cell as a
+        matrix product, and the squared radius in grid units."""
         from onnx import TensorProto
 
         n = self.nodes
@@ -161,7 +163,12 @@ class _Decoder:
         units = np.full(CHANNELS, 1 / self.stride)
         units[SCORES : SCORES + NUM_KEYPOINTS] = 1.0
         table = n.op("Cast", n.op("Concat", *OUTPUT_NAMES, axis=3), to=TensorProto.DOUBLE)
-        self.table = n.op("Reshape", n.op("Mul", table, n.const(units, np.float64)), n.const([0, -1]))
+        self.table = n.op("Reshape", n.op("Mul", table, n.const(units, np.float64)), n.const([-1]))
+        images = n.op("Squeeze", n.op("Slice", shape, n.const([0]), n.const([1])), n.const([0]))
+        cells = n.op("ReduceProd", height_width, keepdims=0) if n.opset < 18 else n.op("ReduceProd", height_width, n.const([0]), keepdims=0)
+        starts = n.op("Mul", n.op("Range", n.const(0), images, n.const(1)), n.op("Mul", cells, n.const(CHANNELS)))
+        self.image_start = n.op("Reshape", starts, n.const([-1, 1, 1]))  # [N, 1, 1]
+        self.image_start_double = n.op("Cast", self.image_start, to=TensorProto.DOUBLE)
         last = n.op("Cast", n.op("Sub", height_width, n.const([1])), to=TensorProto.DOUBLE)
         self.limits = n.op("Concat", last, n.const([0.0], np.float64), axis=0)  # (H - 1, W - 1, 0)
         row = n.op("Mul", n.op("Cast", self.width, to=TensorProto.DOUBLE), n.const([float(CHANNELS)], np.float64))
@@ -170,12 +177,6 @@ class _Decoder:
         radius = n.op("Mul", n.op("Cast", NMS_RADIUS_NAME, to=TensorProto.DOUBLE), n.const(1 / self.stride, np.float64))
         self.squared_radius = n.op("Mul", radius, radius)
         self.sum_yx = n.const([[1.0], [1.0], [0.0]], np.float64)  # (a, b, _) -> a + b
-
-    def _at(self, index: str, shape: list[int]) -> str:
-        """The table's values at int64 `index` [N, ...], reshaped to `shape` (0: N, -1: M)."""
-        n = self.nodes
-        flat = n.op("GatherElements", self.table, n.op("Reshape", index, n.const([0, -1])), axis=1)
-        return n.op("Reshape", flat, n.const(shape))
 
     def _candidates(self) -> None:
         """Local maxima not below the threshold, sorted by score: flat heatmap indices [N, M], M >= 1, and
@@ -210,8 +211,8 @@ class _Decoder:
         moduli = n.op("Concat", n.const([np.iinfo(np.int64).max]), self.width, n.const([1]), axis=0)
         cell_yx = n.op("Cast", n.op("Mod", n.op("Div", cell, divisors), moduli), to=TensorProto.DOUBLE)  # (y, x, 0)
         channels = n.op("Add", self.part, n.const([OFFSETS, OFFSETS + NUM_KEYPOINTS, SCORES]))
-        index = n.op("Add", n.op("Mul", cell, n.const(CHANNELS)), channels)
-        self.root = n.op("Add", cell_yx, self._at(index, [0, -1, 3]))
+        index = n.op("Add", n.op("Mul", cell, n.const(CHANNELS)), n.op("Add", channels, self.image_start))
+        self.root = n.op("Add", cell_yx, n.op("Gather", self.table, index, axis=0))
 
     def _near_cell(self, position: str) -> str:
         """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as (y, x, 0).
@@ -225,13 +226,14 @@ class _Decoder:
         clamped = n.op("Min", n.op("Max", position, n.const(0.0, np.float64)), self.limits)
         return n.op("Floor", n.op("Add", clamped, n.const(np.nextafter(0.5, 0.0), np.float64)))
 
-    def _lookup(self, cell: str, channels: str, width: int) -> str:
-        """The table's values at `cell` (y, x, 0) [N, M, width, 3] for three `channels` per position."""
+    def _lookup(self, cell: str, channels: str) -> str:
+        """The table's values at `cell` (y, x, 0) [N, M, width, 3] for three `channels` (flat, the image's
+        start included) per position."""
         from onnx import TensorProto
 
         n = self.nodes
         index = n.op("Add", n.op("MatMul", cell, self.cell_weights), channels)
-        return self._at(n.op("Cast", index, to=TensorProto.INT64), [0, -1, width, 3])
+        return n.op("Gather", self.table, n.op("Cast", index, to=TensorProto.INT64), axis=0)
 
     def _poses(self) -> None:
         """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level along the paths from
@@ -239,15 +241,17 @@ class _Decoder:
         n = self.nodes
         depth, width, displacements, refinements, columns = path_tables()
 
+        start = n.op("Unsqueeze", self.image_start_double, n.const([3]))  # [N, 1, 1, 1]
+
         def per_level(table: np.ndarray) -> list[str]:
             values = n.op("Gather", n.const(table, np.float64), self.parts, axis=0)  # [N, M, D * W, 3]
-            return n.ops("Split", values, n.const([width] * depth), outputs=depth, axis=2)
+            return n.ops("Split", n.op("Add", values, start), n.const([width] * depth), outputs=depth, axis=2)
 
         placed = [n.op("Unsqueeze", self.root, n.const([2]))]  # [N, M, 1, 3], then [N, M, W, 3] per level
         for displacement, refinement in zip(per_level(displacements), per_level(refinements)):
-            point = n.op("Add", placed[-1], self._lookup(self._near_cell(placed[-1]), displacement, width))
+            point = n.op("Add", placed[-1], self._lookup(self._near_cell(placed[-1]), displacement))
             cell = self._near_cell(point)
-            placed.append(n.op("Add", cell, self._lookup(cell, refinement, width)))
+            placed.append(n.op("Add", cell, self._lookup(cell, refinement)))
         every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + D * W, 3]
         self.poses = n.op("GatherElements", every, n.op("Gather", n.const(columns), self.parts, axis=0), axis=2)
 
@@ -257,7 +261,8 @@ class _Decoder:
 
         Candidates get a sentinel column M: never blocked (its root is NaN, so no distance is within the radius;
         a chosen candidate blocks itself, as its root is its own keypoint), so an image without a free candidate
-        chooses M, whose pose (the zero row appended to the poses) is no pose.
+        chooses M, whose pose (the zero row appended to the poses) is no pose. The chosen candidate is the first
+        free one, so every candidate before it is blocked already: a slot blocks only by distance.
         """
         from onnx import TensorProto, helper
 
@@ -266,7 +271,8 @@ class _Decoder:
         self.poses = n.op("Pad", self.poses, n.const([0, 0, 0, 0, 0, 1, 0, 0]))  # [N, M + 1, 17, 3]
         part = n.op("Pad", self.part, n.const([0, 0, 0, 0, 1, 0]))
         root = n.op("Pad", self.root, n.const([0, 0, 0, 0, 1, 0]), n.const(np.nan, np.float64))
-        order = n.op("Unsqueeze", n.op("Range", n.const(0), n.op("Add", self.count, n.const(1)), n.const(1)), n.const([0]))
+        root_yx = n.op("Slice", root, n.const([0]), n.const([2]), n.const([2]))  # [N, M + 1, 2]
+        poses_yx = n.op("Slice", self.poses, n.const([0]), n.const([2]), n.const([3]))  # [N, M + 1, 17, 2]
         unreal = n.op("Cast", n.op("Not", self.real), to=TensorProto.INT32)
         blocked = n.op("Pad", unreal, n.const([0, 0, 0, 1]))  # [N, M + 1], 1 = blocked
         body = helper.make_graph([], "multi_pose_greedy", [
@@ -276,14 +282,12 @@ class _Decoder:
             helper.make_tensor_value_info("chosen", TensorProto.INT64, None),
         ], [])
         b = Nodes(body, n.opset, "multi_pose/greedy", constants=n.constants)
-        pose = b.op("GatherND", self.poses, "chosen", batch_dims=1)  # [N, 17, 3]
-        same_part = b.op("GatherND", pose, part, batch_dims=1)  # [N, M + 1, 3]: its keypoint of each root's part
-        distance = b.op("Sub", same_part, root)
-        squared = b.op("MatMul", b.op("Mul", distance, distance), self.sum_yx)  # [N, M + 1, 1]: dy * dy + dx * dx
-        suppressed = b.op("Squeeze", b.op("LessOrEqual", squared, self.squared_radius), b.const([2]))
-        passed = b.op("Less", order, "chosen")
-        newly = b.op("Cast", b.op("Or", suppressed, passed), to=TensorProto.INT32)
-        now_blocked = b.op("Max", "blocked", newly, output="blocked_out")
+        pose = b.op("GatherND", poses_yx, "chosen", batch_dims=1)  # [N, 17, 2]
+        same_part = b.op("GatherND", pose, part, batch_dims=1)  # [N, M + 1, 2]: its keypoint of each root's part
+        distance = b.op("Sub", same_part, root_yx)
+        squared = b.op("ReduceSum", b.op("Mul", distance, distance), b.const([2]), keepdims=0)  # dy * dy + dx * dx
+        suppressed = b.op("Cast", b.op("LessOrEqual", squared, self.squared_radius), to=TensorProto.INT32)
+        now_blocked = b.op("Max", "blocked", suppressed, output="blocked_out")
         following = b.op("ArgMin", now_blocked, axis=1, keepdims=1, output="chosen_out")  # [N, 1]: the first free
         b.op("Less", b.reduce("ReduceMin", following, [0, 1], keepdims=0), self.count, output="more_out")
         # A 1-D scan output: runtimes that stack scan outputs and runtimes that concatenate them agree on it.

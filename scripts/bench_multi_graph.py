@@ -9,6 +9,8 @@ For each photo and parameter set: end-to-end ms per frame of
 - input + network: the multi-pose graph cut after the network's four outputs (its own resize and network), so
   graph minus this is the decoder's own time inside the graph;
 - decoder alone: the graph's decoder nodes on their own (the network's outputs fed in);
+- resize: the graph cut after its resize (the network input, bit-identical to runtime/resize.py), beside
+  runtime/resize.py's Numba kernel, which the Python path runs;
 and the number of root candidates (local maxima above the threshold), which the in-graph decoder decodes all
 of. Every session runs with onnxruntime's default threads and idle spinning off (several thread pools share
 the CPU; `--spinning` turns it on, onnxruntime's default). Speed-up = python median / graph median (above 1: the graph is faster). `--provider cuda` or
@@ -49,7 +51,8 @@ from posenet_onnx.decode.candidates import build_part_queue  # noqa: E402
 from posenet_onnx.export import export_model  # noqa: E402
 from posenet_onnx.runtime.images import load_image  # noqa: E402
 from bench_resize import interleaved_ms  # noqa: E402
-from support.runtimes import decoder_part, network_part  # noqa: E402
+from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution  # noqa: E402
+from support.runtimes import decoder_part, input_part, network_part  # noqa: E402
 
 # (photo relative to the shared folder, image scale factor, max_pose_detections, score_threshold)
 CASES = (
@@ -102,17 +105,17 @@ def main() -> None:
         model_dir = args.model_dir or Path(scratch)
         plain, multi = graphs(model_dir, args.shared / "checkpoints")
         net = posenet_onnx.load(plain, providers=providers, allow_spinning=args.spinning, intra_op_threads=args.threads)
-        graph, network, decoder = (
+        graph, network, decoder, resize = (
             ort.InferenceSession(model, session_options(args.threads, args.spinning), providers=providers)
-            for model in (str(multi), network_part(multi), decoder_part(multi))
+            for model in (str(multi), network_part(multi), decoder_part(multi), input_part(multi))
         )
         print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; onnxruntime "
               f"{ort.__version__} on {graph.get_providers()[0]} ({args.provider}), threads {args.threads or 'default'}, "
               f"spinning {'on' if args.spinning else 'off'}; load average before: "
               f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         print("| photo | scale | poses, threshold | candidates | python ms | graph ms | input + network ms "
-              "| decoder ms (graph - input + network) | decoder alone ms | speed-up (medians) |")
-        print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+              "| decoder ms (graph - input + network) | decoder alone ms | resize ms: graph / Python | speed-up (medians) |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, scale, max_poses, threshold in CASES:
             image = load_image(args.shared / name)
             images = {INPUT_NAME: image[np.newaxis], SCALE_FACTOR_NAME: np.array(scale, np.float32)}
@@ -128,6 +131,7 @@ def main() -> None:
                 heatmaps, threshold, np.empty(heatmaps.size, np.float32), np.empty(heatmaps.size, np.int64)
             )
             decoder_feed = {**feed, **outputs}
+            size = [valid_resolution(scale, side, 16) for side in image.shape[:2]]
             expected = net.estimate_multiple_poses(image, scale, max_pose_detections=max_poses, score_threshold=threshold)
             assert graph.run([MULTI_GRAPH_OUTPUTS[3]], feed)[0][0] == len(expected), "the graph finds other poses"
             ms = interleaved_ms(
@@ -138,15 +142,19 @@ def main() -> None:
                     "graph": lambda: graph.run(None, feed),
                     "network": lambda: network.run(None, images),
                     "decoder": lambda: decoder.run(None, decoder_feed),
+                    "resize": lambda: resize.run(None, images),
+                    "numba resize": lambda: resize_bilinear(image[np.newaxis], *size),
                 },
                 args.repeats,
             )
             (python, python_min), (whole, whole_min), (part, part_min) = ms["python"], ms["graph"], ms["network"]
             alone, alone_min = ms["decoder"]
+            resized, resized_min, numba, numba_min = *ms["resize"], *ms["numba resize"]
             print(f"| {Path(name).name} {image.shape[1]}x{image.shape[0]} | {scale} | {max_poses}, {threshold} "
                   f"| {candidates} | {python:.2f} ({python_min:.2f}) | {whole:.2f} ({whole_min:.2f}) "
                   f"| {part:.2f} ({part_min:.2f}) | {whole - part:.2f} ({whole_min - part_min:.2f}) "
-                  f"| {alone:.2f} ({alone_min:.2f}) | {python / whole:.2f} |", flush=True)
+                  f"| {alone:.2f} ({alone_min:.2f}) | {resized:.2f} ({resized_min:.2f}) / {numba:.2f} ({numba_min:.2f}) "
+                  f"| {python / whole:.2f} |", flush=True)
         print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -34,8 +34,16 @@ from posenet_onnx.contract import (
 from posenet_onnx.decode.decode_pose import near_cell
 from posenet_onnx.export import export_model
 from posenet_onnx.keypoints import NUM_KEYPOINTS, POSE_CHAIN_IDS
+from posenet_onnx.runtime.images import load_image
 from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
-from support.runtimes import MULTI_SETTINGS, decoder_part, multi_feed, multi_pose_differences, onnxruntime_multi
+from support.runtimes import (
+    MULTI_SETTINGS,
+    decoder_part,
+    input_part,
+    multi_feed,
+    multi_pose_differences,
+    onnxruntime_multi,
+)
 
 pytestmark = [pytest.mark.needs_tensorflow, pytest.mark.slow]
 
@@ -166,10 +174,9 @@ def test_near_cell_nodes_round_as_javascript():
 @pytest.mark.parametrize("output_stride", [8, 16])
 def test_matches_estimate_multiple_poses_on_real_photos(multiplier, output_stride, multi_models, nets, annotated_photos):
     """Over the 28 photos x image scales 0.5 and 1.0 x two parameter sets (`-s` prints the figures
-    docs/export.md quotes). The whole graph resizes with onnxruntime's Resize, whose float32 arithmetic differs
-    from tfjs's float64 lerps by ~1e-5 of a pixel value, so a keypoint near a cell border or a radius boundary
-    may rarely go the other way. The graph's decoder alone, fed the Python path's own network outputs, must
-    give the Python decoder's poses everywhere, to float32 rounding."""
+    docs/export.md quotes). The graph's resize is bit-identical to the Python path's (the test below), so only
+    float32 rounding of the decoder's outputs differs. The graph's decoder alone, fed the Python path's own
+    network outputs, must give the Python decoder's poses everywhere, to float32 rounding."""
     path = multi_models[multiplier, output_stride]
     run, decoder = onnxruntime_multi(path), onnxruntime_multi(decoder_part(path))
     net = nets[multiplier]
@@ -205,6 +212,25 @@ def test_matches_estimate_multiple_poses_on_real_photos(multiplier, output_strid
     assert np.median(distances) <= MEDIAN_PX and np.percentile(distances, 99) <= P99_PX
     assert np.mean(score_errors <= SCORE_ATOL) >= 0.99
     assert decoder_distances.max() <= 1e-3 and decoder_score_errors.max() <= 1e-6
+
+
+@pytest.mark.parametrize("output_stride", [8, 16])
+def test_the_resize_is_the_python_paths_bit_for_bit(output_stride, multi_models, annotated_photos, shared):
+    """The graph's network input (its resize of the uint8 photo) equals runtime/resize.py's, which equals tfjs
+    1.1.2's resizeBilinear, exactly: on the 28 photos and the larger ones of images/, at scales 0.5, 1.0 and
+    0.2 (as float32, the graph's input), and on a batch of two."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(input_part(multi_models[0.50, output_stride]), providers=["CPUExecutionProvider"])
+    photos = [*annotated_photos, *(load_image(shared / "images" / name) for name in ("couple.jpg", "pose.jpg"))]
+    batch = np.stack([annotated_photos[0], annotated_photos[0][::-1, ::-1]])
+    for images in [photo[np.newaxis] for photo in photos] + [batch]:
+        for scale in (0.5, 1.0, float(np.float32(0.2))):
+            size = (valid_resolution(scale, side, output_stride) for side in images.shape[1:3])
+            expected = resize_bilinear(images, *size)
+            feed = {INPUT_NAME: images, SCALE_FACTOR_NAME: np.array(scale, np.float32)}
+            resized = session.run(None, feed)[0]
+            assert resized.shape == expected.shape and np.array_equal(resized, expected), (images.shape, scale)
 
 
 def test_fixed_shape_variant_decodes_exactly(checkpoint_dir, net, annotated_photos, tmp_path):

@@ -24,6 +24,8 @@ from posenet_onnx.contract import (
     SCALE_FACTOR_NAME,
     SINGLE_GRAPH_OUTPUTS,
 )
+from posenet_onnx.runtime.resize import resize_bilinear, valid_resolution
+from support.runtimes import input_part
 
 pytestmark = [pytest.mark.needs_tensorflow, pytest.mark.slow]
 
@@ -99,6 +101,17 @@ def test_matches_estimate_single_pose_on_real_photos(output_stride, scale, singl
         np.median(errors), np.percentile(errors, 99), errors.max()
     )
     assert max(score_errors) <= SCORE_ATOL
+
+
+def test_the_resize_is_the_python_paths_bit_for_bit(single_models, annotated_photos):
+    """The graph's network input equals runtime/resize.py's resize (tfjs 1.1.2's) exactly, on the 28 photos at
+    scales 0.5 and 1.0: the input path the multi-pose graph shares."""
+    sess = ort.InferenceSession(input_part(single_models[8]), providers=["CPUExecutionProvider"])
+    for image in annotated_photos:
+        for scale in (0.5, 1.0):
+            expected = resize_bilinear(image[None], *(valid_resolution(scale, side, 8) for side in image.shape[:2]))
+            resized = sess.run(None, {INPUT_NAME: image[None], SCALE_FACTOR_NAME: np.array(scale, np.float32)})[0]
+            assert resized.shape == expected.shape and np.array_equal(resized, expected), scale
 
 
 def test_batch_of_two_is_two_single_calls(single_models, annotated_photos):

@@ -14,8 +14,10 @@ from support.runtimes import MULTI_SETTINGS, max_abs_differences, multi_feed, on
 
 pytestmark = [pytest.mark.needs_tensorflow, pytest.mark.slow]
 
-RAW_ATOL = 1e-4  # the same kernels; the converter bakes in only portable graph rewrites
-MULTI_ATOL = 1e-3  # multi-pose keypoints in image pixels (up to 1000): measured 1.2e-4, float32 rounding
+RAW_ATOL = 1e-4  # scores: the same kernels; the converter bakes in only portable graph rewrites
+# Keypoints in image pixels (up to 1000, where a float32 step is 6e-5): the .onnx file gets onnxruntime's x86
+# layout rewrites at load time, whose float32 rounding moves them by a few steps (measured 2.4e-4 px).
+KEYPOINT_ATOL = 1e-3
 
 
 def test_the_file_is_the_ort_format(graph):
@@ -40,7 +42,8 @@ def test_single_pose_ort_graph_equals_the_onnx_graph(graph, photos):
     for image in photos:
         for scale in (0.5, 1.0):
             got, expected = ort_format(image[np.newaxis], scale), onnx_format(image[np.newaxis], scale)
-            assert max(max_abs_differences(got, expected)) <= RAW_ATOL
+            keypoints, *scores = max_abs_differences(got, expected)
+            assert keypoints <= KEYPOINT_ATOL and max(scores) <= RAW_ATOL
 
 
 def test_multi_pose_ort_graph_equals_the_onnx_graph(graph, net, photos):
@@ -55,7 +58,7 @@ def test_multi_pose_ort_graph_equals_the_onnx_graph(graph, net, photos):
                 feed = multi_feed(image[np.newaxis], scale, settings)
                 got, expected = ort_format(feed), onnx_format(feed)
                 assert got[3].tolist() == expected[3].tolist()
-                assert max(max_abs_differences(got, expected)) <= MULTI_ATOL
+                assert max(max_abs_differences(got, expected)) <= KEYPOINT_ATOL
         poses, reference = loaded.estimate_multiple_poses(image), net.estimate_multiple_poses(image)
         assert len(poses) == len(reference) >= 1
         assert max(np.abs(a.positions - b.positions).max() for a, b in zip(poses, reference)) <= 0.01

@@ -25,6 +25,7 @@ from posenet_onnx.contract import (
     SCORE_THRESHOLD_NAME,
     SINGLE_GRAPH_OUTPUTS,
 )
+from posenet_onnx.export.decoder_graph import NETWORK_INPUT
 from posenet_onnx.runtime.network import GraphConfig, Network
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import estimate_same_size
@@ -158,10 +159,16 @@ def multi_pose_differences(outputs: Sequence[np.ndarray], n: int, expected: Sequ
 
 def network_part(path: Path) -> bytes:
     """A multi-pose graph cut after the network: its image inputs to the four network outputs."""
+    return input_part(path, list(OUTPUT_NAMES))
+
+
+def input_part(path: Path, outputs: Sequence[str] = (NETWORK_INPUT,)) -> bytes:
+    """A self-contained graph (single- or multi-pose) from its image inputs to `outputs` (by default the
+    network input: the graph's resized image, float32 N x h x w x 3)."""
     import onnx
 
     model = onnx.load(path)
-    extracted = onnx.utils.Extractor(model).extract_model([INPUT_NAME, SCALE_FACTOR_NAME], list(OUTPUT_NAMES))
+    extracted = onnx.utils.Extractor(model).extract_model([INPUT_NAME, SCALE_FACTOR_NAME], list(outputs))
     del extracted.opset_import[:]
     extracted.opset_import.extend(model.opset_import)
     extracted.ir_version = model.ir_version
