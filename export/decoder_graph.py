@@ -3,8 +3,9 @@ replaces the backbone's float32 one, and the finishing passes (topological order
 
 Shared by the self-contained graphs (single_pose.py, multi_pose.py). The input path is what the runtime does
 before the network: upstream's valid resolution per side in float64 (`e = size * scale - 1`,
-`e - fmod(e, stride) + 1`), then tfjs 1.1.2's bilinear resize, bit-identical to runtime/resize.py (source =
-out * in / out, no half-pixel centres, edges clamped, float64 lerps) in Gather, Transpose and elementwise
+`e - fmod(e, stride) + 1`), then tfjs 1.1.2's bilinear resize (source = out * in / out, no half-pixel
+centres, edges clamped): by default onnxruntime's Resize op (float32 coordinates and weights), or
+(`resize="exact"`) bit-identical to runtime/resize.py, float64 lerps in Gather, Transpose and elementwise
 nodes. A fixed-shape graph takes its image at the network's size, so it has no resize and no scale factor.
 """
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from posenet_onnx.contract import INPUT_NAME, SCALE_FACTOR_NAME
+from posenet_onnx.contract import DEFAULT_RESIZE, INPUT_NAME, SCALE_FACTOR_NAME
 
 if TYPE_CHECKING:
     import onnx
@@ -74,10 +75,11 @@ class Nodes:
 
 def take_input(
     model: onnx.ModelProto, output_stride: int, input_size: tuple[int, int] | None, opset: int, prefix: str,
-    parameters: Iterable[onnx.ValueInfoProto] = (),
+    parameters: Iterable[onnx.ValueInfoProto] = (), resize: str = DEFAULT_RESIZE,
 ) -> tuple[Nodes, str | None, int | str]:
     """Replace the backbone's float32 input by `image`, uint8 N x H x W x 3 (with `image_scale_factor` when
-    `input_size` is None, else at exactly that size), followed by the `parameters` inputs.
+    `input_size` is None, resized the `resize` way, else at exactly that size), followed by the `parameters`
+    inputs.
 
     Returns the node builder, the float64 [2] factors (x, y) from network pixels back to image pixels (None for
     a fixed-shape graph, whose image is the network input) and the batch dimension (a size or "batch").
@@ -99,7 +101,7 @@ def take_input(
                 helper.make_tensor_value_info(SCALE_FACTOR_NAME, TensorProto.FLOAT, []),
             ]
         )
-        scale_xy = _resize_input(nodes, output_stride)
+        scale_xy = _resize_input(nodes, output_stride, resize == "exact")
     else:
         height, width = input_size
         graph.input.append(helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, [batch, height, width, 3]))
@@ -109,9 +111,10 @@ def take_input(
     return nodes, scale_xy, batch
 
 
-def _resize_input(nodes: Nodes, output_stride: int) -> str:
-    """Resize `image` to upstream's valid resolution into the network input; return the float64 [2] factors
-    (x, y) from network pixels back to image pixels (width / resized width, height / resized height)."""
+def _resize_input(nodes: Nodes, output_stride: int, exact: bool) -> str:
+    """Resize `image` to upstream's valid resolution into the network input (tfjs's arithmetic bit for bit if
+    `exact`, else onnxruntime's Resize op); return the float64 [2] factors (x, y) from network pixels back to
+    image pixels (width / resized width, height / resized height)."""
     from onnx import TensorProto
 
     shape = nodes.op("Shape", INPUT_NAME)
@@ -120,8 +123,27 @@ def _resize_input(nodes: Nodes, output_stride: int) -> str:
     even = nodes.op("Sub", nodes.op("Mul", size_xy, scale), nodes.const(1.0, np.float64))
     remainder = nodes.op("Mod", even, nodes.const(float(output_stride), np.float64), fmod=1)
     resized_xy = nodes.op("Add", nodes.op("Sub", even, remainder), nodes.const(1.0, np.float64))
-    _resize_bilinear(nodes, size_xy, resized_xy, scale)
+    if exact:
+        _resize_bilinear(nodes, size_xy, resized_xy, scale)
+    else:
+        _resize_op(nodes, shape, resized_xy)
     return nodes.op("Div", size_xy, resized_xy)
+
+
+def _resize_op(nodes: Nodes, shape: str, resized_xy: str) -> None:
+    """`image` resized to `resized_xy` into NETWORK_INPUT by ONNX Resize, linear, "asymmetric" (source =
+    out * in / out, no half-pixel centres, edges clamped: tfjs's mapping), which onnxruntime computes with
+    float32 coordinates and weights."""
+    from onnx import TensorProto
+
+    resized_hw = nodes.op("Gather", nodes.op("Cast", resized_xy, to=TensorProto.INT64), nodes.const([1, 0]))
+    batch = nodes.op("Slice", shape, nodes.const([0]), nodes.const([1]))
+    sizes = nodes.op("Concat", batch, nodes.const([3]), resized_hw, axis=0)
+    # Resized as N x 3 x H x W, where onnxruntime's bilinear kernel is about twice as fast as on N x H x W x 3;
+    # the transpose back cancels with the backbone's own NHWC -> NCHW transpose.
+    pixels = nodes.op("Cast", nodes.op("Transpose", INPUT_NAME, perm=[0, 3, 1, 2]), to=TensorProto.FLOAT)
+    resized = nodes.op("Resize", pixels, "", "", sizes, mode="linear", coordinate_transformation_mode="asymmetric")
+    nodes.op("Transpose", resized, output=NETWORK_INPUT, perm=[0, 2, 3, 1])
 
 
 def _taps(nodes: Nodes, size: str, resized: str, doubles: str) -> tuple[str, str, str]:

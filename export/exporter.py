@@ -23,6 +23,7 @@ from posenet_onnx.export.multi_pose import add_multi_pose_decoder
 from posenet_onnx.export.single_pose import add_single_pose_decoder
 from posenet_onnx.contract import (
     DEFAULT_OPSET,
+    DEFAULT_RESIZE,
     INPUT_NAME,
     OUTPUT_NAMES,
     checkpoint_name,
@@ -49,6 +50,7 @@ def export_model(
     batch: int | None = None,
     opset: int = DEFAULT_OPSET,
     file_format: str = "onnx",
+    resize: str = DEFAULT_RESIZE,
 ) -> Path:
     """Export the (multiplier, output stride) graph to `out_dir/model_filename(...)` and return its path.
 
@@ -59,17 +61,19 @@ def export_model(
     `decoder` "single" appends the single-pose decoder (contract.SINGLE_GRAPH_OUTPUTS), "multi" the multi-pose
     decoder (contract.MULTI_GRAPH_PARAMETERS in, MULTI_GRAPH_OUTPUTS out); `input_size`
     (height, width) and `batch` fix the input's shape; `opset` is one of contract.OPSETS; `file_format`
-    "ort" writes onnxruntime's ORT format (for onnxruntime Mobile) instead of ONNX.
+    "ort" writes onnxruntime's ORT format (for onnxruntime Mobile) instead of ONNX. `resize` is how a
+    self-contained graph of any image size resizes it (contract.RESIZES: onnxruntime's Resize op, or tfjs's
+    arithmetic bit for bit).
     """
     import onnx
 
     multiplier, output_stride = validate_model(multiplier, output_stride)
-    validate_graph_options(output_stride, precision, decoder, input_size, batch, file_format, opset)
+    validate_graph_options(output_stride, precision, decoder, input_size, batch, file_format, opset, resize)
     if input_size is not None:
         check_input_pixels(input_size)
     name = model_filename(
         multiplier, output_stride, precision, decoder=decoder, input_size=input_size, batch=batch,
-        file_format=file_format,
+        file_format=file_format, resize=resize,
     )
     path = Path(out_dir) / name
     # Check the calibration photos first: a bad folder or photo fails before the slow conversion.
@@ -82,12 +86,12 @@ def export_model(
     model = apply_precision(model, precision, calibration)
     if decoder is not None:
         add_decoder = add_multi_pose_decoder if decoder == "multi" else add_single_pose_decoder
-        model = add_decoder(model, output_stride, input_size, opset)
+        model = add_decoder(model, output_stride, input_size, opset, resize)
     model = simplify(model)
     url = f"{BASE_URL}{checkpoint_name(multiplier)}/"
     metadata = model_metadata(
         multiplier, output_stride, precision, checkpoint, url, versions, decoder=decoder, input_size=input_size,
-        batch=batch,
+        batch=batch, resize=resize,
     )
     onnx.helper.set_model_props(model, metadata)
     model.producer_name = "posenet-onnx"

@@ -8,6 +8,7 @@ from posenet_onnx import __version__
 from posenet_onnx.export.checkpoint import Checkpoint
 from posenet_onnx.keypoints import PART_NAMES
 from posenet_onnx.contract import (
+    DEFAULT_RESIZE,
     INPUT_NAME,
     MAX_POSES_NAME,
     META_BATCH,
@@ -22,6 +23,7 @@ from posenet_onnx.contract import (
     META_PARAMETERS,
     META_PART_NAMES,
     META_PRECISION,
+    META_RESIZE,
     MULTI_GRAPH_OUTPUTS,
     MULTI_POSE_DEFAULTS,
     NMS_RADIUS_NAME,
@@ -81,6 +83,7 @@ def model_metadata(
     decoder: str | None = None,
     input_size: tuple[int, int] | None = None,
     batch: int | None = None,
+    resize: str = DEFAULT_RESIZE,
 ) -> dict[str, str]:
     """The metadata_props of a graph: strings, JSON where structured; the fixed-shape and decoder keys
     only where the graph has them."""
@@ -115,6 +118,8 @@ def model_metadata(
         fixed[META_BATCH] = str(batch)
     if decoder is not None:
         fixed[META_DECODER] = decoder
+        if input_size is None:
+            fixed[META_RESIZE] = resize
     return {
         **fixed,
         META_MULTIPLIER: f"{multiplier:.2f}",

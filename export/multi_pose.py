@@ -107,11 +107,12 @@ def path_tables() -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def add_multi_pose_decoder(
-    model: onnx.ModelProto, output_stride: int, input_size: tuple[int, int] | None, opset: int
+    model: onnx.ModelProto, output_stride: int, input_size: tuple[int, int] | None, opset: int, resize: str
 ) -> onnx.ModelProto:
     """The backbone `model` (contract inputs/outputs) turned into the multi-pose graph, in place.
 
-    `input_size` None: `image` of any size plus `image_scale_factor`; else `image` at exactly that size.
+    `input_size` None: `image` of any size plus `image_scale_factor`, resized the `resize` way; else `image` at
+    exactly that size.
     """
     from onnx import TensorProto, helper
 
@@ -120,7 +121,7 @@ def add_multi_pose_decoder(
         helper.make_tensor_value_info(SCORE_THRESHOLD_NAME, TensorProto.FLOAT, []),
         helper.make_tensor_value_info(NMS_RADIUS_NAME, TensorProto.FLOAT, []),
     ]
-    nodes, scale_xy, batch = take_input(model, output_stride, input_size, opset, "multi_pose", parameters)
+    nodes, scale_xy, batch = take_input(model, output_stride, input_size, opset, "multi_pose", parameters, resize)
     _Decoder(nodes, output_stride).decode(scale_xy)
     keypoints, keypoint_scores, scores, num_poses = MULTI_GRAPH_OUTPUTS
     return finish(

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from posenet_onnx.contract import SINGLE_GRAPH_OUTPUTS, SINGLE_POSE_OUTPUTS
 from posenet_onnx.export.decoder_graph import Nodes, finish, take_input
 from posenet_onnx.keypoints import NUM_KEYPOINTS
@@ -24,15 +22,16 @@ if TYPE_CHECKING:
 
 
 def add_single_pose_decoder(
-    model: onnx.ModelProto, output_stride: int, input_size: tuple[int, int] | None, opset: int
+    model: onnx.ModelProto, output_stride: int, input_size: tuple[int, int] | None, opset: int, resize: str
 ) -> onnx.ModelProto:
     """The backbone `model` (contract inputs/outputs) turned into the single-pose graph, in place.
 
-    `input_size` None: `image` of any size plus `image_scale_factor`; else `image` at exactly that size.
+    `input_size` None: `image` of any size plus `image_scale_factor`, resized the `resize` way; else `image` at
+    exactly that size.
     """
     from onnx import TensorProto, helper
 
-    nodes, scale_xy, batch = take_input(model, output_stride, input_size, opset, "single_pose")
+    nodes, scale_xy, batch = take_input(model, output_stride, input_size, opset, "single_pose", (), resize)
     _decode(nodes, output_stride, scale_xy)
     return finish(
         model,

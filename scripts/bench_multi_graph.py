@@ -9,15 +9,16 @@ For each photo and parameter set: end-to-end ms per frame of
 - input + network: the multi-pose graph cut after the network's four outputs (its own resize and network), so
   graph minus this is the decoder's own time inside the graph;
 - decoder alone: the graph's decoder nodes on their own (the network's outputs fed in);
-- resize: the graph cut after its resize (the network input, bit-identical to runtime/resize.py), beside
-  runtime/resize.py's Numba kernel, which the Python path runs;
+- resize: the graph cut after its resize (the network input: onnxruntime's Resize op, or with `--resize exact`
+  tfjs's arithmetic bit for bit, as runtime/resize.py), beside runtime/resize.py's Numba kernel, which the
+  Python path runs;
 and the number of root candidates (local maxima above the threshold), which the in-graph decoder decodes all
 of. Every session runs with onnxruntime's default threads and idle spinning off (several thread pools share
 the CPU; `--spinning` turns it on, onnxruntime's default). Speed-up = python median / graph median (above 1: the graph is faster). `--provider cuda` or
 `tensorrt` runs every session on that GPU provider instead (nodes it lacks fall back to CUDA and the CPU).
 
     python scripts/bench_multi_graph.py [--shared ../shared/posenet] [--model-dir DIR] [--repeats 300]
-                                        [--threads N] [--provider cpu|cuda|tensorrt]
+                                        [--threads N] [--provider cpu|cuda|tensorrt] [--resize fast|exact]
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import posenet_onnx  # noqa: E402
 from posenet_onnx.contract import (  # noqa: E402
+    DEFAULT_RESIZE,
     INPUT_NAME,
     MAX_POSES_NAME,
     MULTI_GRAPH_OUTPUTS,
     NMS_RADIUS_NAME,
     OUTPUT_NAMES,
+    RESIZES,
     SCALE_FACTOR_NAME,
     SCORE_THRESHOLD_NAME,
     model_filename,
@@ -71,13 +74,14 @@ PROVIDERS = {
 }
 
 
-def graphs(model_dir: Path, checkpoint_dir: Path) -> tuple[Path, Path]:
+def graphs(model_dir: Path, checkpoint_dir: Path, resize: str) -> tuple[Path, Path]:
     """The plain and the multi-pose 0.50 stride-16 fp32 graphs in `model_dir` (exported when missing)."""
     paths = []
     for decoder in (None, "multi"):
-        path = model_dir / model_filename(0.50, 16, decoder=decoder)
+        options = {"decoder": decoder, **({"resize": resize} if decoder else {})}
+        path = model_dir / model_filename(0.50, 16, **options)
         if not path.is_file():
-            export_model(0.50, 16, model_dir, checkpoint_dir=checkpoint_dir, progress=False, decoder=decoder)
+            export_model(0.50, 16, model_dir, checkpoint_dir=checkpoint_dir, progress=False, **options)
         paths.append(path)
     return paths[0], paths[1]
 
@@ -98,12 +102,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime's intra-op threads (default: its choice)")
     parser.add_argument("--provider", choices=PROVIDERS, default="cpu")
     parser.add_argument("--spinning", action="store_true", help="let idle pool threads spin (onnxruntime's default)")
+    parser.add_argument("--resize", choices=RESIZES, default=DEFAULT_RESIZE, help="the multi-pose graph's resize")
     args = parser.parse_args()
     providers = PROVIDERS[args.provider]
 
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model_dir or Path(scratch)
-        plain, multi = graphs(model_dir, args.shared / "checkpoints")
+        plain, multi = graphs(model_dir, args.shared / "checkpoints", args.resize)
         net = posenet_onnx.load(plain, providers=providers, allow_spinning=args.spinning, intra_op_threads=args.threads)
         graph, network, decoder, resize = (
             ort.InferenceSession(model, session_options(args.threads, args.spinning), providers=providers)

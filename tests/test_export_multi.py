@@ -23,6 +23,7 @@ from posenet_onnx.contract import (
     META_DECODER,
     META_OUTPUTS,
     META_PARAMETERS,
+    META_RESIZE,
     MULTI_GRAPH_OUTPUTS,
     MULTI_GRAPH_PARAMETERS,
     MULTI_POSE_DEFAULTS,
@@ -65,6 +66,17 @@ def multi_models(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
+def exact_models(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[float, int], Path]:
+    """Graphs with resize="exact": the 0.50 ones for the bit-for-bit test, 0.75 stride 8 (where the fast resize
+    moves a keypoint by a cell) for parity."""
+    out_dir = tmp_path_factory.mktemp("exact_models")
+    return {
+        model: export_model(*model, out_dir, checkpoint_dir=checkpoint_dir, decoder="multi", resize="exact", progress=False)
+        for model in ((0.50, 8), (0.50, 16), (0.75, 8))
+    }
+
+
+@pytest.fixture(scope="session")
 def nets(net, checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[float, object]:
     """The Python path (plain graphs, Numba decoder) of both real checkpoints."""
     model_dir = tmp_path_factory.mktemp("models_075")
@@ -98,7 +110,7 @@ def test_file_name_contract_and_operators(multi_models):
         ("num_poses", "tensor(int64)"),
     ]
     meta = session.get_modelmeta().custom_metadata_map
-    assert meta[META_DECODER] == "multi"
+    assert meta[META_DECODER] == "multi" and meta[META_RESIZE] == "fast"
     assert [o["name"] for o in json.loads(meta[META_OUTPUTS])] == list(MULTI_GRAPH_OUTPUTS)
     defaults = {p["name"]: p["default"] for p in json.loads(meta[META_PARAMETERS])}
     assert defaults == {SCALE_FACTOR_NAME: 0.5, MAX_POSES_NAME: 5, SCORE_THRESHOLD_NAME: 0.5, NMS_RADIUS_NAME: 20.0}
@@ -170,14 +182,20 @@ def test_near_cell_nodes_round_as_javascript():
         assert (y, x, zero) == (near_cell(v * 16, 16, 21), near_cell(v * 16, 16, 31), 0), v
 
 
-@pytest.mark.parametrize("multiplier", [0.50, 0.75])
-@pytest.mark.parametrize("output_stride", [8, 16])
-def test_matches_estimate_multiple_poses_on_real_photos(multiplier, output_stride, multi_models, nets, annotated_photos):
+@pytest.mark.parametrize(
+    ("multiplier", "output_stride", "resize"),
+    [(0.50, 8, "fast"), (0.50, 16, "fast"), (0.75, 8, "fast"), (0.75, 16, "fast"), (0.75, 8, "exact")],
+)
+def test_matches_estimate_multiple_poses_on_real_photos(
+    multiplier, output_stride, resize, multi_models, exact_models, nets, annotated_photos
+):
     """Over the 28 photos x image scales 0.5 and 1.0 x two parameter sets (`-s` prints the figures
-    docs/export.md quotes). The graph's resize is bit-identical to the Python path's (the test below), so only
-    float32 rounding of the decoder's outputs differs. The graph's decoder alone, fed the Python path's own
-    network outputs, must give the Python decoder's poses everywhere, to float32 rounding."""
-    path = multi_models[multiplier, output_stride]
+    docs/export.md quotes). The fast resize (onnxruntime's float32 Resize) moves resized pixels by up to about
+    0.005, and rarely a keypoint by a cell; the exact one is bit-identical to the Python path's (the test
+    below), so only float32 rounding of the decoder's outputs differs: every pose within 1e-3 px and 1e-6.
+    The graph's decoder alone, fed the Python path's own network outputs, must give the Python decoder's poses
+    everywhere, to float32 rounding."""
+    path = (multi_models if resize == "fast" else exact_models)[multiplier, output_stride]
     run, decoder = onnxruntime_multi(path), onnxruntime_multi(decoder_part(path))
     net = nets[multiplier]
     network = net.network(output_stride)
@@ -204,7 +222,7 @@ def test_matches_estimate_multiple_poses_on_real_photos(multiplier, output_strid
                     score_errors.append(score_error)
     distances, score_errors = np.concatenate(distances), np.concatenate(score_errors)
     decoder_distances, decoder_score_errors = np.concatenate(decoder_distances), np.concatenate(decoder_score_errors)
-    print(f"\n{multiplier:.2f} stride {output_stride}: same count {same}/{cases}, {len(score_errors)} poses; keypoints "
+    print(f"\n{multiplier:.2f} stride {output_stride}, {resize} resize: same count {same}/{cases}, {len(score_errors)} poses; keypoints "
           f"median {np.median(distances):.2g} px, p99 {np.percentile(distances, 99):.2g} px, max {distances.max():.2g} px; "
           f"pose scores within 1e-3: {np.mean(score_errors <= SCORE_ATOL):.2%}, max {score_errors.max():.2g}; decoder "
           f"alone: keypoints max {decoder_distances.max():.2g} px, scores max {decoder_score_errors.max():.2g}")
@@ -212,16 +230,21 @@ def test_matches_estimate_multiple_poses_on_real_photos(multiplier, output_strid
     assert np.median(distances) <= MEDIAN_PX and np.percentile(distances, 99) <= P99_PX
     assert np.mean(score_errors <= SCORE_ATOL) >= 0.99
     assert decoder_distances.max() <= 1e-3 and decoder_score_errors.max() <= 1e-6
+    if resize == "exact":
+        assert same == cases and distances.max() <= 1e-3 and score_errors.max() <= 1e-6
 
 
 @pytest.mark.parametrize("output_stride", [8, 16])
-def test_the_resize_is_the_python_paths_bit_for_bit(output_stride, multi_models, annotated_photos, shared):
-    """The graph's network input (its resize of the uint8 photo) equals runtime/resize.py's, which equals tfjs
-    1.1.2's resizeBilinear, exactly: on the 28 photos and the larger ones of images/, at scales 0.5, 1.0 and
-    0.2 (as float32, the graph's input), and on a batch of two."""
+def test_the_exact_resize_is_the_python_paths_bit_for_bit(output_stride, exact_models, annotated_photos, shared):
+    """With resize="exact" the graph's network input (its resize of the uint8 photo) equals runtime/resize.py's,
+    which equals tfjs 1.1.2's resizeBilinear, exactly: on the 28 photos and the larger ones of images/, at
+    scales 0.5, 1.0 and 0.2 (as float32, the graph's input), and on a batch of two."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(input_part(multi_models[0.50, output_stride]), providers=["CPUExecutionProvider"])
+    path = exact_models[0.50, output_stride]
+    assert path.name == f"mobilenet_v1_050_stride{output_stride}_multi_exactresize.onnx"
+    assert ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map[META_RESIZE] == "exact"
+    session = ort.InferenceSession(input_part(path), providers=["CPUExecutionProvider"])
     photos = [*annotated_photos, *(load_image(shared / "images" / name) for name in ("couple.jpg", "pose.jpg"))]
     batch = np.stack([annotated_photos[0], annotated_photos[0][::-1, ::-1]])
     for images in [photo[np.newaxis] for photo in photos] + [batch]:

@@ -83,6 +83,9 @@ def test_input_size_spelling():
         (["--batch", "0"], "Invalid batch size 0"),
         (["--opset", "12"], "argument --opset: invalid choice: 12"),
         (["--input-size", "big"], "argument --input-size: Invalid input size 'big'"),
+        (["--resize", "exact"], "Resize 'exact' is for self-contained graphs of any image size"),
+        (["--decoder", "multi", "--input-size", "257x257", "--resize", "exact"], "Resize 'exact' is for self-contained"),
+        (["--decoder", "multi", "--resize", "nearest"], "argument --resize: invalid choice: 'nearest'"),
     ],
 )
 def test_cli_refuses_bad_options_with_one_line(options, message, tmp_path):

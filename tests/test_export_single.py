@@ -103,10 +103,12 @@ def test_matches_estimate_single_pose_on_real_photos(output_stride, scale, singl
     assert max(score_errors) <= SCORE_ATOL
 
 
-def test_the_resize_is_the_python_paths_bit_for_bit(single_models, annotated_photos):
-    """The graph's network input equals runtime/resize.py's resize (tfjs 1.1.2's) exactly, on the 28 photos at
-    scales 0.5 and 1.0: the input path the multi-pose graph shares."""
-    sess = ort.InferenceSession(input_part(single_models[8]), providers=["CPUExecutionProvider"])
+def test_the_exact_resize_is_the_python_paths_bit_for_bit(checkpoint_dir, annotated_photos, tmp_path):
+    """With resize="exact" the graph's network input equals runtime/resize.py's resize (tfjs 1.1.2's) exactly,
+    on the 28 photos at scales 0.5 and 1.0: the input path the multi-pose graph shares."""
+    path = export_model(0.50, 8, tmp_path, checkpoint_dir=checkpoint_dir, decoder="single", resize="exact", progress=False)
+    assert path.name == "mobilenet_v1_050_stride8_single_exactresize.onnx"
+    sess = ort.InferenceSession(input_part(path), providers=["CPUExecutionProvider"])
     for image in annotated_photos:
         for scale in (0.5, 1.0):
             expected = resize_bilinear(image[None], *(valid_resolution(scale, side, 8) for side in image.shape[:2]))

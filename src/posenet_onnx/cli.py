@@ -72,8 +72,8 @@ def _input_size(text: str) -> tuple[int, int]:
 
 def _export(commands: argparse._SubParsersAction) -> None:
     from posenet_onnx.contract import (
-        DECODERS, DEFAULT_OPSET, DEFAULT_OUTPUT_STRIDE, DEFAULT_PRECISION, FORMATS, MULTIPLIERS, OPSETS, OUTPUT_STRIDES,
-        PRECISIONS, VALID_MODELS,
+        DECODERS, DEFAULT_OPSET, DEFAULT_OUTPUT_STRIDE, DEFAULT_PRECISION, DEFAULT_RESIZE, FORMATS, MULTIPLIERS, OPSETS,
+        OUTPUT_STRIDES, PRECISIONS, RESIZES, VALID_MODELS,
     )
 
     parser = commands.add_parser(
@@ -95,6 +95,11 @@ def _export(commands: argparse._SubParsersAction) -> None:
         "--decoder", choices=DECODERS, default=None,
         help="a self-contained graph from a uint8 image to poses: single (the single pose) or multi (every pose, "
         "with max_pose_detections, score_threshold and nms_radius inputs)",
+    )
+    parser.add_argument(
+        "--resize", choices=RESIZES, default=DEFAULT_RESIZE,
+        help="how a self-contained graph resizes the image: fast (default; onnxruntime's Resize op, float32: pixels "
+        "within about 0.005 of the original's) or exact (tfjs's arithmetic bit for bit, several times slower)",
     )
     parser.add_argument(
         "--input-size", type=_input_size, default=None, metavar="HxW",

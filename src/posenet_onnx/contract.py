@@ -22,6 +22,11 @@ MULTIPLIERS: tuple[float, ...] = tuple(CHECKPOINTS)
 OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
 DECODERS: tuple[str, ...] = ("single", "multi")  # in-graph decoders; None: the network's four outputs
+# A self-contained graph's input resize: "fast", onnxruntime's Resize op (float32 coordinates and weights:
+# resized pixels within about 0.005 of tfjs's), or "exact", tfjs 1.1.2's resizeBilinear bit for bit (float64
+# lerps in Gather and elementwise nodes; several times the Resize op's time).
+RESIZES: tuple[str, ...] = ("fast", "exact")
+DEFAULT_RESIZE = "fast"
 FORMATS: tuple[str, ...] = ("onnx", "ort")  # ort: onnxruntime's own format, for onnxruntime Mobile
 OPSETS: tuple[int, ...] = tuple(range(13, 19))  # ONNX opsets the exporter writes (tf2onnx 1.16+ reaches 18)
 DEFAULT_OPSET = 17
@@ -53,6 +58,7 @@ META_EXPORTER = "posenet.exporter"  # JSON: posenet-onnx, tensorflow and tf2onnx
 META_INPUT_SIZE = "posenet.input_size"  # "HxW" of a fixed-shape graph (e.g. "257x257"); absent: any valid size
 META_BATCH = "posenet.batch"  # "N" of a fixed-batch graph; absent: any batch
 META_DECODER = "posenet.decoder"  # "single" / "multi" for a self-contained graph; absent: the four outputs
+META_RESIZE = "posenet.resize"  # a self-contained graph of any image size: its RESIZES value
 META_PARAMETERS = "posenet.parameters"  # JSON: the multi-pose graph's scalar inputs, their dtypes and defaults
 
 INPUT_NAME = "image"  # float32 NHWC RGB in [0, 255]; the graph normalises to [-1, 1] itself
@@ -187,11 +193,19 @@ def validate_graph_options(
     batch: int | None,
     file_format: str,
     opset: int,
+    resize: str = DEFAULT_RESIZE,
 ) -> None:
     """Check the export options of a graph at a valid output stride; ValueError names the first bad one."""
     validate_precision(precision)
     if decoder is not None and decoder not in DECODERS:
         raise ValueError(f"Invalid decoder {decoder!r}; expected one of {', '.join(DECODERS)}.")
+    if resize not in RESIZES:
+        raise ValueError(f"Invalid resize {resize!r}; expected one of {', '.join(RESIZES)}.")
+    if resize != DEFAULT_RESIZE and (decoder is None or input_size is not None):
+        raise ValueError(
+            f"Resize {resize!r} is for self-contained graphs of any image size (a decoder and no fixed input size): "
+            "only they resize the image."
+        )
     if input_size is not None:
         validate_input_size(input_size, output_stride)
     if batch is not None:
@@ -211,12 +225,15 @@ def model_filename(
     input_size: tuple[int, int] | None = None,
     batch: int | None = None,
     file_format: str = "onnx",
+    resize: str = DEFAULT_RESIZE,
 ) -> str:
     """File name of the graph of a valid model and options, e.g. 'mobilenet_v1_050_stride16.onnx'; each
     non-default option adds a part: 'mobilenet_v1_050_stride16_single_257x257_batch1_int8.ort'."""
     parts = [f"{CHECKPOINTS[multiplier]}_stride{output_stride}"]
     if decoder is not None:
         parts.append(decoder)
+    if resize != DEFAULT_RESIZE:
+        parts.append(f"{resize}resize")
     if input_size is not None:
         parts.append("{}x{}".format(*input_size))
     if batch is not None:

@@ -14,7 +14,8 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     models = VALID_MODELS if args.all else [validate_model(args.multiplier, args.output_stride)]
     for _, output_stride in models:  # a bad size or batch fails before the first slow export
         validate_graph_options(
-            output_stride, args.precision, args.decoder, args.input_size, args.batch, args.file_format, args.opset
+            output_stride, args.precision, args.decoder, args.input_size, args.batch, args.file_format, args.opset,
+            args.resize,
         )
     if args.precision == "int8":
         from posenet_onnx.export.precision import check_calibration_photos
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
     for multiplier, output_stride in models:  # a folder, link to one, pipe or device where a graph goes fails now
         name = model_filename(
             multiplier, output_stride, args.precision, decoder=args.decoder, input_size=args.input_size,
-            batch=args.batch, file_format=args.file_format,
+            batch=args.batch, file_format=args.file_format, resize=args.resize,
         )
         plan.add(out_dir / name, "graph file", regular_only=True)
     from posenet_onnx.export import export_model
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace, kept: list[str]) -> int:
             batch=args.batch,
             opset=args.opset,
             file_format=args.file_format,
+            resize=args.resize,
         )
         print(path, flush=True)
     return 0
