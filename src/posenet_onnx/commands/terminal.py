@@ -118,9 +118,15 @@ def interrupts_as_requests() -> Iterator[threading.Event]:
         yield requested
         return
 
+    calls: list[int] = []
+
     def request(signum: int, frame: object) -> None:
         _received.append(signum)
-        requested.set()
+        calls.append(signum)
+        # Only the first call sets the event: a second signal can land while the first handler is inside
+        # Event.set, holding its lock, and setting it again there would wait on that lock forever.
+        if len(calls) == 1:
+            requested.set()
 
     with _stop_signals_handled(request):
         yield requested
