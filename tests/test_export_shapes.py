@@ -97,6 +97,17 @@ def test_cli_refuses_bad_options_with_one_line(options, message, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("resize", ["fast", "exact"])
+def test_cli_passes_the_resize_to_the_exporter(resize, tmp_path, monkeypatch, capsys):
+    import posenet_onnx.export as export
+    from posenet_onnx.cli import main
+
+    calls = []
+    monkeypatch.setattr(export, "export_model", lambda *args, **options: calls.append(options) or tmp_path / "graph.onnx")
+    assert main(["export", "--multiplier", "0.50", "--decoder", "multi", "--resize", resize, "-o", str(tmp_path)]) == 0
+    assert [call["resize"] for call in calls] == [resize]
+
+
 def test_export_model_refuses_opsets_outside_the_range(tmp_path):
     for opset in (OPSETS[0] - 1, OPSETS[-1] + 1):
         with pytest.raises(ValueError, match=f"opsets {OPSETS[0]} to {OPSETS[-1]}"):

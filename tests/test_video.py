@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -74,13 +75,22 @@ def test_frames_estimated_side_by_side_give_the_records_of_one_at_a_time(squats:
     from posenet_onnx.runtime.video.smoothing import PoseSmoother
     from posenet_onnx.runtime.video.tracking import PoseTracker
 
+    estimating: set[str] = set()
+
+    def estimate(image: np.ndarray) -> list:
+        estimating.add(threading.current_thread().name)
+        return net.estimate_multiple_poses(image, 0.5)
+
     def run(workers: int) -> list[dict]:
         out = tmp_path / f"{workers}.jsonl"
-        annotate_video(squats, lambda image: net.estimate_multiple_poses(image, 0.5), jsonl=out, workers=workers,
-                       tracker=PoseTracker(), smoother=PoseSmoother())
+        estimating.clear()
+        annotate_video(squats, estimate, jsonl=out, workers=workers, tracker=PoseTracker(), smoother=PoseSmoother())
         return read_jsonl(out)
 
-    one, three = run(1), run(3)
+    one = run(1)
+    assert estimating == {threading.current_thread().name}  # one worker: the calling thread
+    three = run(3)
+    assert len(estimating) >= 2 and all(name.startswith("posenet-video-estimate") for name in estimating)
     assert len(one) == SQUATS_FRAMES and three == one
     assert {pose["id"] for record in one for pose in record["poses"]} - {None} == {1}
 

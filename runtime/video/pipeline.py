@@ -139,9 +139,10 @@ def open_video(
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(VideoFileReader(source))
         height, width = reader.header.size
-        if scaled is not None and scaled(height, width) != (height, width):
+        target = (height, width) if scaled is None else scaled(height, width)
+        if target != (height, width):
             reader.close()
-            reader = stack.enter_context(VideoFileReader(source, scaled(height, width)))
+            reader = stack.enter_context(VideoFileReader(source, target))
         fps = reader.header.fps or 30.0
         duration = reader.header.duration
         frame_count = max(1, round(duration * fps)) if duration else None

@@ -10,6 +10,7 @@ real time without being decoded twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import subprocess
@@ -34,8 +35,10 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+@functools.cache
 def ffmpeg_version() -> tuple[int, int]:
-    """That ffmpeg's version as (major, minor); a build without a release number is taken as recent."""
+    """That ffmpeg's version as (major, minor); a build without a release number is taken as recent. Asked once
+    per process: imageio-ffmpeg runs `ffmpeg -version` for it each time."""
     import imageio_ffmpeg
 
     match = re.match(r"n?(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())
