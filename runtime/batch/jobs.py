@@ -27,7 +27,8 @@ from posenet_onnx.runtime.settings import EstimateSettings
 
 DEFAULT_BATCH_SIZE = 8  # images per window: same-size images in it share one session call
 
-# Each read thread keeps two images in flight: more threads than cores only hold more images in memory.
+# The most threads a job reads (and, on the CPU, estimates) in: each keeps two images in flight, and more
+# threads than cores only hold more images in memory.
 MAX_READ_THREADS = 64
 
 T = TypeVar("T")

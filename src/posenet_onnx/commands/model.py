@@ -22,18 +22,17 @@ def load_from_args(args: argparse.Namespace, **extra: Any) -> PoseNet:
     )
 
 
-MAX_WORKERS = 64  # a job's estimating threads: more only hold more images in memory
-
-
 def load_for_workers(args: argparse.Namespace, workers: int | None = None) -> tuple[PoseNet, int]:
     """The model for a job of several threads, and how many threads estimate: on the CPU, `workers` (default
     one per core), each on a network of one thread, so that every core works on whole images and none waits
     for another inside a network call; on a GPU, one, feeding onnxruntime's own threads. No idle spinning
     either way: the job's other threads (reading, drawing, encoding) share the cores."""
+    from posenet_onnx.runtime.batch.jobs import MAX_READ_THREADS
     from posenet_onnx.runtime.providers import CPU, resolve_providers
 
     if resolve_providers(args.device) == [CPU]:
-        return load_from_args(args, allow_spinning=False, intra_op_threads=1), workers or min(os.cpu_count() or 1, MAX_WORKERS)
+        cores = min(os.cpu_count() or 1, MAX_READ_THREADS)
+        return load_from_args(args, allow_spinning=False, intra_op_threads=1), workers or cores
     return load_from_args(args, allow_spinning=False), 1
 
 
