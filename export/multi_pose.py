@@ -152,7 +152,7 @@ class _Decoder:
         self._outputs(self._select(), scale_xy)
 
     def _grid(self) -> None:
-        """The flat table (N * H * W * 115 float64; offsets and displacements in grid units), each image's first
+        """The flat table (N * H * W * 115 float32, read as float64; offsets and displacements in grid units), each image's first
         index in it ([N, 1, 1], int64 and float64), near_cell's clamp limits, the flat index of a cell as a
         matrix product, and the squared radius in grid units."""
         from onnx import TensorProto
@@ -163,8 +163,8 @@ class _Decoder:
         self.width = n.op("Slice", shape, n.const([2]), n.const([3]))  # [1]
         units = np.full(CHANNELS, 1 / self.stride)
         units[SCORES : SCORES + NUM_KEYPOINTS] = 1.0
-        table = n.op("Cast", n.op("Concat", *OUTPUT_NAMES, axis=3), to=TensorProto.DOUBLE)
-        self.table = n.op("Reshape", n.op("Mul", table, n.const(units, np.float64)), n.const([-1]))
+        table = n.op("Mul", n.op("Concat", *OUTPUT_NAMES, axis=3), n.const(units, np.float32))
+        self.table = n.op("Reshape", table, n.const([-1]))
         images = n.op("Squeeze", n.op("Slice", shape, n.const([0]), n.const([1])), n.const([0]))
         cells = n.op("ReduceProd", height_width, keepdims=0) if n.opset < 18 else n.op("ReduceProd", height_width, n.const([0]), keepdims=0)
         starts = n.op("Mul", n.op("Range", n.const(0), images, n.const(1)), n.op("Mul", cells, n.const(CHANNELS)))
@@ -213,7 +213,7 @@ class _Decoder:
         cell_yx = n.op("Cast", n.op("Mod", n.op("Div", cell, divisors), moduli), to=TensorProto.DOUBLE)  # (y, x, 0)
         channels = n.op("Add", self.part, n.const([OFFSETS, OFFSETS + NUM_KEYPOINTS, SCORES]))
         index = n.op("Add", n.op("Mul", cell, n.const(CHANNELS)), n.op("Add", channels, self.image_start))
-        self.root = n.op("Add", cell_yx, n.op("Gather", self.table, index, axis=0))
+        self.root = n.op("Add", cell_yx, self._gather(index))
 
     def _near_cell(self, position: str) -> str:
         """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as (y, x, 0).
@@ -234,7 +234,13 @@ class _Decoder:
 
         n = self.nodes
         index = n.op("Add", n.op("MatMul", cell, self.cell_weights), channels)
-        return n.op("Gather", self.table, n.op("Cast", index, to=TensorProto.INT64), axis=0)
+        return self._gather(n.op("Cast", index, to=TensorProto.INT64))
+
+    def _gather(self, index: str) -> str:
+        """The table's values at `index` (int64, flat), in float64."""
+        from onnx import TensorProto
+
+        return self.nodes.op("Cast", self.nodes.op("Gather", self.table, index, axis=0), to=TensorProto.DOUBLE)
 
     def _poses(self) -> None:
         """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level along the paths from

@@ -363,10 +363,18 @@ def test_reference_evaluator_agrees_on_a_small_real_case(multi_models, annotated
         def _run(self, data, indices, axis=None):
             return (np.take_along_axis(data, np.where(indices < 0, indices + data.shape[axis], indices), axis),)
 
+    class DequantizeLinear(OpRun):
+        """The operator's definition, (x - zero point) * scale per tensor (onnx 1.23 implements it from opset
+        19 on only)."""
+
+        def _run(self, x, scale, zero_point=None, axis=None, block_size=None, output_dtype=None):
+            shift = 0 if zero_point is None else zero_point.astype(np.float32)
+            return (((x.astype(np.float32) - shift) * scale).astype(scale.dtype),)
+
     path = multi_models[0.50, 16]
     image = np.ascontiguousarray(annotated_photos[1][60:230, 150:400])[np.newaxis]  # a real 170x250 crop
     feed = multi_feed(image, 0.9, (6, 0.1, 20.0))
-    evaluator = ReferenceEvaluator(onnx.load(path), new_ops=[GatherElements])
+    evaluator = ReferenceEvaluator(onnx.load(path), new_ops=[GatherElements, DequantizeLinear])
     reference = evaluator.run(list(MULTI_GRAPH_OUTPUTS), feed)
     got = onnxruntime_multi(path)(feed)
     assert reference[3].tolist() == got[3].tolist() and got[3][0] >= 2
