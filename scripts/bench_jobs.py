@@ -1,7 +1,8 @@
 """Folder-job throughput against a loop over the same images already in memory, against each job's ceiling.
 
 A folder of 504 real photos is made by linking the 28 shared photos under numbered names (`--copies`).
-0.50, stride 16, multi-pose, the original's defaults. One process, in interleaved rounds:
+0.50, stride 16, multi-pose, the original's defaults. One process that keeps the memory it frees, as the command
+line's does (commands/memory.py; `--default-malloc` leaves glibc's malloc as it comes), in interleaved rounds:
 
 - the in-memory loop: `estimate_multiple_poses` on each image decoded beforehand, on `posenet_onnx.load(0.50)`
   as it comes (the baseline);
@@ -13,7 +14,7 @@ network, on the images in memory). A job's ceiling is what the machine's cores a
 stages' costs; the table gives each run's speed, its ratio to the baseline (per round, side by side) and
 to its ceiling, with the load average, and what reading costs per image format. `--ray` adds the Ray engine with 2 actors against the local job.
 
-    .venv/bin/python scripts/bench_jobs.py --model-dir DIR [--copies 18] [--rounds 5] [--ray]
+    .venv/bin/python scripts/bench_jobs.py --model-dir DIR [--copies 18] [--rounds 5] [--ray] [--default-malloc]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from PIL import Image
 
 import posenet_onnx
+from posenet_onnx.commands.memory import keep_freed_memory
 from posenet_onnx.runtime.batch.jobs import estimate_paths
 from posenet_onnx.runtime.batch.sources import expand_sources
 from posenet_onnx.runtime.images import decode_image
@@ -54,7 +56,12 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=18, help="links per photo (18 x 28 = 504 images)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ray", action="store_true", help="also the Ray engine with 2 actors against the local engine")
+    parser.add_argument(
+        "--default-malloc", action="store_true", help="leave glibc's malloc as it comes, to measure what keeping freed memory saves"
+    )
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_memory()  # as the command line's process does
 
     photos = expand_sources([str(SHARED / "photos")], recursive=True)
     decoded = [decode_image(p)[0] for p in photos] * args.copies

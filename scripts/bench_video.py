@@ -2,11 +2,13 @@
 """The `video` pipeline's throughput against estimation alone and against its ceiling, and the encoder presets'
 costs (person IDs and smoothing: bench_tracking.py).
 
-1. Throughput, in one process on the real squats clip (65 frames, 720x1280), 0.50 stride 16 multi-pose at
+1. Throughput, in one process (keeping freed memory as the command line's does; `--default-malloc`: glibc's
+   malloc as it comes) on the real squats clip (65 frames, 720x1280), 0.50 stride 16 multi-pose at
    scale 0.5 on the CPU, in interleaved rounds: (a) estimate-only over the frames decoded into memory
    beforehand, on the network as `video` loads it without a drawn output (every core, onnxruntime's
-   spinning off): the baseline; (b) `video CLIP -o OUT.mp4` as the command runs it (`annotate_video`; the
-   network on every core but one); (c) `video CLIP --jsonl OUT` likewise, and (d) with `--fast-decode`.
+   spinning off): the baseline; (b) `video CLIP -o OUT.mp4` as the command runs it (`annotate_video`, one
+   worker per core, each on a network of one thread); (c) `video CLIP --jsonl OUT` likewise, and (d) with
+   `--fast-decode`.
    Then each stage alone, in CPU time per frame (the ffmpeg processes' included): read (whole, and
    scaled), estimate (both networks), draw, encode. A run's ceiling is what the machine's cores allow at
    the sum of its stages' costs; the table gives each run's speed, its ratio to the baseline (per round,
@@ -15,6 +17,7 @@ costs (person IDs and smoothing: bench_tracking.py).
    per frame and the file's size.
 
     python scripts/bench_video.py [--shared ../shared/posenet] [--clip CLIP] [--rounds 5] [--model-dir DIR]
+                                  [--default-malloc]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 
 import posenet_onnx
+from posenet_onnx.commands.memory import keep_freed_memory
 from posenet_onnx.runtime.draw import draw_poses_on
 from posenet_onnx.runtime.settings import EstimateSettings
 from posenet_onnx.runtime.video.pipeline import (
@@ -160,7 +164,12 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, help="the video to run (default: the shared pose_squats.mp4)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model-dir", type=Path, help="folder with the exported 0.50 graph (default: export one)")
+    parser.add_argument(
+        "--default-malloc", action="store_true", help="leave glibc's malloc as it comes, to measure what keeping freed memory saves"
+    )
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_memory()  # as the command line's process does
     with tempfile.TemporaryDirectory(prefix="bench-video-") as scratch:
         scratch = Path(scratch)
         model_dir = args.model_dir

@@ -415,9 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments and run the chosen subcommand; user errors exit with status 2 and one line. Ctrl-C,
+    """Parse arguments and run the chosen subcommand (in a process that keeps the memory it frees, for the
+    next image or frame: commands/memory.py); user errors exit with status 2 and one line. Ctrl-C,
     SIGTERM and SIGHUP stop it with status 128 + the signal's number, from the first moment (the parser's
     imports included)."""
+    from posenet_onnx.commands.memory import keep_freed_memory
     from posenet_onnx.commands.terminal import signals_as_interrupts, stop_received
 
     kept: list[str] = []
@@ -427,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             prefix = f"posenet-onnx {args.command}"
             command = importlib.import_module(f"posenet_onnx.commands.{args.command}")
+            keep_freed_memory()
             status = int(command.run(args, kept) or 0)
             return _interrupted(prefix, kept) if stop_received() else status
         except KeyboardInterrupt:
