@@ -114,7 +114,7 @@ def main() -> None:
     import onnx
     import onnxruntime as ort
     import openvino as ov
-    from onnx.reference import ReferenceEvaluator
+    from support.reference import reference_evaluator
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
@@ -219,7 +219,7 @@ def main() -> None:
         crop = np.ascontiguousarray(photos[0][100:190, 200:330])[np.newaxis]
         feed = {INPUT_NAME: crop, SCALE_FACTOR_NAME: np.array(0.9, np.float32)}
         start = time.perf_counter()
-        evaluated = ReferenceEvaluator(onnx.load(single_paths["fp32"])).run(list(SINGLE_GRAPH_OUTPUTS), feed)
+        evaluated = reference_evaluator(onnx.load(single_paths["fp32"])).run(list(SINGLE_GRAPH_OUTPUTS), feed)
         evaluator_ms = 1e3 * (time.perf_counter() - start)
         evaluator_raw = max(max_abs_differences(evaluated, python_single[single_paths["fp32"]](crop, 0.9)))
 

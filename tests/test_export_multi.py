@@ -354,27 +354,12 @@ def test_fp16_graph_keeps_the_contract_and_finds_the_people(checkpoint_dir, mult
 def test_reference_evaluator_agrees_on_a_small_real_case(multi_models, annotated_photos):
     """onnx's ReferenceEvaluator, an independent implementation of every operator (TopK's order of equal
     values, Loop, GatherND with batch_dims, ...), gives the same poses."""
-    from onnx.reference import ReferenceEvaluator
-    from onnx.reference.op_run import OpRun
-
-    class GatherElements(OpRun):
-        """The operator's definition, numpy's take_along_axis (onnx 1.23's own fails beyond 32 choices)."""
-
-        def _run(self, data, indices, axis=None):
-            return (np.take_along_axis(data, np.where(indices < 0, indices + data.shape[axis], indices), axis),)
-
-    class DequantizeLinear(OpRun):
-        """The operator's definition, (x - zero point) * scale per tensor (onnx 1.23 implements it from opset
-        19 on only)."""
-
-        def _run(self, x, scale, zero_point=None, axis=None, block_size=None, output_dtype=None):
-            shift = 0 if zero_point is None else zero_point.astype(np.float32)
-            return (((x.astype(np.float32) - shift) * scale).astype(scale.dtype),)
+    from support.reference import reference_evaluator
 
     path = multi_models[0.50, 16]
     image = np.ascontiguousarray(annotated_photos[1][60:230, 150:400])[np.newaxis]  # a real 170x250 crop
     feed = multi_feed(image, 0.9, (6, 0.1, 20.0))
-    evaluator = ReferenceEvaluator(onnx.load(path), new_ops=[GatherElements, DequantizeLinear])
+    evaluator = reference_evaluator(onnx.load(path))
     reference = evaluator.run(list(MULTI_GRAPH_OUTPUTS), feed)
     got = onnxruntime_multi(path)(feed)
     assert reference[3].tolist() == got[3].tolist() and got[3][0] >= 2

@@ -129,12 +129,12 @@ def test_batch_of_two_is_two_single_calls(single_models, annotated_photos):
 
 def test_reference_evaluator_agrees_on_a_small_real_case(single_models, annotated_photos):
     """onnx's ReferenceEvaluator, an independent implementation of every op, gives the same pose."""
-    from onnx.reference import ReferenceEvaluator
+    from support.reference import reference_evaluator
 
     crop = annotated_photos[1][100:190, 200:330]
     image = np.ascontiguousarray(crop)[None]  # a real 90x130 crop: resized to 81x113
     feed = {INPUT_NAME: image, SCALE_FACTOR_NAME: np.array(0.9, dtype=np.float32)}
-    reference = ReferenceEvaluator(onnx.load(single_models[16])).run(list(SINGLE_GRAPH_OUTPUTS), feed)
+    reference = reference_evaluator(onnx.load(single_models[16])).run(list(SINGLE_GRAPH_OUTPUTS), feed)
     for got, expected in zip(run_single(session(single_models[16]), image, 0.9), reference):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)
 
