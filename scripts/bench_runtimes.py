@@ -114,7 +114,7 @@ def main() -> None:
     import onnx
     import onnxruntime as ort
     import openvino as ov
-    from support.reference import reference_evaluator
+    from support.reference_evaluator import reference_evaluator
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:

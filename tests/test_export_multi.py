@@ -354,7 +354,7 @@ def test_fp16_graph_keeps_the_contract_and_finds_the_people(checkpoint_dir, mult
 def test_reference_evaluator_agrees_on_a_small_real_case(multi_models, annotated_photos):
     """onnx's ReferenceEvaluator, an independent implementation of every operator (TopK's order of equal
     values, Loop, GatherND with batch_dims, ...), gives the same poses."""
-    from support.reference import reference_evaluator
+    from support.reference_evaluator import reference_evaluator
 
     path = multi_models[0.50, 16]
     image = np.ascontiguousarray(annotated_photos[1][60:230, 150:400])[np.newaxis]  # a real 170x250 crop

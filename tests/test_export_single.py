@@ -129,7 +129,7 @@ def test_batch_of_two_is_two_single_calls(single_models, annotated_photos):
 
 def test_reference_evaluator_agrees_on_a_small_real_case(single_models, annotated_photos):
     """onnx's ReferenceEvaluator, an independent implementation of every op, gives the same pose."""
-    from support.reference import reference_evaluator
+    from support.reference_evaluator import reference_evaluator
 
     crop = annotated_photos[1][100:190, 200:330]
     image = np.ascontiguousarray(crop)[None]  # a real 90x130 crop: resized to 81x113

@@ -1,30 +1,43 @@
-"""onnx's ReferenceEvaluator, an independent implementation of every operator, with two operators defined
-here by their specification where onnx 1.23's own do not serve: GatherElements (onnx's fails beyond 32
-choices) and DequantizeLinear before opset 19 (onnx implements it from opset 19 on only). Shared by the tests
-of the self-contained graphs and scripts/bench_runtimes.py."""
+"""The network as upstream writes it, in TensorFlow: the reference the exported graphs are checked against.
+
+SAME padding everywhere and `tf.nn.depthwise_conv2d(..., dilations=...)` (which TensorFlow runs through
+SpaceToBatchND), exactly as tfjs does. It is deliberately NOT the explicit-padding code in graph.py
+that is converted, so a comparison between the two catches a padding or dilation mistake.
+"""
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 import numpy as np
-import onnx
-from onnx.reference import ReferenceEvaluator
-from onnx.reference.op_run import OpRun
+
+from posenet_onnx.export.architecture import CONV2D, backbone
+from posenet_onnx.export.checkpoint import HEADS, Checkpoint, block_variables, head_variables
+from posenet_onnx.export.graph import input_signature
 
 
-class GatherElements(OpRun):
-    """numpy's take_along_axis, negative indices counted from the end."""
+def upstream_function(tf: ModuleType, checkpoint: Checkpoint, multiplier: float, output_stride: int) -> Any:
+    """A tf.function: image batch in [0, 255] -> (heatmap scores, offsets, displacement fwd, displacement bwd)."""
+    weights = checkpoint.variables
+    blocks = backbone(multiplier, output_stride)
 
-    def _run(self, data, indices, axis=None):
-        return (np.take_along_axis(data, np.where(indices < 0, indices + data.shape[axis], indices), axis),)
+    @tf.function(input_signature=input_signature(tf))
+    def upstream(image: Any) -> tuple[Any, Any, Any, Any]:
+        x = image / np.float32(127.5) - np.float32(1.0)
+        for block in blocks:
+            if block.kind == CONV2D:
+                kernel, bias = block_variables(0)
+                x = tf.nn.relu6(tf.nn.conv2d(x, weights[kernel], block.stride, "SAME") + weights[bias])
+                continue
+            dw_kernel, dw_bias, pw_kernel, pw_bias = block_variables(block.index)
+            strides = [1, block.stride, block.stride, 1]
+            x = tf.nn.depthwise_conv2d(x, weights[dw_kernel], strides, "SAME", dilations=[block.dilation] * 2)
+            x = tf.nn.relu6(x + weights[dw_bias])
+            x = tf.nn.relu6(tf.nn.conv2d(x, weights[pw_kernel], 1, "SAME") + weights[pw_bias])
+        heatmaps, offsets, fwd, bwd = (
+            tf.nn.conv2d(x, weights[kernel], 1, "SAME") + weights[bias] for kernel, bias in map(head_variables, HEADS)
+        )
+        return tf.sigmoid(heatmaps), offsets, fwd, bwd
 
-
-class DequantizeLinear(OpRun):
-    """(x - zero point) * scale, per tensor."""
-
-    def _run(self, x, scale, zero_point=None, axis=None, block_size=None, output_dtype=None):
-        shift = 0 if zero_point is None else zero_point.astype(np.float32)
-        return (((x.astype(np.float32) - shift) * scale).astype(scale.dtype),)
-
-
-def reference_evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
-    return ReferenceEvaluator(model, new_ops=[GatherElements, DequantizeLinear])
+    return upstream
