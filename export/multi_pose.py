@@ -152,9 +152,10 @@ class _Decoder:
         self._outputs(self._select(), scale_xy)
 
     def _grid(self) -> None:
-        """The flat table (N * H * W * 115 float32, read as float64; offsets and displacements in grid units), each image's first
-        index in it ([N, 1, 1], int64 and float64), near_cell's clamp limits, the flat index of a cell as a
-        matrix product, and the squared radius in grid units."""
+        """The flat table (N * H * W * 115 float32, each lookup widened to float64; offsets and displacements in
+        grid units: exact, the stride being a power of two), each image's first index in it ([N, 1, 1], int64
+        and float64), near_cell's clamp limits, the flat index of a cell as a matrix product, and the squared
+        radius in grid units."""
         from onnx import TensorProto
 
         n = self.nodes

@@ -50,7 +50,8 @@ def readings(names: dict[int, str]) -> dict[str, float]:
                 for pid in children.read().split():
                     with open(f"/proc/{pid}/cmdline") as cmdline:
                         command = cmdline.read().split("\0")
-                    role = "ffmpeg encoding" if "-" in command[command.index("-i") + 1 : command.index("-i") + 2] else "ffmpeg decoding"
+                    source = command[command.index("-i") + 1]
+                    role = "ffmpeg encoding" if source == "-" else "ffmpeg decoding"
                     found[f"process {pid} {role}"] = cpu_seconds(f"/proc/{pid}/stat")
         except (OSError, ValueError, IndexError):  # the thread or process ended between listing and reading
             continue

@@ -49,9 +49,10 @@ def _faults_per_decode(mode: str, paths: list[str]) -> tuple[float, float]:
     return faults, pixel_pages
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "confstr") or not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"), reason="glibc's malloc only"
-)
+GLIBC = "CS_GNU_LIBC_VERSION" in getattr(os, "confstr_names", {}) and os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
 def test_reading_photos_again_takes_no_fresh_pages(shared):
     paths = sorted(str(p) for p in (shared / "photos").rglob("*") if p.suffix in (".jpg", ".png"))
     kept, pixel_pages = _faults_per_decode("keep", paths)

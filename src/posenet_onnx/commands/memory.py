@@ -1,10 +1,10 @@
 """How a command's process keeps the memory it frees: a process-wide setting, so the command line's to make.
 
-Every image or frame passes through buffers of its own size (Pillow's pixels and their packed copy, a video
-frame's array, ...). glibc hands buffers that large back to the kernel when they are freed and takes fresh
-pages for the next one, which the kernel must zero and map page by page: about 2 ms of system time per
-640x480 photo, more with several threads side by side (docs/performance.md). Keeping freed memory in the
-process, up to the limits below, lets each buffer reuse the pages of the one before it.
+Every image passes through buffers of its own size (Pillow's pixels and their packed copy). glibc hands
+buffers that large back to the kernel when they are freed and takes fresh pages for the next image, which the
+kernel must map and zero page by page, more so with several threads reading side by side (docs/performance.md).
+Keeping freed memory in the process, up to the limits below, lets each buffer reuse the pages of the one
+before it.
 """
 
 from __future__ import annotations
