@@ -49,7 +49,9 @@ def _faults_per_decode(mode: str, paths: list[str]) -> tuple[float, float]:
     return faults, pixel_pages
 
 
-GLIBC = "CS_GNU_LIBC_VERSION" in getattr(os, "confstr_names", {}) and os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+GLIBC = "CS_GNU_LIBC_VERSION" in getattr(os, "confstr_names", {}) and os.confstr("CS_GNU_LIBC_VERSION").startswith(
+    "glibc"
+)
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
