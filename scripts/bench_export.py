@@ -36,7 +36,7 @@ from posenet_onnx.export.simplify import simplify
 from posenet_onnx.export.multi_pose import add_multi_pose_decoder
 from posenet_onnx.export.single_pose import add_single_pose_decoder
 from posenet_onnx.export.quiet import import_tensorflow
-from posenet_onnx.contract import INPUT_NAME, VALID_MODELS, checkpoint_name
+from posenet_onnx.contract import DEFAULT_RESIZE, INPUT_NAME, VALID_MODELS, checkpoint_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support, not installed
 from support.reference import upstream_function  # noqa: E402
@@ -87,7 +87,7 @@ def node_counts(shared: Path) -> None:
                 )
                 model, _ = convert(checkpoint, 0.50, 16, shape)
                 if decoder:
-                    model = decoders[decoder](model, 16, size, 17)
+                    model = decoders[decoder](model, 16, size, 17, DEFAULT_RESIZE)
                 counts.append(_count(model))
             counts.append(_count(simplify(model)))
             tf2onnx.convert.optimizer.optimize_graph = optimize_graph

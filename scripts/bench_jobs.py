@@ -30,7 +30,6 @@ from pathlib import Path
 from PIL import Image
 
 import posenet_onnx
-from posenet_onnx.commands.memory import keep_freed_memory
 from posenet_onnx.runtime.batch.jobs import estimate_paths
 from posenet_onnx.runtime.batch.sources import expand_sources
 from posenet_onnx.runtime.images import decode_image
@@ -56,12 +55,9 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=18, help="links per photo (18 x 28 = 504 images)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ray", action="store_true", help="also the Ray engine with 2 actors against the local engine")
-    parser.add_argument(
-        "--default-malloc", action="store_true", help="leave glibc's malloc as it comes, to measure what keeping freed memory saves"
-    )
+    costs.add_malloc_option(parser)
     args = parser.parse_args()
-    if not args.default_malloc:
-        keep_freed_memory()  # as the command line's process does
+    costs.set_malloc(args)
 
     photos = expand_sources([str(SHARED / "photos")], recursive=True)
     decoded = [decode_image(p)[0] for p in photos] * args.copies

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 import posenet_onnx
-from posenet_onnx.commands.memory import keep_freed_memory
 from posenet_onnx.runtime.draw import draw_poses_on
 from posenet_onnx.runtime.settings import EstimateSettings
 from posenet_onnx.runtime.video.pipeline import (
@@ -164,12 +163,9 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, help="the video to run (default: the shared pose_squats.mp4)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model-dir", type=Path, help="folder with the exported 0.50 graph (default: export one)")
-    parser.add_argument(
-        "--default-malloc", action="store_true", help="leave glibc's malloc as it comes, to measure what keeping freed memory saves"
-    )
+    costs.add_malloc_option(parser)
     args = parser.parse_args()
-    if not args.default_malloc:
-        keep_freed_memory()  # as the command line's process does
+    costs.set_malloc(args)
     with tempfile.TemporaryDirectory(prefix="bench-video-") as scratch:
         scratch = Path(scratch)
         model_dir = args.model_dir

@@ -1,6 +1,6 @@
 """What each stage of a job costs in CPU time per item, the throughput those costs allow on this machine's
 cores (the ceiling), and tables that set a job's measured speed beside both. Shared by bench_jobs.py and
-bench_video.py.
+bench_video.py, with the malloc setting they run under (the command line's, or `--default-malloc`).
 
 CPU time is the process's own (every thread) plus that of the child processes it has waited for (the
 ffmpeg processes that decode and encode video), so a stage's cost counts wherever it runs. The ceiling
@@ -13,8 +13,24 @@ import os
 import resource
 import statistics
 import time
+from argparse import ArgumentParser, Namespace
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+
+def add_malloc_option(parser: ArgumentParser) -> None:
+    """`--default-malloc`, for `set_malloc`."""
+    parser.add_argument(
+        "--default-malloc", action="store_true", help="leave glibc's malloc as it comes, to measure what keeping freed memory saves"
+    )
+
+
+def set_malloc(args: Namespace) -> None:
+    """Keep freed memory as the command line's process does, unless `--default-malloc`."""
+    from posenet_onnx.commands.memory import keep_freed_memory
+
+    if not args.default_malloc:
+        keep_freed_memory()
 
 
 def cpu_seconds() -> float:
