@@ -2,7 +2,7 @@
 
 TensorFlow's C++ runtime logs to file descriptor 2 before absl logging is initialised, which no
 environment variable silences, so the noisy sections run with descriptor 2 sent to a temporary file;
-the captured text is replayed only if the section fails, where it may explain the failure.
+an error raised in the section carries the captured text as a note, where it may explain the failure.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def quiet() -> Iterator[None]:
     root_level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)
     try:
-        with captured_stderr(replay_on_error=True), warnings.catch_warnings():
+        with captured_stderr(note_on_error=True), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -439,14 +439,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failed(prefix: str, kept: list[str], exc: Exception) -> int:
-    """Any other failure: one line, exit status 2 (a Ctrl-C reported as an error is an interruption)."""
-    from posenet_onnx.commands.terminal import describe_os_error
+    """Any other failure: one line, exit status 2, below the native log it carries (`stderr.captured_stderr`).
+    A failure once a stop signal has arrived is the interruption: a Ctrl-C that a C extension reported as its
+    error, or one a dependency swallowed and then failed on what it left half done."""
+    from posenet_onnx.commands.terminal import describe_os_error, stop_received
     from posenet_onnx.outputs import caused_by_interrupt
 
     if os.environ.get(ENV_DEBUG):
         raise exc
-    if caused_by_interrupt(exc):  # Ctrl-C inside a C extension's call, reported as its error
+    if caused_by_interrupt(exc) or stop_received():
         return _interrupted(prefix, kept)
+    for note in getattr(exc, "__notes__", ()):
+        print(note, file=sys.stderr)
     if isinstance(exc, OSError):
         message = describe_os_error(exc)
     elif isinstance(exc, ImportError):

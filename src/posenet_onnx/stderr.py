@@ -1,8 +1,8 @@
 """Capture file descriptor 2, where C++ libraries (TensorFlow, onnxruntime) log past Python's sys.stderr.
 
 Their native loggers write to the descriptor directly, so neither `warnings` nor `logging` can hold them
-back; the block runs with descriptor 2 pointed at a temporary file whose text the caller can read, show
-or drop.
+back; the block runs with descriptor 2 pointed at a temporary file whose text the caller can read, or have
+an error carry as a note.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import BinaryIO
 from dataclasses import dataclass
 
 from posenet_onnx.outputs import caused_by_interrupt
@@ -25,13 +26,14 @@ class CapturedStderr:
 
 
 @contextlib.contextmanager
-def captured_stderr(*, replay_on_error: bool = False) -> Iterator[CapturedStderr]:
+def captured_stderr(*, note_on_error: bool = False) -> Iterator[CapturedStderr]:
     """Send file descriptor 2 to a temporary file for the block; its text is in the yielded object afterwards.
 
-    With `replay_on_error`, a block that raises writes the captured text to sys.stderr, where it may
-    explain the failure; a block that completes, or is interrupted (Ctrl-C, a stop signal), shows nothing.
+    With `note_on_error`, an error raised by the block carries the captured text as a note (it may explain
+    the failure; a traceback shows it, and the CLI prints it above its one line unless the command was being
+    stopped); an interruption (Ctrl-C, a stop signal) carries nothing.
     """
-    captured, failed = CapturedStderr(), False
+    captured = CapturedStderr()
     with tempfile.TemporaryFile() as handle:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -39,13 +41,18 @@ def captured_stderr(*, replay_on_error: bool = False) -> Iterator[CapturedStderr
         try:
             yield captured
         except BaseException as exc:
-            failed = not caused_by_interrupt(exc)
+            _restore(saved, handle, captured)
+            if note_on_error and captured.text and not caused_by_interrupt(exc):
+                exc.__notes__ = [*getattr(exc, "__notes__", ()), captured.text.rstrip("\n")]  # add_note() before 3.11
             raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            handle.seek(0)
-            captured.text = handle.read().decode(errors="replace")
-            if failed and replay_on_error:
-                sys.stderr.write(captured.text)
+        else:
+            _restore(saved, handle, captured)
+
+
+def _restore(saved: int, handle: BinaryIO, captured: CapturedStderr) -> None:
+    """Descriptor 2 back to what it was; what the block wrote into `captured`."""
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+    handle.seek(0)
+    captured.text = handle.read().decode(errors="replace")
