@@ -20,10 +20,11 @@ MULTI_GRAPH_OUTPUTS out), vectorised over the batch:
 4. Instance scores (keypoint scores not within nms_radius of the same keypoint of an earlier pose, / 17),
    scaling to the input image's pixels, and zero rows up to max_pose_detections.
 
-The network outputs are read through one flat table: channels heatmap scores (17), offsets (34), displacements
-fwd (32) and bwd (32) of every cell of every image, so each lookup is one Gather of flat indices
-`image * H * W * 115 + (y * W + x) * 115 + channel` (the image's term folded into the channel indices), whose
-result has the indices' shape.
+The network outputs are read through one table of rows of three values, 49 rows per heatmap cell of every
+image: each keypoint's (offset dy, offset dx, score), then each edge's backward and then forward displacement
+(dy, dx, dy again: never read). A lookup is one Gather of row indices `(image * H * W + y * W + x) * 49 + row` (the image's term
+folded into the row indices), whose result has the indices' shape plus the three values: one index per
+three values, where onnxruntime's Gather pays per index.
 """
 
 from __future__ import annotations
@@ -47,13 +48,24 @@ from posenet_onnx.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN_IDS
 if TYPE_CHECKING:
     import onnx
 
-# Channel offsets of the four outputs in the flat table (contract order: scores, offsets, fwd, bwd).
-SCORES, OFFSETS, FWD, BWD = accumulate((OUTPUT_CHANNELS[name] for name in OUTPUT_NAMES[:-1]), initial=0)
-CHANNELS = sum(OUTPUT_CHANNELS.values())
+# The table's first row of each kind within a cell: keypoints' refinements, backward and forward displacements.
+REFINEMENTS, BWD, FWD = 0, NUM_KEYPOINTS, NUM_KEYPOINTS + NUM_EDGES
+ROWS = NUM_KEYPOINTS + 2 * NUM_EDGES
+PLANES = "network_planes"  # the four outputs as N x C x H x W, concatenated: what the table is made from
+
+
+def table_channels() -> np.ndarray:
+    """The channels (of the four outputs concatenated, contract order) of the table's 49 rows of three: (dy, dx,
+    score) of each keypoint's offset, then (dy, dx, dy again: never read) of each edge's backward and forward
+    displacement."""
+    scores, offsets, forward, backward = accumulate((OUTPUT_CHANNELS[name] for name in OUTPUT_NAMES[:-1]), initial=0)
+    keypoints = [(offsets + k, offsets + NUM_KEYPOINTS + k, scores + k) for k in range(NUM_KEYPOINTS)]
+    edges = [(base + e, base + NUM_EDGES + e, base + e) for base in (backward, forward) for e in range(NUM_EDGES)]
+    return np.array(keypoints + edges).reshape(-1)
 
 
 def traversal_steps(root: int) -> list[tuple[int, int, int, int]]:
-    """Upstream's decode order from `root`: (source, target, dy channel of the displacement, depth) per
+    """Upstream's decode order from `root`: (source, target, table row of the displacement, depth) per
     non-root keypoint; backwards along edges 15..0 (child to parent), then forwards along 0..15."""
     depth = {root: 0}
     steps = []
@@ -72,14 +84,13 @@ def path_tables() -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
     Slot i of level d holds the keypoint at depth d on path i, so it starts from slot i of level d - 1 (the root
     for level 1): a keypoint on several paths is computed once per path, identically. Returns the number of
     levels D (the deepest keypoint) and of paths W (the most any root part has), and per root part float64
-    [17, D * W, 3] the displacement's channels (dy, dx, dy again) and the target's (offset dy, offset dx,
-    score) channels, level by level, and int64 [17, 17, 3] each keypoint's column among [root, level 1 ...
-    level D]. A slot past the end of its path, or of a root part with fewer paths, repeats finite lookups that
-    no keypoint's column points at.
+    [17, D * W] the displacement's table row and the target's (its refinement row), level by level, and int64
+    [17, 17, 1] each keypoint's column among [root, level 1 ... level D]. A slot past the end of its path, or
+    of a root part with fewer paths, repeats finite lookups that no keypoint's column points at.
     """
     paths = []
     for root in range(NUM_KEYPOINTS):
-        steps = {target: (source, channel) for source, target, channel, _ in traversal_steps(root)}
+        steps = {target: (source, row) for source, target, row, _ in traversal_steps(root)}
         sources = {source for source, _ in steps.values()}
         root_paths = []
         for leaf in (k for k in steps if k not in sources):
@@ -90,17 +101,16 @@ def path_tables() -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
         paths.append(sorted(root_paths))
     depth = max(len(path) for root_paths in paths for path in root_paths)
     width = max(len(root_paths) for root_paths in paths)
-    displacements = np.zeros((NUM_KEYPOINTS, depth * width, 3))
-    refinements = np.zeros((NUM_KEYPOINTS, depth * width, 3))
-    columns = np.zeros((NUM_KEYPOINTS, NUM_KEYPOINTS, 3), np.int64)
+    displacements = np.zeros((NUM_KEYPOINTS, depth * width))
+    refinements = np.zeros((NUM_KEYPOINTS, depth * width))
+    columns = np.zeros((NUM_KEYPOINTS, NUM_KEYPOINTS, 1), np.int64)
     for root, root_paths in enumerate(paths):
         for slot in range(width):
             path = root_paths[slot % len(root_paths)]
             for level in range(depth):
-                target, channel = path[min(level, len(path) - 1)]
+                target, row = path[min(level, len(path) - 1)]
                 column = level * width + slot
-                displacements[root, column] = [channel, channel + NUM_EDGES, channel]
-                refinements[root, column] = [OFFSETS + target, OFFSETS + NUM_KEYPOINTS + target, SCORES + target]
+                displacements[root, column], refinements[root, column] = row, REFINEMENTS + target
                 if level < len(path) and not columns[root, target, 0]:
                     columns[root, target] = 1 + column
     return depth, width, displacements, refinements, columns
@@ -152,30 +162,36 @@ class _Decoder:
         self._outputs(self._select(), scale_xy)
 
     def _grid(self) -> None:
-        """The flat table (N * H * W * 115 float32, each lookup widened to float64; offsets and displacements in
-        grid units: exact, the stride being a power of two), each image's first index in it ([N, 1, 1], int64
-        and float64), near_cell's clamp limits, the flat index of a cell as a matrix product, and the squared
-        radius in grid units."""
+        """The table ([N * H * W * 49, 3] float32, each lookup widened to float64; offsets and displacements in
+        grid units: exact, the stride being a power of two), each image's first row in it ([N, 1], int64 and
+        float64), near_cell's clamp limits, the row of a cell as a matrix product, and the squared radius in
+        grid units."""
         from onnx import TensorProto
 
         n = self.nodes
+        # The four outputs as N x C x H x W (these transposes cancel the backbone's own to N x H x W x C), three
+        # channels per row picked (planes of H x W, where a Gather copies whole planes), then N x H x W x 49 x 3.
+        nchw = [n.op("Transpose", name, perm=[0, 3, 1, 2]) for name in OUTPUT_NAMES]
+        planes = n.op("Concat", *nchw, axis=1, output=PLANES)
+        rows = n.op("Gather", planes, n.const(table_channels()), axis=1)
+        units = np.full((ROWS, 3, 1, 1), 1 / self.stride)
+        units[REFINEMENTS:BWD, 2] = 1.0
+        scaled = n.op("Mul", rows, n.const(units.reshape(3 * ROWS, 1, 1), np.float32))
+        self.table = n.op("Reshape", n.op("Transpose", scaled, perm=[0, 2, 3, 1]), n.const([-1, 3]))
+
         shape = n.op("Shape", OUTPUT_NAMES[0])
         height_width = n.op("Slice", shape, n.const([1]), n.const([3]))
         self.width = n.op("Slice", shape, n.const([2]), n.const([3]))  # [1]
-        units = np.full(CHANNELS, 1 / self.stride)
-        units[SCORES : SCORES + NUM_KEYPOINTS] = 1.0
-        table = n.op("Mul", n.op("Concat", *OUTPUT_NAMES, axis=3), n.const(units, np.float32))
-        self.table = n.op("Reshape", table, n.const([-1]))
         images = n.op("Squeeze", n.op("Slice", shape, n.const([0]), n.const([1])), n.const([0]))
         cells = n.op("ReduceProd", height_width, keepdims=0) if n.opset < 18 else n.op("ReduceProd", height_width, n.const([0]), keepdims=0)
-        starts = n.op("Mul", n.op("Range", n.const(0), images, n.const(1)), n.op("Mul", cells, n.const(CHANNELS)))
-        self.image_start = n.op("Reshape", starts, n.const([-1, 1, 1]))  # [N, 1, 1]
+        starts = n.op("Mul", n.op("Range", n.const(0), images, n.const(1)), n.op("Mul", cells, n.const(ROWS)))
+        self.image_start = n.op("Unsqueeze", starts, n.const([1]))  # [N, 1]
         self.image_start_double = n.op("Cast", self.image_start, to=TensorProto.DOUBLE)
         last = n.op("Cast", n.op("Sub", height_width, n.const([1])), to=TensorProto.DOUBLE)
         self.limits = n.op("Concat", last, n.const([0.0], np.float64), axis=0)  # (H - 1, W - 1, 0)
-        row = n.op("Mul", n.op("Cast", self.width, to=TensorProto.DOUBLE), n.const([float(CHANNELS)], np.float64))
-        weights = n.op("Concat", row, n.const([float(CHANNELS), 0.0], np.float64), axis=0)
-        self.cell_weights = n.op("Reshape", weights, n.const([3, 1]))  # (y, x, 0) -> (y * W + x) * 115
+        row = n.op("Mul", n.op("Cast", self.width, to=TensorProto.DOUBLE), n.const([float(ROWS)], np.float64))
+        weights = n.op("Concat", row, n.const([float(ROWS), 0.0], np.float64), axis=0)
+        self.cell_weights = n.op("Reshape", weights, n.const([3, 1]))  # (y, x, 0) -> (y * W + x) * 49
         radius = n.op("Mul", n.op("Cast", NMS_RADIUS_NAME, to=TensorProto.DOUBLE), n.const(1 / self.stride, np.float64))
         self.squared_radius = n.op("Mul", radius, radius)
         self.sum_yx = n.const([[1.0], [1.0], [0.0]], np.float64)  # (a, b, _) -> a + b
@@ -187,14 +203,18 @@ class _Decoder:
 
         n = self.nodes
         scores = OUTPUT_NAMES[0]
+        # Each part's 3 x 3 window as a 3-D pool of N x 1 x H x W x 17: no transposes, and one channel, which
+        # onnxruntime pools on one thread (waking a second costs more than it saves on a heatmap this small).
         window = n.op(
-            "MaxPool", n.op("Transpose", scores, perm=[0, 3, 1, 2]), kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-            strides=[1, 1],
+            "MaxPool", n.op("Unsqueeze", scores, n.const([1])), kernel_shape=[3, 3, 1], pads=[1, 1, 0, 1, 1, 0],
+            strides=[1, 1, 1],
         )
-        maximum = n.op("GreaterOrEqual", scores, n.op("Transpose", window, perm=[0, 2, 3, 1]))
+        maximum = n.op("GreaterOrEqual", scores, n.op("Squeeze", window, n.const([1])))
         candidate = n.op("And", maximum, n.op("GreaterOrEqual", scores, SCORE_THRESHOLD_NAME))
         ranked = n.op("Reshape", n.op("Where", candidate, scores, n.const(-1.0, np.float32)), n.const([0, -1]))
-        counts = n.op("ReduceSum", n.op("Cast", candidate, to=TensorProto.INT64), n.const([1, 2, 3]), keepdims=0)
+        # counted in float32 (exact up to 2^24 cells), where onnxruntime's ReduceSum is several times faster
+        counted = n.op("ReduceSum", n.op("Cast", candidate, to=TensorProto.FLOAT), n.const([1, 2, 3]), keepdims=0)
+        counts = n.op("Cast", counted, to=TensorProto.INT64)
         most = n.op("Max", n.reduce("ReduceMax", counts, [0], keepdims=1), n.const([1]))  # [1]
         _, self.flat = n.ops("TopK", ranked, most, outputs=2, axis=-1, largest=1, sorted=1)
         self.count = n.op("Squeeze", most, n.const([0]))  # M, a scalar
@@ -208,16 +228,17 @@ class _Decoder:
         n = self.nodes
         self.parts = n.op("Mod", self.flat, n.const(NUM_KEYPOINTS))
         self.part = n.op("Unsqueeze", self.parts, n.const([2]))
-        cell = n.op("Unsqueeze", n.op("Div", self.flat, n.const(NUM_KEYPOINTS)), n.const([2]))
+        cells = n.op("Div", self.flat, n.const(NUM_KEYPOINTS))
         divisors = n.op("Concat", self.width, n.const([1, 1]), axis=0)
         moduli = n.op("Concat", n.const([np.iinfo(np.int64).max]), self.width, n.const([1]), axis=0)
+        cell = n.op("Unsqueeze", cells, n.const([2]))
         cell_yx = n.op("Cast", n.op("Mod", n.op("Div", cell, divisors), moduli), to=TensorProto.DOUBLE)  # (y, x, 0)
-        channels = n.op("Add", self.part, n.const([OFFSETS, OFFSETS + NUM_KEYPOINTS, SCORES]))
-        index = n.op("Add", n.op("Mul", cell, n.const(CHANNELS)), n.op("Add", channels, self.image_start))
+        index = n.op("Add", n.op("Mul", cells, n.const(ROWS)), n.op("Add", self.parts, self.image_start))
         self.root = n.op("Add", cell_yx, self._gather(index))
 
-    def _near_cell(self, position: str) -> str:
-        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as (y, x, 0).
+    def _near_cell(self, position: str, limits: str) -> str:
+        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as (y, x, 0); `limits`
+        is self.limits expanded to the position's shape.
 
         Clamping first to [0, size - 1] changes nothing (the bounds are whole numbers), and for v >= 0
         JavaScript's Math.round(v) (halves up) is exactly floor(v + 0.49999999999999994): the sum rounds up to
@@ -225,20 +246,20 @@ class _Decoder:
         0.49999999999999994 itself to 1).
         """
         n = self.nodes
-        clamped = n.op("Min", n.op("Max", position, n.const(0.0, np.float64)), self.limits)
+        clamped = n.op("Min", n.op("Max", position, n.const(0.0, np.float64)), limits)
         return n.op("Floor", n.op("Add", clamped, n.const(np.nextafter(0.5, 0.0), np.float64)))
 
-    def _lookup(self, cell: str, channels: str) -> str:
-        """The table's values at `cell` (y, x, 0) [N, M, width, 3] for three `channels` (flat, the image's
-        start included) per position."""
+    def _lookup(self, cell: str, rows: str) -> str:
+        """The table's rows [N, M, width, 3] at `cell` (y, x, 0) [N, M, width, 3], `rows` [N, M, width, 1] (the
+        image's first row included) within it."""
         from onnx import TensorProto
 
         n = self.nodes
-        index = n.op("Add", n.op("MatMul", cell, self.cell_weights), channels)
-        return self._gather(n.op("Cast", index, to=TensorProto.INT64))
+        index = n.op("Add", n.op("MatMul", cell, self.cell_weights), rows)
+        return self._gather(n.op("Squeeze", n.op("Cast", index, to=TensorProto.INT64), n.const([3])))
 
     def _gather(self, index: str) -> str:
-        """The table's values at `index` (int64, flat), in float64."""
+        """The table's rows at `index` (int64), in float64: the index's shape plus the three values."""
         from onnx import TensorProto
 
         return self.nodes.op("Cast", self.nodes.op("Gather", self.table, index, axis=0), to=TensorProto.DOUBLE)
@@ -249,19 +270,28 @@ class _Decoder:
         n = self.nodes
         depth, width, displacements, refinements, columns = path_tables()
 
-        start = n.op("Unsqueeze", self.image_start_double, n.const([3]))  # [N, 1, 1, 1]
+        start = n.op("Unsqueeze", self.image_start_double, n.const([2, 3]))  # [N, 1, 1, 1]
 
         def per_level(table: np.ndarray) -> list[str]:
-            values = n.op("Gather", n.const(table, np.float64), self.parts, axis=0)  # [N, M, D * W, 3]
-            return n.ops("Split", n.op("Add", values, start), n.const([width] * depth), outputs=depth, axis=2)
+            rows = n.op("Gather", n.const(table[:, :, np.newaxis], np.float64), self.parts, axis=0)  # [N, M, D * W, 1]
+            return n.ops("Split", n.op("Add", rows, start), n.const([width] * depth), outputs=depth, axis=2)
 
+        levels = list(zip(per_level(displacements), per_level(refinements)))
+        # Every elementwise node below takes operands of one shape, [N, M, W, 3]: onnxruntime broadcasts a last
+        # axis of 3 element by element, several times slower.
+        slots = n.op("Slice", n.op("Shape", levels[0][0]), n.const([0]), n.const([3]))  # (N, M, W)
+        shape = n.op("Concat", slots, n.const([3]), axis=0)
+        limits = n.op("Expand", self.limits, shape)
         placed = [n.op("Unsqueeze", self.root, n.const([2]))]  # [N, M, 1, 3], then [N, M, W, 3] per level
-        for displacement, refinement in zip(per_level(displacements), per_level(refinements)):
-            point = n.op("Add", placed[-1], self._lookup(self._near_cell(placed[-1]), displacement))
-            cell = self._near_cell(point)
-            placed.append(n.op("Add", cell, self._lookup(cell, refinement)))
+        previous = n.op("Expand", placed[0], shape)
+        for displacement, refinement in levels:
+            point = n.op("Add", previous, self._lookup(self._near_cell(previous, limits), displacement))
+            cell = self._near_cell(point, limits)
+            previous = n.op("Add", cell, self._lookup(cell, refinement))
+            placed.append(previous)
         every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + D * W, 3]
-        self.poses = n.op("GatherElements", every, n.op("Gather", n.const(columns), self.parts, axis=0), axis=2)
+        # GatherND of whole keypoints: onnxruntime would run the equivalent GatherElements on its thread pool.
+        self.poses = n.op("GatherND", every, n.op("Gather", n.const(columns), self.parts, axis=0), batch_dims=2)
 
     def _select(self) -> str:
         """The greedy selection as a Loop over pose slots: the chosen candidates [T, N] (M where an image has no

@@ -122,7 +122,7 @@ def test_traversal_tables_follow_the_pose_chain():
     """Upstream grows a pose backwards along edges 15..0, then forwards along 0..15: each keypoint comes from its
     neighbour on the chain's path to the root, through that edge's displacement (fwd when the neighbour is the
     parent), at its distance from the root (checked against a breadth-first search of the chain)."""
-    from posenet_onnx.export.multi_pose import BWD, CHANNELS, FWD, path_tables, traversal_steps
+    from posenet_onnx.export.multi_pose import BWD, FWD, ROWS, path_tables, traversal_steps
 
     neighbours: dict[int, list[tuple[int, int, int]]] = {k: [] for k in range(NUM_KEYPOINTS)}
     for edge, (parent, child) in enumerate(POSE_CHAIN_IDS.tolist()):
@@ -130,9 +130,9 @@ def test_traversal_tables_follow_the_pose_chain():
         neighbours[child].append((parent, edge, BWD))
     depth, width, displacements, refinements, columns = path_tables()
     assert depth == 8  # the chain's longest path: ankle to ankle
-    assert 0 <= displacements.min() and displacements.max() < CHANNELS and refinements.max() < CHANNELS
+    assert 0 <= displacements.min() and displacements.max() < ROWS and refinements.max() < ROWS
     for root in range(NUM_KEYPOINTS):
-        found = {root: (None, None, 0)}  # keypoint -> (source, dy channel, depth)
+        found = {root: (None, None, 0)}  # keypoint -> (source, displacement row, depth)
         queue = deque([root])
         while queue:
             source = queue.popleft()
@@ -149,14 +149,29 @@ def test_traversal_tables_follow_the_pose_chain():
         # source (the root before level 1).
         assert columns[root, root, 0] == 0
         for k in set(range(NUM_KEYPOINTS)) - {root}:
-            source, channel, distance = found[k]
+            source, row, distance = found[k]
             level, slot = divmod(columns[root, k, 0] - 1, width)
             assert level + 1 == distance
-            assert refinements[root, level * width + slot, 2] == k and displacements[root, level * width + slot, 0] == channel
+            assert refinements[root, level * width + slot] == k and displacements[root, level * width + slot] == row
             if level:
-                assert refinements[root, (level - 1) * width + slot, 2] == source
+                assert refinements[root, (level - 1) * width + slot] == source
             else:
                 assert source == root
+
+
+def test_table_rows_hold_each_keypoints_offset_and_score_and_each_edges_displacement():
+    """Row r of the lookup table, per the contract's channel layout (scores, offsets: 17 dy then 17 dx,
+    displacements fwd and bwd: 16 dy then 16 dx): keypoints' (dy, dx, score), then backward and forward edges'
+    (dy, dx, dy), at the row bases the traversal steps use."""
+    from posenet_onnx.export.multi_pose import BWD, FWD, REFINEMENTS, ROWS, table_channels
+
+    rows = table_channels().reshape(ROWS, 3)
+    scores, offsets, forward, backward = 0, 17, 17 + 34, 17 + 34 + 32
+    for k in range(NUM_KEYPOINTS):
+        assert rows[REFINEMENTS + k].tolist() == [offsets + k, offsets + 17 + k, scores + k]
+    for e in range(16):
+        assert rows[BWD + e].tolist() == [backward + e, backward + 16 + e, backward + e]
+        assert rows[FWD + e].tolist() == [forward + e, forward + 16 + e, forward + e]
 
 
 def test_near_cell_nodes_round_as_javascript():
@@ -170,8 +185,8 @@ def test_near_cell_nodes_round_as_javascript():
 
     graph = helper.make_graph([], "near", [helper.make_tensor_value_info("v", TensorProto.DOUBLE, [None, 3])], [])
     decoder = _Decoder(Nodes(graph, 17, "test"), 16)
-    decoder.limits = decoder.nodes.const([20.0, 30.0, 0.0], np.float64)
-    graph.output.append(helper.make_tensor_value_info(decoder._near_cell("v"), TensorProto.DOUBLE, [None, 3]))
+    limits = decoder.nodes.const([20.0, 30.0, 0.0], np.float64)
+    graph.output.append(helper.make_tensor_value_info(decoder._near_cell("v", limits), TensorProto.DOUBLE, [None, 3]))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     halves = [k + 0.5 for k in range(31)]
     neighbours = [np.nextafter(v, side) for v in [0.0, *halves] for side in (-1.0, 100.0)]

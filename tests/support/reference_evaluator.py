@@ -1,6 +1,7 @@
-"""onnx's ReferenceEvaluator, an independent implementation of every operator, with two operators defined
+"""onnx's ReferenceEvaluator, an independent implementation of every operator, with three operators defined
 here by their specification where onnx 1.23's own do not serve: GatherElements (onnx's fails beyond 32
-choices) and DequantizeLinear before opset 19 (onnx implements it from opset 19 on only). Shared by the tests
+choices), DequantizeLinear before opset 19 (onnx implements it from opset 19 on only) and MaxPool (onnx's
+fails on 3-D windows with padding). Shared by the tests
 of the self-contained graphs and scripts/bench_runtimes.py."""
 
 from __future__ import annotations
@@ -26,5 +27,19 @@ class DequantizeLinear(OpRun):
         return (((x.astype(np.float32) - shift) * scale).astype(scale.dtype),)
 
 
+class MaxPool(OpRun):
+    """The maximum over each window, the padding never chosen (any rank, floor mode, no dilation)."""
+
+    def _run(self, x, auto_pad=None, ceil_mode=None, dilations=None, kernel_shape=None, pads=None,
+             storage_order=None, strides=None):
+        rank = len(kernel_shape)
+        assert auto_pad in (None, "NOTSET") and not ceil_mode and all(d == 1 for d in dilations or [1])
+        pads, strides = pads or [0] * 2 * rank, strides or [1] * rank
+        padded = np.pad(x, [(0, 0), (0, 0), *zip(pads[:rank], pads[rank:])], constant_values=-np.inf)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, kernel_shape, axis=tuple(range(2, 2 + rank)))
+        windows = windows[(slice(None), slice(None), *(slice(None, None, step) for step in strides))]
+        return (windows.max(axis=tuple(range(-rank, 0))).astype(x.dtype),)
+
+
 def reference_evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
-    return ReferenceEvaluator(model, new_ops=[GatherElements, DequantizeLinear])
+    return ReferenceEvaluator(model, new_ops=[GatherElements, DequantizeLinear, MaxPool])

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from posenet_onnx.runtime.network import GraphConfig, Network
 from posenet_onnx.runtime.pose import Pose
 from posenet_onnx.runtime.posenet import estimate_same_size
 from posenet_onnx.runtime.settings import EstimateSettings
+
+if TYPE_CHECKING:
+    import onnx
 
 REPO = Path(__file__).resolve().parents[2]
 ORTJS = REPO / "scripts" / "ortjs"
@@ -158,8 +162,28 @@ def multi_pose_differences(outputs: Sequence[np.ndarray], n: int, expected: Sequ
 
 
 def network_part(path: Path) -> bytes:
-    """A multi-pose graph cut after the network: its image inputs to the four network outputs."""
-    return input_part(path, list(OUTPUT_NAMES))
+    """A multi-pose graph cut after the network: its image inputs to the four network outputs (N x H x W x C;
+    the decoder reads them as N x C x H x W, `PLANES`' inputs, from which three are transposed back here)."""
+    import onnx
+    from onnx import helper
+
+    planes = _planes(onnx.load(path))
+    model = onnx.load_from_string(input_part(path, [OUTPUT_NAMES[0], *planes[1:]]))
+    model.graph.node.extend(
+        helper.make_node("Transpose", [plane], [name], perm=[0, 2, 3, 1])
+        for name, plane in zip(OUTPUT_NAMES[1:], planes[1:])
+    )
+    del model.graph.output[1:]
+    model.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in OUTPUT_NAMES[1:])
+    return model.SerializeToString()
+
+
+def _planes(model: onnx.ModelProto) -> list[str]:
+    """The four network outputs as the multi-pose decoder reads them, N x C x H x W, in contract order."""
+    from posenet_onnx.export.multi_pose import PLANES
+
+    (concat,) = [node for node in model.graph.node if PLANES in node.output]
+    return list(concat.input)
 
 
 def input_part(path: Path, outputs: Sequence[str] = (NETWORK_INPUT,)) -> bytes:
@@ -176,8 +200,9 @@ def input_part(path: Path, outputs: Sequence[str] = (NETWORK_INPUT,)) -> bytes:
 
 
 def decoder_part(path: Path) -> bytes:
-    """A multi-pose graph's decoder alone: the four network outputs become inputs (beside the graph's own, which
-    give the scaling to image pixels), so it can be fed the Python path's network outputs."""
+    """A multi-pose graph's decoder alone: the four network outputs (N x H x W x C) become inputs (beside the
+    graph's own, which give the scaling to image pixels), transposed here to the N x C x H x W the decoder
+    reads, so it can be fed the Python path's network outputs."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -186,8 +211,13 @@ def decoder_part(path: Path) -> bytes:
 
     model = onnx.load(path)
     graph = model.graph
-    decoder = [node for node in graph.node if not set(node.output) & set(OUTPUT_NAMES)]
+    planes = _planes(model)
+    cut = {*OUTPUT_NAMES, *planes}
+    decoder = [node for node in graph.node if not set(node.output) & cut]
     del graph.node[:]
+    graph.node.extend(
+        helper.make_node("Transpose", [name], [plane], perm=[0, 3, 1, 2]) for name, plane in zip(OUTPUT_NAMES, planes)
+    )
     graph.node.extend(decoder)
     graph.input.extend(
         helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", "grid_height", "grid_width", OUTPUT_CHANNELS[name]])
