@@ -255,8 +255,8 @@ class _Decoder:
         from onnx import TensorProto
 
         n = self.nodes
-        index = n.op("Add", n.op("MatMul", cell, self.cell_weights), rows)
-        return self._gather(n.op("Squeeze", n.op("Cast", index, to=TensorProto.INT64), n.const([3])))
+        index = n.op("Cast", n.op("Add", n.op("MatMul", cell, self.cell_weights), rows), to=TensorProto.INT64)
+        return n.op("Cast", n.op("GatherND", self.table, index), to=TensorProto.DOUBLE)  # index [.., 1]: rows [.., 3]
 
     def _gather(self, index: str) -> str:
         """The table's rows at `index` (int64), in float64: the index's shape plus the three values."""

@@ -7,8 +7,10 @@ For each photo and parameter set: end-to-end ms per frame of
   Pose objects), from an RGB array;
 - graph: one session call of the multi-pose graph on the uint8 photo (resize, network, decoder inside);
 - input + network: the multi-pose graph cut after the network's four outputs (its own resize and network), so
-  graph minus this is the decoder's own time inside the graph;
-- decoder alone: the graph's decoder nodes on their own (the network's outputs fed in);
+  graph minus this is the decoder's own time inside the graph (slightly less: the decoder reads three of the
+  outputs as N x C x H x W, and the cut adds their transposes to N x H x W x C);
+- decoder alone: the graph's decoder nodes on their own (the network's outputs fed in, and transposed to
+  N x C x H x W by the cut, which the whole graph does not do);
 - resize: the graph cut after its resize (the network input: onnxruntime's Resize op, or with `--resize exact`
   tfjs's arithmetic bit for bit, as runtime/resize.py), beside runtime/resize.py's Numba kernel, which the
   Python path runs;
