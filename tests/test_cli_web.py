@@ -5,7 +5,13 @@ or the pinned release through npm), and every bad input as exit status 2 with on
 from __future__ import annotations
 
 import json
+import re
+import signal
 import socket
+import struct
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -116,6 +122,27 @@ def test_the_server_isolates_the_page_and_types_its_files(tmp_path):
             with pytest.raises(urllib.error.HTTPError) as error:
                 urllib.request.urlopen(base + outside)
             assert error.value.code == 404
+
+
+def test_a_browser_dropping_a_download_leaves_the_terminal_quiet(tmp_path):
+    """Connections reset mid-file (a reload, a closed tab) print nothing (the standard library's server prints a
+    traceback for each); Ctrl-C then stops the server with its one line."""
+    site = fake_site(tmp_path / "site")
+    (site / RUNTIME_FOLDER / "ort-wasm-simd-threaded.wasm").write_bytes(bytes(32 << 20))  # more than sockets buffer
+    command = [sys.executable, "-m", "posenet_onnx.cli", "web", "--serve", "--port", "0", str(site)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/", server.stdout.readline()).group(1))
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as connection:
+                connection.sendall(f"GET /{RUNTIME_FOLDER}/ort-wasm-simd-threaded.wasm HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                assert connection.recv(4096).startswith(b"HTTP/1.0 200")
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close by reset
+        time.sleep(0.5)  # the handler threads meet the reset
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=60)
+    assert (server.returncode, stderr) == (130, "posenet-onnx web: interrupted\n")
 
 
 def test_the_pinned_onnxruntime_web_is_the_one_the_tests_install():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -38,6 +39,17 @@ class _SiteHandler(SimpleHTTPRequestHandler):
         """Quiet: a page load is dozens of requests."""
 
 
+class _SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """A browser that drops a connection mid-file (a reload, a closed tab) is no error; any other failure of
+        a request is one line on stderr, not the standard library's traceback."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            print(f"a request from {client_address[0]} failed: {type(error).__name__}: {error}", file=sys.stderr)
+
+
 def check_site(site: Path) -> None:
     """Refuse a folder that is not a built site."""
     if not site.is_dir():
@@ -53,14 +65,13 @@ def site_server(site: Path, port: int) -> ThreadingHTTPServer:
         raise ValueError(f"Invalid port {port}; give 1 to 65535, or 0 for any free port.")
     handler = functools.partial(_SiteHandler, directory=str(site))
     try:
-        server = ThreadingHTTPServer((HOST, port), handler)
+        server = _SiteServer((HOST, port), handler)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ValueError(f"Port {port} on {HOST} is in use; choose another with --port (0: any free port).") from None
         if exc.errno == errno.EACCES:
             raise ValueError(f"Port {port} needs privileges; choose one above 1023 with --port (0: any free port).") from None
         raise
-    server.daemon_threads = True
     return server
 
 
