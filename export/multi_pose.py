@@ -22,9 +22,8 @@ MULTI_GRAPH_OUTPUTS out), vectorised over the batch:
 
 The network outputs are read through one table of rows of three values, 49 rows per heatmap cell of every
 image: each keypoint's (offset dy, offset dx, score), then each edge's backward and then forward displacement
-(dy, dx, dy again: never read). A lookup is one Gather of row indices `(image * H * W + y * W + x) * 49 + row` (the image's term
-folded into the row indices), whose result has the indices' shape plus the three values: one index per
-three values, where onnxruntime's Gather pays per index.
+(dy, dx, dy again: never read). A lookup gathers rows `(image * H * W + y * W + x) * 49 + row` (the image's
+term folded into the row indices): one index per three values, where onnxruntime's gathers pay per index.
 """
 
 from __future__ import annotations

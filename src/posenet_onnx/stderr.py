@@ -12,7 +12,6 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO
 from dataclasses import dataclass
 
 from posenet_onnx.outputs import caused_by_interrupt
@@ -33,7 +32,7 @@ def captured_stderr(*, note_on_error: bool = False) -> Iterator[CapturedStderr]:
     the failure; a traceback shows it, and the CLI prints it above its one line unless the command was being
     stopped); an interruption (Ctrl-C, a stop signal) carries nothing.
     """
-    captured = CapturedStderr()
+    captured, error = CapturedStderr(), None
     with tempfile.TemporaryFile() as handle:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -41,18 +40,14 @@ def captured_stderr(*, note_on_error: bool = False) -> Iterator[CapturedStderr]:
         try:
             yield captured
         except BaseException as exc:
-            _restore(saved, handle, captured)
-            if note_on_error and captured.text and not caused_by_interrupt(exc):
-                exc.__notes__ = [*getattr(exc, "__notes__", ()), captured.text.rstrip("\n")]  # add_note() before 3.11
+            error = exc
             raise
-        else:
-            _restore(saved, handle, captured)
-
-
-def _restore(saved: int, handle: BinaryIO, captured: CapturedStderr) -> None:
-    """Descriptor 2 back to what it was; what the block wrote into `captured`."""
-    sys.stderr.flush()
-    os.dup2(saved, 2)
-    os.close(saved)
-    handle.seek(0)
-    captured.text = handle.read().decode(errors="replace")
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            handle.seek(0)
+            captured.text = handle.read().decode(errors="replace")
+            if note_on_error and error is not None and captured.text and not caused_by_interrupt(error):
+                # add_note(), also before Python 3.11
+                error.__notes__ = [*getattr(error, "__notes__", ()), captured.text.rstrip("\n")]
