@@ -20,10 +20,10 @@ MULTI_GRAPH_OUTPUTS out), vectorised over the batch:
 4. Instance scores (keypoint scores not within nms_radius of the same keypoint of an earlier pose, / 17),
    scaling to the input image's pixels, and zero rows up to max_pose_detections.
 
-The network outputs are read through one table of rows of three values, 49 rows per heatmap cell of every
-image: each keypoint's (offset dy, offset dx, score), then each edge's backward and then forward displacement
-(dy, dx, dy again: never read). A lookup gathers rows `(image * H * W + y * W + x) * 49 + row` (the image's
-term folded into the row indices): one index per three values, where onnxruntime's gathers pay per index.
+The network outputs are read through one table of rows of three values, N x H x W x 49 x 3: per heatmap cell
+each keypoint's (offset dy, offset dx, score), then each edge's backward and then forward displacement (dy, dx,
+dy again: never read). A lookup is a GatherND per image of (y, x, row): one index per three values, where
+onnxruntime's gathers pay per index.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def path_tables() -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
 
     Slot i of level d holds the keypoint at depth d on path i, so it starts from slot i of level d - 1 (the root
     for level 1): a keypoint on several paths is computed once per path, identically. Returns the number of
-    levels D (the deepest keypoint) and of paths W (the most any root part has), and per root part float64
+    levels D (the deepest keypoint) and of paths W (the most any root part has), and per root part int64
     [17, D * W] the displacement's table row and the target's (its refinement row), level by level, and int64
     [17, 17, 1] each keypoint's column among [root, level 1 ... level D]. A slot past the end of its path, or
     of a root part with fewer paths, repeats finite lookups that no keypoint's column points at.
@@ -100,8 +100,8 @@ def path_tables() -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
         paths.append(sorted(root_paths))
     depth = max(len(path) for root_paths in paths for path in root_paths)
     width = max(len(root_paths) for root_paths in paths)
-    displacements = np.zeros((NUM_KEYPOINTS, depth * width))
-    refinements = np.zeros((NUM_KEYPOINTS, depth * width))
+    displacements = np.zeros((NUM_KEYPOINTS, depth * width), np.int64)
+    refinements = np.zeros((NUM_KEYPOINTS, depth * width), np.int64)
     columns = np.zeros((NUM_KEYPOINTS, NUM_KEYPOINTS, 1), np.int64)
     for root, root_paths in enumerate(paths):
         for slot in range(width):
@@ -161,10 +161,9 @@ class _Decoder:
         self._outputs(self._select(), scale_xy)
 
     def _grid(self) -> None:
-        """The table ([N * H * W * 49, 3] float32, each lookup widened to float64; offsets and displacements in
-        grid units: exact, the stride being a power of two), each image's first row in it ([N, 1], int64 and
-        float64), near_cell's clamp limits, the row of a cell as a matrix product, and the squared radius in
-        grid units."""
+        """The table (float32 N x H x W x 49 x 3, each lookup widened to float64; offsets and displacements in
+        grid units: exact, the stride being a power of two) and its rows ([N * H * W * 49, 3]), each image's
+        first row among those ([N, 1]), near_cell's clamp limits, and the squared radius in grid units."""
         from onnx import TensorProto
 
         n = self.nodes
@@ -176,7 +175,8 @@ class _Decoder:
         units = np.full((ROWS, 3, 1, 1), 1 / self.stride)
         units[REFINEMENTS:BWD, 2] = 1.0
         scaled = n.op("Mul", rows, n.const(units.reshape(3 * ROWS, 1, 1), np.float32))
-        self.table = n.op("Reshape", n.op("Transpose", scaled, perm=[0, 2, 3, 1]), n.const([-1, 3]))
+        self.table = n.op("Reshape", n.op("Transpose", scaled, perm=[0, 2, 3, 1]), n.const([0, 0, 0, ROWS, 3]))
+        self.table_rows = n.op("Reshape", self.table, n.const([-1, 3]))
 
         shape = n.op("Shape", OUTPUT_NAMES[0])
         height_width = n.op("Slice", shape, n.const([1]), n.const([3]))
@@ -185,12 +185,8 @@ class _Decoder:
         cells = n.op("ReduceProd", height_width, keepdims=0) if n.opset < 18 else n.op("ReduceProd", height_width, n.const([0]), keepdims=0)
         starts = n.op("Mul", n.op("Range", n.const(0), images, n.const(1)), n.op("Mul", cells, n.const(ROWS)))
         self.image_start = n.op("Unsqueeze", starts, n.const([1]))  # [N, 1]
-        self.image_start_double = n.op("Cast", self.image_start, to=TensorProto.DOUBLE)
         last = n.op("Cast", n.op("Sub", height_width, n.const([1])), to=TensorProto.DOUBLE)
         self.limits = n.op("Concat", last, n.const([0.0], np.float64), axis=0)  # (H - 1, W - 1, 0)
-        row = n.op("Mul", n.op("Cast", self.width, to=TensorProto.DOUBLE), n.const([float(ROWS)], np.float64))
-        weights = n.op("Concat", row, n.const([float(ROWS), 0.0], np.float64), axis=0)
-        self.cell_weights = n.op("Reshape", weights, n.const([3, 1]))  # (y, x, 0) -> (y * W + x) * 49
         radius = n.op("Mul", n.op("Cast", NMS_RADIUS_NAME, to=TensorProto.DOUBLE), n.const(1 / self.stride, np.float64))
         self.squared_radius = n.op("Mul", radius, radius)
         self.sum_yx = n.const([[1.0], [1.0], [0.0]], np.float64)  # (a, b, _) -> a + b
@@ -236,57 +232,58 @@ class _Decoder:
         self.root = n.op("Add", cell_yx, self._gather(index))
 
     def _near_cell(self, position: str, limits: str) -> str:
-        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as (y, x, 0); `limits`
-        is self.limits expanded to the position's shape.
+        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as int64 (y, x, 0);
+        `limits` is self.limits expanded to the position's shape.
 
         Clamping first to [0, size - 1] changes nothing (the bounds are whole numbers), and for v >= 0
         JavaScript's Math.round(v) (halves up) is exactly floor(v + 0.49999999999999994): the sum rounds up to
         the next whole number when v's fraction is >= 0.5 and never otherwise (floor(v + 0.5) would take
-        0.49999999999999994 itself to 1).
+        0.49999999999999994 itself to 1). The sum is positive, so the cast to int64 (towards zero) is the floor.
         """
-        n = self.nodes
-        clamped = n.op("Min", n.op("Max", position, n.const(0.0, np.float64)), limits)
-        return n.op("Floor", n.op("Add", clamped, n.const(np.nextafter(0.5, 0.0), np.float64)))
-
-    def _lookup(self, cell: str, rows: str) -> str:
-        """The table's rows [N, M, width, 3] at `cell` (y, x, 0) [N, M, width, 3], `rows` [N, M, width, 1] (the
-        image's first row included) within it."""
         from onnx import TensorProto
 
         n = self.nodes
-        index = n.op("Cast", n.op("Add", n.op("MatMul", cell, self.cell_weights), rows), to=TensorProto.INT64)
-        return n.op("Cast", n.op("GatherND", self.table, index), to=TensorProto.DOUBLE)  # index [.., 1]: rows [.., 3]
+        clamped = n.op("Min", n.op("Max", position, n.const(0.0, np.float64)), limits)
+        return n.op("Cast", n.op("Add", clamped, n.const(np.nextafter(0.5, 0.0), np.float64)), to=TensorProto.INT64)
+
+    def _lookup(self, cell: str, rows: str) -> str:
+        """The table's rows [N, M, width, 3] in float64 at `cell` (y, x, 0) of `rows` (0, 0, row), both int64
+        [N, M, width, 3]."""
+        from onnx import TensorProto
+
+        n = self.nodes
+        return n.op("Cast", n.op("GatherND", self.table, n.op("Add", cell, rows), batch_dims=1), to=TensorProto.DOUBLE)
 
     def _gather(self, index: str) -> str:
         """The table's rows at `index` (int64), in float64: the index's shape plus the three values."""
         from onnx import TensorProto
 
-        return self.nodes.op("Cast", self.nodes.op("Gather", self.table, index, axis=0), to=TensorProto.DOUBLE)
+        return self.nodes.op("Cast", self.nodes.op("Gather", self.table_rows, index, axis=0), to=TensorProto.DOUBLE)
 
     def _poses(self) -> None:
         """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level along the paths from
         its root (path_tables)."""
+        from onnx import TensorProto
+
         n = self.nodes
         depth, width, displacements, refinements, columns = path_tables()
 
-        start = n.op("Unsqueeze", self.image_start_double, n.const([2, 3]))  # [N, 1, 1, 1]
-
         def per_level(table: np.ndarray) -> list[str]:
-            rows = n.op("Gather", n.const(table[:, :, np.newaxis], np.float64), self.parts, axis=0)  # [N, M, D * W, 1]
-            return n.ops("Split", n.op("Add", rows, start), n.const([width] * depth), outputs=depth, axis=2)
+            rows = np.stack([np.zeros_like(table), np.zeros_like(table), table], axis=2)  # (0, 0, row)
+            every = n.op("Gather", n.const(rows), self.parts, axis=0)  # [N, M, D * W, 3]
+            return n.ops("Split", every, n.const([width] * depth), outputs=depth, axis=2)
 
         levels = list(zip(per_level(displacements), per_level(refinements)))
         # Every elementwise node below takes operands of one shape, [N, M, W, 3]: onnxruntime broadcasts a last
         # axis of 3 element by element, several times slower.
-        slots = n.op("Slice", n.op("Shape", levels[0][0]), n.const([0]), n.const([3]))  # (N, M, W)
-        shape = n.op("Concat", slots, n.const([3]), axis=0)
+        shape = n.op("Shape", levels[0][0])
         limits = n.op("Expand", self.limits, shape)
         placed = [n.op("Unsqueeze", self.root, n.const([2]))]  # [N, M, 1, 3], then [N, M, W, 3] per level
         previous = n.op("Expand", placed[0], shape)
         for displacement, refinement in levels:
             point = n.op("Add", previous, self._lookup(self._near_cell(previous, limits), displacement))
             cell = self._near_cell(point, limits)
-            previous = n.op("Add", cell, self._lookup(cell, refinement))
+            previous = n.op("Add", n.op("Cast", cell, to=TensorProto.DOUBLE), self._lookup(cell, refinement))
             placed.append(previous)
         every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + D * W, 3]
         # GatherND of whole keypoints: onnxruntime would run the equivalent GatherElements on its thread pool.

@@ -175,8 +175,8 @@ def test_table_rows_hold_each_keypoints_offset_and_score_and_each_edges_displace
 
 
 def test_near_cell_nodes_round_as_javascript():
-    """The graph's near cell (clamped, then floor(v + 0.49999999999999994)) equals the decoder's js_round-based
-    near_cell: halves, the doubles next to them and the double just below 0.5 included."""
+    """The graph's near cell (clamped, then floor(v + 0.49999999999999994) as int64) equals the decoder's
+    js_round-based near_cell: halves, the doubles next to them and the double just below 0.5 included."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -186,7 +186,7 @@ def test_near_cell_nodes_round_as_javascript():
     graph = helper.make_graph([], "near", [helper.make_tensor_value_info("v", TensorProto.DOUBLE, [None, 3])], [])
     decoder = _Decoder(Nodes(graph, 17, "test"), 16)
     limits = decoder.nodes.const([20.0, 30.0, 0.0], np.float64)
-    graph.output.append(helper.make_tensor_value_info(decoder._near_cell("v", limits), TensorProto.DOUBLE, [None, 3]))
+    graph.output.append(helper.make_tensor_value_info(decoder._near_cell("v", limits), TensorProto.INT64, [None, 3]))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     halves = [k + 0.5 for k in range(31)]
     neighbours = [np.nextafter(v, side) for v in [0.0, *halves] for side in (-1.0, 100.0)]
