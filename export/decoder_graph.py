@@ -4,9 +4,10 @@ replaces the backbone's float32 one, and the finishing passes (topological order
 Shared by the self-contained graphs (single_pose.py, multi_pose.py). The input path is what the runtime does
 before the network: upstream's valid resolution per side in float64 (`e = size * scale - 1`,
 `e - fmod(e, stride) + 1`), then tfjs 1.1.2's bilinear resize (source = out * in / out, no half-pixel
-centres, edges clamped): by default onnxruntime's Resize op (float32 coordinates and weights), or
-(`resize="exact"`) bit-identical to runtime/resize.py, float64 lerps in Gather, Transpose and elementwise
-nodes. A fixed-shape graph takes its image at the network's size, so it has no resize and no scale factor.
+centres, edges clamped): by default onnxruntime's Resize op (float32 coordinates and weights) on pixels
+already scaled as the backbone's first node scales them, or (`resize="exact"`) bit-identical to
+runtime/resize.py, float64 lerps in Gather, Transpose and elementwise nodes. A fixed-shape graph takes its
+image at the network's size, so it has no resize and no scale factor.
 """
 
 from __future__ import annotations
@@ -105,10 +106,32 @@ def take_input(
     else:
         height, width = input_size
         graph.input.append(helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, [batch, height, width, 3]))
-        nodes.op("Cast", INPUT_NAME, output=NETWORK_INPUT, to=TensorProto.FLOAT)
+        nodes.op("DequantizeLinear", INPUT_NAME, *_pixel_scale(nodes), output=NETWORK_INPUT)
         scale_xy = None
     graph.input.extend(parameters)
     return nodes, scale_xy, batch
+
+
+def _pixel_scale(nodes: Nodes) -> tuple[str, str]:
+    """DequantizeLinear's scale and zero point for the image's uint8 -> float32 conversion: the backbone's first
+    node folded in where it multiplies NETWORK_INPUT by a float32 scalar (upstream's normalisation starts with
+    x / 127.5, a Mul by the reciprocal once exported), else 1. That node is removed, its consumers reading
+    NETWORK_INPUT: one pass over the pixels fewer. DequantizeLinear rounds x * scale once, as the Mul did, and
+    onnxruntime's kernel for it is vectorised and threaded where its Cast is not."""
+    import onnx
+
+    graph = nodes.graph
+    scalars = {tensor.name for tensor in graph.initializer if tensor.data_type == onnx.TensorProto.FLOAT and not tensor.dims}
+    consumers = [node for node in graph.node if NETWORK_INPUT in node.input]
+    mul = consumers[0] if len(consumers) == 1 and consumers[0].op_type == "Mul" else None
+    factors = [name for name in mul.input if name != NETWORK_INPUT] if mul else []
+    zero = nodes.const(0, np.uint8)
+    if len(factors) != 1 or factors[0] not in scalars:
+        return nodes.const(1.0, np.float32), zero
+    for node in graph.node:
+        node.input[:] = [NETWORK_INPUT if name == mul.output[0] else name for name in node.input]
+    graph.node.remove(mul)
+    return factors[0], zero
 
 
 def _resize_input(nodes: Nodes, output_stride: int, exact: bool) -> str:
@@ -141,10 +164,9 @@ def _resize_op(nodes: Nodes, shape: str, resized_xy: str) -> None:
     sizes = nodes.op("Concat", batch, nodes.const([3]), resized_hw, axis=0)
     # Resized as N x 3 x H x W, where onnxruntime's bilinear kernel is about twice as fast as on N x H x W x 3;
     # the transpose back cancels with the backbone's own NHWC -> NCHW transpose.
-    # DequantizeLinear with scale 1 and zero point 0 is the exact uint8 -> float32 cast, and onnxruntime's
-    # kernel for it is vectorised and threaded where its Cast is not.
-    one, zero = nodes.const(1.0, np.float32), nodes.const(0, np.uint8)
-    pixels = nodes.op("DequantizeLinear", nodes.op("Transpose", INPUT_NAME, perm=[0, 3, 1, 2]), one, zero)
+    # The backbone's scaling moves before the resize (_pixel_scale): a linear resize, so the values differ only in
+    # float32 rounding.
+    pixels = nodes.op("DequantizeLinear", nodes.op("Transpose", INPUT_NAME, perm=[0, 3, 1, 2]), *_pixel_scale(nodes))
     resized = nodes.op("Resize", pixels, "", "", sizes, mode="linear", coordinate_transformation_mode="asymmetric")
     nodes.op("Transpose", resized, output=NETWORK_INPUT, perm=[0, 2, 3, 1])
 
