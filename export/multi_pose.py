@@ -162,8 +162,8 @@ class _Decoder:
 
     def _grid(self) -> None:
         """The table (float32 N x H x W x 49 x 3, each lookup widened to float64; offsets and displacements in
-        grid units: exact, the stride being a power of two) and its rows ([N * H * W * 49, 3]), each image's
-        first row among those ([N, 1]), near_cell's clamp limits, and the squared radius in grid units."""
+        grid units: exact, the stride being a power of two), near_cell's clamp limits, and the squared radius in
+        grid units."""
         from onnx import TensorProto
 
         n = self.nodes
@@ -176,15 +176,10 @@ class _Decoder:
         units[REFINEMENTS:BWD, 2] = 1.0
         scaled = n.op("Mul", rows, n.const(units.reshape(3 * ROWS, 1, 1), np.float32))
         self.table = n.op("Reshape", n.op("Transpose", scaled, perm=[0, 2, 3, 1]), n.const([0, 0, 0, ROWS, 3]))
-        self.table_rows = n.op("Reshape", self.table, n.const([-1, 3]))
 
         shape = n.op("Shape", OUTPUT_NAMES[0])
         height_width = n.op("Slice", shape, n.const([1]), n.const([3]))
         self.width = n.op("Slice", shape, n.const([2]), n.const([3]))  # [1]
-        images = n.op("Squeeze", n.op("Slice", shape, n.const([0]), n.const([1])), n.const([0]))
-        cells = n.op("ReduceProd", height_width, keepdims=0) if n.opset < 18 else n.op("ReduceProd", height_width, n.const([0]), keepdims=0)
-        starts = n.op("Mul", n.op("Range", n.const(0), images, n.const(1)), n.op("Mul", cells, n.const(ROWS)))
-        self.image_start = n.op("Unsqueeze", starts, n.const([1]))  # [N, 1]
         last = n.op("Cast", n.op("Sub", height_width, n.const([1])), to=TensorProto.DOUBLE)
         self.limits = n.op("Concat", last, n.const([0.0], np.float64), axis=0)  # (H - 1, W - 1, 0)
         radius = n.op("Mul", n.op("Cast", NMS_RADIUS_NAME, to=TensorProto.DOUBLE), n.const(1 / self.stride, np.float64))
@@ -200,15 +195,13 @@ class _Decoder:
         scores = OUTPUT_NAMES[0]
         # Each part's 3 x 3 window as a 3-D pool of N x 1 x H x W x 17: no transposes, and one channel, which
         # onnxruntime pools on one thread (waking a second costs more than it saves on a heatmap this small).
-        window = n.op(
-            "MaxPool", n.op("Unsqueeze", scores, n.const([1])), kernel_shape=[3, 3, 1], pads=[1, 1, 0, 1, 1, 0],
-            strides=[1, 1, 1],
-        )
-        maximum = n.op("GreaterOrEqual", scores, n.op("Squeeze", window, n.const([1])))
-        candidate = n.op("And", maximum, n.op("GreaterOrEqual", scores, SCORE_THRESHOLD_NAME))
-        ranked = n.op("Reshape", n.op("Where", candidate, scores, n.const(-1.0, np.float32)), n.const([0, -1]))
+        heatmap = n.op("Unsqueeze", scores, n.const([1]))
+        window = n.op("MaxPool", heatmap, kernel_shape=[3, 3, 1], pads=[1, 1, 0, 1, 1, 0], strides=[1, 1, 1])
+        # the window's maximum and not below the threshold
+        candidate = n.op("GreaterOrEqual", heatmap, n.op("Max", window, SCORE_THRESHOLD_NAME))
+        ranked = n.op("Reshape", n.op("Where", candidate, heatmap, n.const(-1.0, np.float32)), n.const([0, -1]))
         # counted in float32 (exact up to 2^24 cells), where onnxruntime's ReduceSum is several times faster
-        counted = n.op("ReduceSum", n.op("Cast", candidate, to=TensorProto.FLOAT), n.const([1, 2, 3]), keepdims=0)
+        counted = n.op("ReduceSum", n.op("Cast", candidate, to=TensorProto.FLOAT), n.const([1, 2, 3, 4]), keepdims=0)
         counts = n.op("Cast", counted, to=TensorProto.INT64)
         most = n.op("Max", n.reduce("ReduceMax", counts, [0], keepdims=1), n.const([1]))  # [1]
         _, self.flat = n.ops("TopK", ranked, most, outputs=2, axis=-1, largest=1, sorted=1)
@@ -223,13 +216,13 @@ class _Decoder:
         n = self.nodes
         self.parts = n.op("Mod", self.flat, n.const(NUM_KEYPOINTS))
         self.part = n.op("Unsqueeze", self.parts, n.const([2]))
-        cells = n.op("Div", self.flat, n.const(NUM_KEYPOINTS))
-        divisors = n.op("Concat", self.width, n.const([1, 1]), axis=0)
-        moduli = n.op("Concat", n.const([np.iinfo(np.int64).max]), self.width, n.const([1]), axis=0)
-        cell = n.op("Unsqueeze", cells, n.const([2]))
-        cell_yx = n.op("Cast", n.op("Mod", n.op("Div", cell, divisors), moduli), to=TensorProto.DOUBLE)  # (y, x, 0)
-        index = n.op("Add", n.op("Mul", cells, n.const(ROWS)), n.op("Add", self.parts, self.image_start))
-        self.root = n.op("Add", cell_yx, self._gather(index))
+        # (y, x, part) from the flat index (y * W + x) * 17 + part: the part is its keypoint's table row, the
+        # refinements coming first (REFINEMENTS is 0)
+        divisors = n.op("Concat", n.op("Mul", self.width, n.const([NUM_KEYPOINTS])), n.const([NUM_KEYPOINTS, 1]), axis=0)
+        moduli = n.op("Concat", n.const([np.iinfo(np.int64).max]), self.width, n.const([NUM_KEYPOINTS]), axis=0)
+        index = n.op("Mod", n.op("Div", n.op("Unsqueeze", self.flat, n.const([2])), divisors), moduli)
+        cell_yx = n.op("Cast", n.op("Mul", index, n.const([1, 1, 0])), to=TensorProto.DOUBLE)  # (y, x, 0)
+        self.root = n.op("Add", cell_yx, self._rows(index))
 
     def _near_cell(self, position: str, limits: str) -> str:
         """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as int64 (y, x, 0);
@@ -249,16 +242,14 @@ class _Decoder:
     def _lookup(self, cell: str, rows: str) -> str:
         """The table's rows [N, M, width, 3] in float64 at `cell` (y, x, 0) of `rows` (0, 0, row), both int64
         [N, M, width, 3]."""
+        return self._rows(self.nodes.op("Add", cell, rows))
+
+    def _rows(self, index: str) -> str:
+        """The table's rows at `index` (y, x, row), int64 [N, .., 3], of each image, in float64."""
         from onnx import TensorProto
 
         n = self.nodes
-        return n.op("Cast", n.op("GatherND", self.table, n.op("Add", cell, rows), batch_dims=1), to=TensorProto.DOUBLE)
-
-    def _gather(self, index: str) -> str:
-        """The table's rows at `index` (int64), in float64: the index's shape plus the three values."""
-        from onnx import TensorProto
-
-        return self.nodes.op("Cast", self.nodes.op("Gather", self.table_rows, index, axis=0), to=TensorProto.DOUBLE)
+        return n.op("Cast", n.op("GatherND", self.table, index, batch_dims=1), to=TensorProto.DOUBLE)
 
     def _poses(self) -> None:
         """Every candidate's pose [N, M, 17, 3] (y, x, score per keypoint), level by level along the paths from
