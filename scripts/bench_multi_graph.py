@@ -15,8 +15,11 @@ For each photo and parameter set: end-to-end ms per frame of
   tfjs's arithmetic bit for bit, as runtime/resize.py), beside runtime/resize.py's Numba kernel, which the
   Python path runs;
 and the number of root candidates (local maxima above the threshold), which the in-graph decoder decodes all
-of. Every session runs with onnxruntime's default threads and idle spinning off (several thread pools share
-the CPU; `--spinning` turns it on, onnxruntime's default). Speed-up = python median / graph median (above 1: the graph is faster). `--provider cuda` or
+of. Then, at upstream's defaults (the first row), where the time goes: the two paths alone, interleaved call
+by call; the Python path's parts (its Numba resize, its network call, and the rest: decoder, Pose objects,
+Python); the graph's decoder alone called back to back (its caches warm) and interleaved with the network
+(its caches as the network leaves them, as in the whole graph). Every session runs with onnxruntime's default
+threads and idle spinning off (several thread pools share the CPU; `--spinning` turns it on, onnxruntime's default). Speed-up = python median / graph median (above 1: the graph is faster). `--provider cuda` or
 `tensorrt` runs every session on that GPU provider instead (nodes it lacks fall back to CUDA and the CPU).
 
     python scripts/bench_multi_graph.py [--shared ../shared/posenet] [--model-dir DIR] [--repeats 300]
@@ -88,6 +91,17 @@ def graphs(model_dir: Path, checkpoint_dir: Path, resize: str) -> tuple[Path, Pa
     return paths[0], paths[1]
 
 
+def graph_feeds(image: np.ndarray, scale: float, max_poses: int, threshold: float) -> tuple[dict, dict]:
+    """The network cut's feed (the photo and the scale) and the whole graph's (with the decoding parameters)."""
+    images = {INPUT_NAME: image[np.newaxis], SCALE_FACTOR_NAME: np.array(scale, np.float32)}
+    return images, {
+        **images,
+        MAX_POSES_NAME: np.array(max_poses, np.int64),
+        SCORE_THRESHOLD_NAME: np.array(threshold, np.float32),
+        NMS_RADIUS_NAME: np.array(NMS_RADIUS, np.float32),
+    }
+
+
 def session_options(threads: int | None, spinning: bool) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
@@ -125,13 +139,7 @@ def main() -> None:
         print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, scale, max_poses, threshold in CASES:
             image = load_image(args.shared / name)
-            images = {INPUT_NAME: image[np.newaxis], SCALE_FACTOR_NAME: np.array(scale, np.float32)}
-            feed = {
-                **images,
-                MAX_POSES_NAME: np.array(max_poses, np.int64),
-                SCORE_THRESHOLD_NAME: np.array(threshold, np.float32),
-                NMS_RADIUS_NAME: np.array(NMS_RADIUS, np.float32),
-            }
+            images, feed = graph_feeds(image, scale, max_poses, threshold)
             outputs = dict(zip(OUTPUT_NAMES, network.run(list(OUTPUT_NAMES), images)))
             heatmaps = outputs[OUTPUT_NAMES[0]][0]
             candidates = build_part_queue(
@@ -162,7 +170,46 @@ def main() -> None:
                   f"| {part:.2f} ({part_min:.2f}) | {whole - part:.2f} ({whole_min - part_min:.2f}) "
                   f"| {alone:.2f} ({alone_min:.2f}) | {resized:.2f} ({resized_min:.2f}) / {numba:.2f} ({numba_min:.2f}) "
                   f"| {python / whole:.2f} |", flush=True)
+        plain_session = ort.InferenceSession(str(plain), session_options(args.threads, args.spinning), providers=providers)
+        where_the_time_goes(net, plain_session, graph, network, decoder, args.shared, args.repeats)
         print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+def where_the_time_goes(
+    net: posenet_onnx.PoseNet, plain: ort.InferenceSession, graph: ort.InferenceSession,
+    network: ort.InferenceSession, decoder: ort.InferenceSession, shared: Path, repeats: int,
+) -> None:
+    """The first case's breakdown (see the module docstring), printed as three lines."""
+    name, scale, max_poses, threshold = CASES[0]
+    image = load_image(shared / name)
+    images, feed = graph_feeds(image, scale, max_poses, threshold)
+    decoder_feed = {**feed, **dict(zip(OUTPUT_NAMES, network.run(list(OUTPUT_NAMES), images)))}
+    size = [valid_resolution(scale, side, 16) for side in image.shape[:2]]
+    network_input = {INPUT_NAME: resize_bilinear(image[np.newaxis], *size)}
+
+    def python_path() -> object:
+        return net.estimate_multiple_poses(image, scale, max_pose_detections=max_poses, score_threshold=threshold)
+
+    pair = interleaved_ms({"python": python_path, "graph": lambda: graph.run(None, feed)}, repeats)
+    python, whole = pair["python"][0], pair["graph"][0]
+    print(f"\n{Path(name).name}, {scale}, {max_poses}, {threshold}: the two alone, interleaved: python {python:.2f} ms, "
+          f"graph {whole:.2f} ms, speed-up {python / whole:.2f}")
+    parts = interleaved_ms(
+        {
+            "python": python_path,
+            "numba resize": lambda: resize_bilinear(image[np.newaxis], *size),
+            "network call": lambda: plain.run(None, network_input),
+        },
+        repeats,
+    )
+    python, resized, called = parts["python"][0], parts["numba resize"][0], parts["network call"][0]
+    print(f"python path: Numba resize {resized:.2f} ms, network call {called:.2f} ms, the rest (decoder, Pose "
+          f"objects, Python) {python - resized - called:.2f} ms, of {python:.2f} ms")
+    warm = interleaved_ms({"decoder": lambda: decoder.run(None, decoder_feed)}, repeats)["decoder"][0]
+    after = interleaved_ms(
+        {"network": lambda: network.run(None, images), "decoder": lambda: decoder.run(None, decoder_feed)}, repeats
+    )["decoder"][0]
+    print(f"graph's decoder alone: back to back {warm:.2f} ms, interleaved with the network {after:.2f} ms")
 
 
 if __name__ == "__main__":
