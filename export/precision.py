@@ -125,6 +125,21 @@ def _views(photo: np.ndarray) -> list[np.ndarray]:
     return views
 
 
+def _fitting(model: onnx.ModelProto) -> Callable[[np.ndarray], np.ndarray]:
+    """What makes a calibration input [1, h, w, 3] fit the graph's input: resized to its fixed height and width
+    (tfjs's bilinear resize, as the runtime does for such a graph) and repeated to its fixed batch, if any."""
+    from posenet_onnx.runtime.resize import resize_bilinear
+
+    batch, height, width = (dim.dim_value or None for dim in model.graph.input[0].type.tensor_type.shape.dim[:3])
+
+    def fit(image: np.ndarray) -> np.ndarray:
+        if height and width:
+            image = resize_bilinear(image, height, width)
+        return np.repeat(image, batch, axis=0) if batch else image
+
+    return fit
+
+
 def to_int8(model: onnx.ModelProto, images: Iterable[np.ndarray]) -> onnx.ModelProto:
     """The graph statically quantised to int8, calibrated (min/max) on `images`.
 
@@ -136,9 +151,11 @@ def to_int8(model: onnx.ModelProto, images: Iterable[np.ndarray]) -> onnx.ModelP
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    fit = _fitting(model)
+
     class Photos(CalibrationDataReader):
         def __init__(self) -> None:
-            self._feeds: Iterator[dict[str, np.ndarray]] = ({INPUT_NAME: image} for image in images)
+            self._feeds: Iterator[dict[str, np.ndarray]] = ({INPUT_NAME: fit(image)} for image in images)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._feeds, None)
