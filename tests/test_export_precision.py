@@ -196,3 +196,20 @@ def test_calibration_memory_stays_bounded_for_large_photos(real_model_dir: Path,
     largest_side, peak_kib = map(int, done.stdout.split())
     assert largest_side == 993  # the photo brought to 1024 x 768; at scale 1.0 the valid size below it, 993
     assert peak_kib < 1.5 * 2**20, f"peak RSS {peak_kib / 2**20:.2f} GiB"
+
+
+def test_int8_graph_of_a_fixed_shape_calibrates_at_its_size(checkpoint_dir, shared, real_model_dir, photo, tmp_path):
+    """int8 with --input-size and --batch: calibration feeds the photos at the graph's size and batch (resized,
+    repeated), where it fed them at their own sizes and failed; the graph finds fp32's keypoints."""
+    path = export_model(
+        0.50, OUTPUT_STRIDE, tmp_path, checkpoint_dir=checkpoint_dir, precision="int8", calibration_dir=shared / "images",
+        input_size=(513, 513), batch=2, progress=False,
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [2, 513, 513, 3]
+    reference, reference_scores = keypoints(real_model_dir / model_filename(0.50, OUTPUT_STRIDE), photo)
+    positions, scores = keypoints(path, np.repeat(photo, 2, axis=0))
+    confident = reference_scores >= 0.5
+    shift = np.linalg.norm(positions - reference, axis=1)[confident]
+    assert np.median(shift) <= MEDIAN_SHIFT_PX["int8"] and shift.max() <= MAX_SHIFT_PX["int8"], shift
+    assert np.abs(scores - reference_scores)[confident].max() <= SCORE_ATOL["int8"]
