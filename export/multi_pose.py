@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 # The table's first row of each kind within a cell: keypoints' refinements, backward and forward displacements.
 REFINEMENTS, BWD, FWD = 0, NUM_KEYPOINTS, NUM_KEYPOINTS + NUM_EDGES
 ROWS = NUM_KEYPOINTS + 2 * NUM_EDGES
+# floor(v + ROUNDING) is JavaScript's Math.round(v) for v >= 0 (_Decoder._near_cell)
+ROUNDING = float(np.nextafter(0.5, 0.0))
 PLANES = "network_planes"  # the four outputs as N x C x H x W, concatenated: what the table is made from
 
 
@@ -113,6 +115,13 @@ def path_tables() -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
                 if level < len(path) and not columns[root, target, 0]:
                     columns[root, target] = 1 + column
     return depth, width, displacements, refinements, columns
+
+
+def near_cell_halves(rows: np.ndarray) -> np.ndarray:
+    """float64 [.., 3] (ROUNDING, ROUNDING, row + 0.5) of int64 table `rows` [..]: what _near_cell adds to a
+    clamped (y, x, 0) to make the table index (y, x, row) by truncation."""
+    rounding = np.full(rows.shape, ROUNDING)
+    return np.stack([rounding, rounding, rows + 0.5], axis=-1)
 
 
 def add_multi_pose_decoder(
@@ -217,32 +226,29 @@ class _Decoder:
         self.parts = n.op("Mod", self.flat, n.const(NUM_KEYPOINTS))
         self.part = n.op("Unsqueeze", self.parts, n.const([2]))
         # (y, x, part) from the flat index (y * W + x) * 17 + part: the part is its keypoint's table row, the
-        # refinements coming first (REFINEMENTS is 0)
+        # refinements coming first (REFINEMENTS is 0). The root is (y + dy, x + dx, part + score), as every
+        # keypoint the levels place (_poses).
         divisors = n.op("Concat", n.op("Mul", self.width, n.const([NUM_KEYPOINTS])), n.const([NUM_KEYPOINTS, 1]), axis=0)
         moduli = n.op("Concat", n.const([np.iinfo(np.int64).max]), self.width, n.const([NUM_KEYPOINTS]), axis=0)
         index = n.op("Mod", n.op("Div", n.op("Unsqueeze", self.flat, n.const([2])), divisors), moduli)
-        cell_yx = n.op("Cast", n.op("Mul", index, n.const([1, 1, 0])), to=TensorProto.DOUBLE)  # (y, x, 0)
-        self.root = n.op("Add", cell_yx, self._rows(index))
+        self.root = n.op("Add", n.op("Cast", index, to=TensorProto.DOUBLE), self._rows(index))
 
-    def _near_cell(self, position: str, limits: str) -> str:
-        """Upstream's near cell of (y, x, _) [.., 3] in grid units: clamp(Math.round(v)) as int64 (y, x, 0);
-        `limits` is self.limits expanded to the position's shape.
+    def _near_cell(self, position: str, limits: str, halves: str) -> str:
+        """The table index (y, x, row) as int64 of upstream's near cell of (y, x, _) [.., 3] in grid units:
+        clamp(Math.round(v)); `limits` is self.limits expanded to the position's shape, `halves` (ROUNDING,
+        ROUNDING, row + 0.5) in float64 of that shape (near_cell_halves).
 
         Clamping first to [0, size - 1] changes nothing (the bounds are whole numbers), and for v >= 0
-        JavaScript's Math.round(v) (halves up) is exactly floor(v + 0.49999999999999994): the sum rounds up to
-        the next whole number when v's fraction is >= 0.5 and never otherwise (floor(v + 0.5) would take
-        0.49999999999999994 itself to 1). The sum is positive, so the cast to int64 (towards zero) is the floor.
+        JavaScript's Math.round(v) (halves up) is exactly floor(v + ROUNDING): the sum rounds up to the next
+        whole number when v's fraction is >= 0.5 and never otherwise (floor(v + 0.5) would take ROUNDING itself
+        to 1). The sum is positive, so the cast to int64 (towards zero) is the floor. The third value clamps to
+        0, so it casts to the row.
         """
         from onnx import TensorProto
 
         n = self.nodes
         clamped = n.op("Min", n.op("Max", position, n.const(0.0, np.float64)), limits)
-        return n.op("Cast", n.op("Add", clamped, n.const(np.nextafter(0.5, 0.0), np.float64)), to=TensorProto.INT64)
-
-    def _lookup(self, cell: str, rows: str) -> str:
-        """The table's rows [N, M, width, 3] in float64 at `cell` (y, x, 0) of `rows` (0, 0, row), both int64
-        [N, M, width, 3]."""
-        return self._rows(self.nodes.op("Add", cell, rows))
+        return n.op("Cast", n.op("Add", clamped, halves), to=TensorProto.INT64)
 
     def _rows(self, index: str) -> str:
         """The table's rows at `index` (y, x, row), int64 [N, .., 3], of each image, in float64."""
@@ -260,8 +266,7 @@ class _Decoder:
         depth, width, displacements, refinements, columns = path_tables()
 
         def per_level(table: np.ndarray) -> list[str]:
-            rows = np.stack([np.zeros_like(table), np.zeros_like(table), table], axis=2)  # (0, 0, row)
-            every = n.op("Gather", n.const(rows), self.parts, axis=0)  # [N, M, D * W, 3]
+            every = n.op("Gather", n.const(near_cell_halves(table), np.float64), self.parts, axis=0)  # [N, M, D * W, 3]
             return n.ops("Split", every, n.const([width] * depth), outputs=depth, axis=2)
 
         levels = list(zip(per_level(displacements), per_level(refinements)))
@@ -271,14 +276,19 @@ class _Decoder:
         limits = n.op("Expand", self.limits, shape)
         placed = [n.op("Unsqueeze", self.root, n.const([2]))]  # [N, M, 1, 3], then [N, M, W, 3] per level
         previous = n.op("Expand", placed[0], shape)
+        # A keypoint is placed as (y + dy, x + dx, row + score), its cell and refinement row plus the table's
+        # row there: exact in float64 (a float32 score plus a whole number below 2^5), and its row subtracted
+        # once at the end.
         for displacement, refinement in levels:
-            point = n.op("Add", previous, self._lookup(self._near_cell(previous, limits), displacement))
-            cell = self._near_cell(point, limits)
-            previous = n.op("Add", n.op("Cast", cell, to=TensorProto.DOUBLE), self._lookup(cell, refinement))
+            point = n.op("Add", previous, self._rows(self._near_cell(previous, limits, displacement)))
+            index = self._near_cell(point, limits, refinement)
+            previous = n.op("Add", n.op("Cast", index, to=TensorProto.DOUBLE), self._rows(index))
             placed.append(previous)
         every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + D * W, 3]
         # GatherND of whole keypoints: onnxruntime would run the equivalent GatherElements on its thread pool.
-        self.poses = n.op("GatherND", every, n.op("Gather", n.const(columns), self.parts, axis=0), batch_dims=2)
+        keypoints = n.op("GatherND", every, n.op("Gather", n.const(columns), self.parts, axis=0), batch_dims=2)
+        rows = np.stack([np.zeros(NUM_KEYPOINTS), np.zeros(NUM_KEYPOINTS), REFINEMENTS + np.arange(NUM_KEYPOINTS)], axis=1)
+        self.poses = n.op("Sub", keypoints, n.const(rows, np.float64))  # [N, M, 17, 3]: (y, x, score)
 
     def _select(self) -> str:
         """The greedy selection as a Loop over pose slots: the chosen candidates [T, N] (M where an image has no

@@ -176,25 +176,27 @@ def test_table_rows_hold_each_keypoints_offset_and_score_and_each_edges_displace
 
 def test_near_cell_nodes_round_as_javascript():
     """The graph's near cell (clamped, then floor(v + 0.49999999999999994) as int64) equals the decoder's
-    js_round-based near_cell: halves, the doubles next to them and the double just below 0.5 included."""
+    js_round-based near_cell: halves, the doubles next to them and the double just below 0.5 included; the
+    third value is the table row it is asked for."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     from posenet_onnx.export.decoder_graph import Nodes
-    from posenet_onnx.export.multi_pose import _Decoder
+    from posenet_onnx.export.multi_pose import _Decoder, near_cell_halves
 
     graph = helper.make_graph([], "near", [helper.make_tensor_value_info("v", TensorProto.DOUBLE, [None, 3])], [])
     decoder = _Decoder(Nodes(graph, 17, "test"), 16)
     limits = decoder.nodes.const([20.0, 30.0, 0.0], np.float64)
-    graph.output.append(helper.make_tensor_value_info(decoder._near_cell("v", limits), TensorProto.INT64, [None, 3]))
+    row_halves = decoder.nodes.const(near_cell_halves(np.array(37)), np.float64)
+    graph.output.append(helper.make_tensor_value_info(decoder._near_cell("v", limits, row_halves), TensorProto.INT64, [None, 3]))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     halves = [k + 0.5 for k in range(31)]
     neighbours = [np.nextafter(v, side) for v in [0.0, *halves] for side in (-1.0, 100.0)]
     values = [*halves, *neighbours, -0.5, -7.3, 19.7, 31.0, 1e300, -1e300, *np.random.default_rng(3).random(50) * 32]
     grid = np.array([[v, v, 0.7] for v in values])
     cells = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"v": grid})[0]
-    for v, (y, x, zero) in zip(values, cells):
-        assert (y, x, zero) == (near_cell(v * 16, 16, 21), near_cell(v * 16, 16, 31), 0), v
+    for v, (y, x, row) in zip(values, cells):
+        assert (y, x, row) == (near_cell(v * 16, 16, 21), near_cell(v * 16, 16, 31), 37), v
 
 
 @pytest.mark.parametrize(
