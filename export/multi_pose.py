@@ -287,7 +287,8 @@ class _Decoder:
         every = n.op("Concat", *placed, axis=2)  # [N, M, 1 + D * W, 3]
         # GatherND of whole keypoints: onnxruntime would run the equivalent GatherElements on its thread pool.
         keypoints = n.op("GatherND", every, n.op("Gather", n.const(columns), self.parts, axis=0), batch_dims=2)
-        rows = np.stack([np.zeros(NUM_KEYPOINTS), np.zeros(NUM_KEYPOINTS), REFINEMENTS + np.arange(NUM_KEYPOINTS)], axis=1)
+        rows = np.zeros((NUM_KEYPOINTS, 3))
+        rows[:, 2] = REFINEMENTS + np.arange(NUM_KEYPOINTS)  # (0, 0, row) per keypoint
         self.poses = n.op("Sub", keypoints, n.const(rows, np.float64))  # [N, M, 17, 3]: (y, x, score)
 
     def _select(self) -> str:
