@@ -103,9 +103,7 @@ def node_costs(candidates: int, height: int, width: int, repeats: int) -> dict[s
         "GatherND, the table at (y, x, row)": (lambda out: helper.make_node("GatherND", ["t", "i"], [out], batch_dims=1),
                                                {"t": table, "i": index}),
     }
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = unoptimised_options()
     functions = {}
     for name, (make, inputs) in cases.items():
         for copies in (1, COPIES):
@@ -117,6 +115,14 @@ def node_costs(candidates: int, height: int, width: int, repeats: int) -> dict[s
     ms = interleaved_ms(functions, repeats)
     names = dict.fromkeys(name for name, _ in functions)
     return {name: 1e3 * (ms[name, COPIES][0] - ms[name, 1][0]) / (COPIES - 1) for name in names}
+
+
+def unoptimised_options() -> ort.SessionOptions:
+    """The benchmarks' session options with graph optimisations off, which would merge the copies of a node and
+    move a cut's Slice ahead of the steps it cuts after."""
+    options = session_options(None, False)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return options
 
 
 def cut_after(model: onnx.ModelProto, value: str) -> bytes:
@@ -157,8 +163,9 @@ def main() -> None:
         options = session_options(None, False)
         graph = ort.InferenceSession(str(multi), options, providers=["CPUExecutionProvider"])
         network = ort.InferenceSession(network_part(multi), options, providers=["CPUExecutionProvider"])
-        decoder_model = onnx.load_from_string(decoder_part(multi))
-        decoder = ort.InferenceSession(decoder_model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        decoder_bytes = decoder_part(multi)
+        decoder_model = onnx.load_from_string(decoder_bytes)
+        decoder = ort.InferenceSession(decoder_bytes, options, providers=["CPUExecutionProvider"])
         outputs = dict(zip(OUTPUT_NAMES, network.run(list(OUTPUT_NAMES), images)))
         heatmaps = outputs[OUTPUT_NAMES[0]][0]
         candidates = build_part_queue(heatmaps, threshold, np.empty(heatmaps.size, np.float32), np.empty(heatmaps.size, np.int64))
@@ -206,10 +213,7 @@ def main() -> None:
         print(f"speed-up {python / graph_ms:.3f}; with the decoder at that floor it would be "
               f"{python / (front + floor):.3f}\n")
 
-        # onnxruntime's graph optimisations would move each cut's Slice ahead of the steps it cuts after
-        unoptimised = session_options(None, False)
-        unoptimised.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        steps = {label: ort.InferenceSession(model, unoptimised, providers=["CPUExecutionProvider"])
+        steps = {label: ort.InferenceSession(model, unoptimised_options(), providers=["CPUExecutionProvider"])
                  for label, model in input_steps(multi).items()}
         functions = {label: (lambda s: lambda: s.run(None, images))(session) for label, session in steps.items()}
         functions["runtime/resize.py (Numba)"] = lambda: resize_bilinear(image[np.newaxis], *size)
